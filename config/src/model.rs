@@ -1,0 +1,228 @@
+//! The configuration as Sepia uses it, after parsing and validation: every
+//! default applied, every alias resolved.
+
+use std::{net::IpAddr, time::Duration};
+
+use serde_json::Value;
+
+use crate::namespace::canonical;
+
+/// HTTP methods an endpoint or backend may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+}
+
+impl Method {
+    /// The upper-case method name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            _ => return None,
+        })
+    }
+
+    /// Whether a client's body is forwarded to the backend.
+    pub fn has_body(self) -> bool {
+        matches!(self, Method::Post | Method::Put | Method::Patch)
+    }
+}
+
+/// How a backend's response body is decoded (`backend[].encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendEncoding {
+    /// A JSON object (or an array with `is_collection`).
+    Json,
+    /// Any JSON value: objects as they are, arrays under `collection`, other
+    /// values under `content`.
+    SafeJson,
+    /// The body as text under `content`.
+    String,
+    /// Passed to the client untouched: status, headers and body.
+    NoOp,
+}
+
+/// How an endpoint writes its response (`output_encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputEncoding {
+    /// A JSON object with sorted keys.
+    Json,
+    /// The `collection` array of the merged response, as a JSON array.
+    JsonCollection,
+    /// The `content` value as plain text.
+    String,
+    /// The backend's response as it came.
+    NoOp,
+}
+
+/// An endpoint's or backend's `extra_config`: namespaces as written, with
+/// their canonical (v3 alias) spelling for look-ups.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtraConfig {
+    entries: Vec<ExtraConfigEntry>,
+}
+
+/// One namespace of an `extra_config`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtraConfigEntry {
+    /// The namespace as the file spells it.
+    pub namespace: String,
+    /// Its canonical spelling (`auth/signer` for the krakend-jose import path).
+    pub canonical: String,
+    /// Its configuration.
+    pub value: Value,
+}
+
+impl ExtraConfig {
+    pub(crate) fn push(&mut self, namespace: String, value: Value) {
+        let canonical = canonical(&namespace).to_owned();
+        self.entries.push(ExtraConfigEntry {
+            namespace,
+            canonical,
+            value,
+        });
+    }
+
+    /// The configuration of a namespace, in either spelling.
+    pub fn get(&self, namespace: &str) -> Option<&Value> {
+        let wanted = canonical(namespace);
+        self.entries
+            .iter()
+            .find(|e| e.canonical == wanted)
+            .map(|e| &e.value)
+    }
+
+    /// Every namespace, in file order.
+    pub fn entries(&self) -> &[ExtraConfigEntry] {
+        &self.entries
+    }
+
+    /// Whether there are no namespaces.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Where plugins are loaded from (`plugin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSettings {
+    /// The folder to scan.
+    pub folder: String,
+    /// A file is loaded when its name contains this text (KrakenD's rule);
+    /// empty means every shared library in the folder.
+    pub pattern: String,
+}
+
+/// A backend of an endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    /// Where it is in the file (`endpoints[0].backend[1]`).
+    pub json_path: String,
+    /// Base URLs (scheme added, trailing `/` removed).
+    pub hosts: Vec<String>,
+    /// Path and query with `{param}` placeholders.
+    pub url_pattern: String,
+    /// Method to call the backend with (the endpoint's by default).
+    pub method: Method,
+    /// How to decode its response.
+    pub encoding: BackendEncoding,
+    /// Its `extra_config`.
+    pub extra_config: ExtraConfig,
+}
+
+/// An endpoint the gateway serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// Where it is in the file (`endpoints[3]`).
+    pub json_path: String,
+    /// Path with `{param}` segments.
+    pub endpoint: String,
+    /// Its method.
+    pub method: Method,
+    /// `{param}` names, in path order.
+    pub params: Vec<String>,
+    /// Its backends (at least one).
+    pub backends: Vec<Backend>,
+    /// The whole request's time limit.
+    pub timeout: Duration,
+    /// Client headers forwarded to backends (`*` for all); KrakenD's default
+    /// is `Content-Type` alone.
+    pub input_headers: Vec<String>,
+    /// Client query parameters forwarded to backends (`*` for all).
+    pub input_query_strings: Vec<String>,
+    /// How the response is written.
+    pub output_encoding: OutputEncoding,
+    /// Its `extra_config`.
+    pub extra_config: ExtraConfig,
+}
+
+/// A whole, valid configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file's `version` (1, 2 or 3).
+    pub version: u64,
+    /// The service name.
+    pub name: String,
+    /// Port to listen on.
+    pub port: u16,
+    /// Address to listen on.
+    pub listen_ip: IpAddr,
+    /// Default backend hosts.
+    pub host: Vec<String>,
+    /// Default endpoint timeout.
+    pub timeout: Duration,
+    /// Idle keep-alive connection timeout of the server.
+    pub idle_timeout: Option<Duration>,
+    /// Time allowed to read a request's headers.
+    pub read_header_timeout: Option<Duration>,
+    /// The endpoints.
+    pub endpoints: Vec<Endpoint>,
+    /// Top-level `extra_config`.
+    pub extra_config: ExtraConfig,
+    /// Plugin folder and pattern, when configured.
+    pub plugin: Option<PluginSettings>,
+}
+
+impl Config {
+    /// Every namespace used by any endpoint or backend, canonical, sorted,
+    /// without repeats.
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .endpoints
+            .iter()
+            .flat_map(|e| {
+                e.extra_config
+                    .entries()
+                    .iter()
+                    .chain(e.backends.iter().flat_map(|b| b.extra_config.entries()))
+            })
+            .map(|entry| entry.canonical.clone())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}

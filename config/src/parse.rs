@@ -1,0 +1,554 @@
+//! Builds a [`Config`] from JSON, collecting every problem with its path.
+
+use std::{
+    collections::{hash_map::Entry, HashMap},
+    net::IpAddr,
+    time::Duration,
+};
+
+use serde_json::Value;
+
+use crate::{
+    diagnostics::{index, join, Diagnostics},
+    model::{
+        Backend, BackendEncoding, Config, Endpoint, ExtraConfig, Method, OutputEncoding,
+        PluginSettings,
+    },
+    namespace::same_namespace,
+    reader::{type_name, ObjectReader},
+};
+
+const DEFAULT_PORT: u16 = 8080;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo"];
+
+/// Top-level KrakenD settings Sepia does not implement yet.
+const TOP_NOT_SUPPORTED: &[&str] = &[
+    "cache_ttl",
+    "debug_endpoint",
+    "echo_endpoint",
+    "tls",
+    "client_tls",
+    "read_timeout",
+    "write_timeout",
+    "disable_keep_alives",
+    "disable_compression",
+    "disable_rest",
+    "max_idle_connections",
+    "max_idle_connections_per_host",
+    "idle_connection_timeout",
+    "response_header_timeout",
+    "expect_continue_timeout",
+    "dialer_timeout",
+    "dialer_fallback_delay",
+    "dialer_keep_alive",
+    "max_header_bytes",
+    "sequential_start",
+    "async_agent",
+    "dns_cache_ttl",
+];
+
+/// Endpoint settings Sepia does not implement yet.
+const ENDPOINT_NOT_SUPPORTED: &[&str] = &["concurrent_calls", "cache_ttl"];
+
+/// Backend settings Sepia does not implement yet.
+const BACKEND_NOT_SUPPORTED: &[&str] = &[
+    "is_collection",
+    "target",
+    "allow",
+    "deny",
+    "whitelist",
+    "blacklist",
+    "mapping",
+    "group",
+    "sd",
+    "sd_scheme",
+    "disable_host_sanitize",
+    "input_headers",
+    "input_query_strings",
+];
+
+/// Reads a whole configuration document.
+pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Config> {
+    let mut top = ObjectReader::of(String::new(), root, diags)?;
+    let _ = top.raw("$schema");
+    let version = match top.uint("version", u64::MAX, diags) {
+        Some(v @ 1..=3) => v,
+        Some(other) => {
+            diags.invalid(
+                "version",
+                format!("version {other} is not a KrakenD configuration version: use 3"),
+            );
+            3
+        }
+        None => {
+            if top.raw("version").is_none() {
+                diags.invalid("version", "missing: add \"version\": 3");
+            }
+            3
+        }
+    };
+    let name = top.string("name", diags).unwrap_or_default();
+    let port = top
+        .uint("port", u16::MAX as u64, diags)
+        .map_or(DEFAULT_PORT, |p| p as u16);
+    let listen_ip = match top.string("listen_ip", diags) {
+        Some(text) => match text.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => {
+                diags.invalid(
+                    "listen_ip",
+                    format!("\"{text}\" is not an IP address (such as 0.0.0.0 or 127.0.0.1)"),
+                );
+                IpAddr::from([0, 0, 0, 0])
+            }
+        },
+        None => IpAddr::from([0, 0, 0, 0]),
+    };
+    let host = hosts(&mut top, diags).unwrap_or_default();
+    let timeout = positive(&mut top, "timeout", diags).unwrap_or(DEFAULT_TIMEOUT);
+    let idle_timeout = top.duration("idle_timeout", diags);
+    let read_header_timeout = top.duration("read_header_timeout", diags);
+    let output_encoding = output_encoding(&mut top, diags).unwrap_or(OutputEncoding::Json);
+    let extra_config = extra_config(&mut top, diags);
+    let plugin = plugin_settings(&mut top, diags);
+    let defaults = EndpointDefaults {
+        host: &host,
+        timeout,
+        output_encoding,
+    };
+    let endpoints = match top.array("endpoints", diags) {
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, value)| endpoint(index("endpoints", i), value, &defaults, diags))
+            .collect(),
+        None => Vec::new(),
+    };
+    top.finish(TOP_NOT_SUPPORTED, diags);
+    check_duplicates(&endpoints, diags);
+    Some(Config {
+        version,
+        name,
+        port,
+        listen_ip,
+        host,
+        timeout,
+        idle_timeout,
+        read_header_timeout,
+        endpoints,
+        extra_config,
+        plugin,
+    })
+}
+
+struct EndpointDefaults<'a> {
+    host: &'a [String],
+    timeout: Duration,
+    output_encoding: OutputEncoding,
+}
+
+fn positive(
+    reader: &mut ObjectReader<'_>,
+    key: &'static str,
+    diags: &mut Diagnostics,
+) -> Option<Duration> {
+    let value = reader.duration(key, diags)?;
+    if value.is_zero() {
+        diags.invalid(
+            &reader.path_of(key),
+            "must be more than zero, such as \"2s\"",
+        );
+        return None;
+    }
+    Some(value)
+}
+
+/// `host`: base URLs with `http://` added where no scheme is given and the
+/// trailing `/` removed, as KrakenD sanitises them.
+fn hosts(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Option<Vec<String>> {
+    let list = reader.string_list("host", diags)?;
+    let path = reader.path_of("host");
+    let mut out = Vec::with_capacity(list.len());
+    for (i, raw) in list.iter().enumerate() {
+        let trimmed = raw.trim().trim_end_matches('/');
+        if trimmed.is_empty() {
+            diags.invalid(
+                &index(&path, i),
+                "an empty host: write it as \"http://name:port\"",
+            );
+            continue;
+        }
+        let with_scheme = if trimmed.contains("://") {
+            trimmed.to_owned()
+        } else {
+            format!("http://{trimmed}")
+        };
+        if !(with_scheme.starts_with("http://") || with_scheme.starts_with("https://")) {
+            diags.invalid(
+                &index(&path, i),
+                format!("\"{raw}\": only http:// and https:// hosts are supported"),
+            );
+            continue;
+        }
+        out.push(with_scheme);
+    }
+    Some(out)
+}
+
+fn output_encoding(
+    reader: &mut ObjectReader<'_>,
+    diags: &mut Diagnostics,
+) -> Option<OutputEncoding> {
+    let text = reader.string("output_encoding", diags)?;
+    let encoding = match text.as_str() {
+        "json" => OutputEncoding::Json,
+        "json-collection" => OutputEncoding::JsonCollection,
+        "string" => OutputEncoding::String,
+        "no-op" => OutputEncoding::NoOp,
+        "xml" | "yaml" | "negotiate" | "fast-json" | "rss" => {
+            diags.push(
+                &reader.path_of("output_encoding"),
+                crate::ProblemKind::NotSupported,
+                format!("output encoding \"{text}\" is not implemented by Sepia yet: \"json\" is used instead"),
+            );
+            OutputEncoding::Json
+        }
+        other => {
+            diags.invalid(
+                &reader.path_of("output_encoding"),
+                format!("unknown output encoding \"{other}\": use json, json-collection, string or no-op"),
+            );
+            return None;
+        }
+    };
+    Some(encoding)
+}
+
+fn backend_encoding(
+    reader: &mut ObjectReader<'_>,
+    diags: &mut Diagnostics,
+) -> Option<BackendEncoding> {
+    let text = reader.string("encoding", diags)?;
+    Some(match text.as_str() {
+        "json" | "" => BackendEncoding::Json,
+        "safejson" => BackendEncoding::SafeJson,
+        "string" => BackendEncoding::String,
+        "no-op" => BackendEncoding::NoOp,
+        "xml" | "rss" | "yaml" | "fast-json" => {
+            diags.push(
+                &reader.path_of("encoding"),
+                crate::ProblemKind::NotSupported,
+                format!("backend encoding \"{text}\" is not implemented by Sepia yet: the body is read as JSON"),
+            );
+            BackendEncoding::Json
+        }
+        other => {
+            diags.invalid(
+                &reader.path_of("encoding"),
+                format!("unknown encoding \"{other}\": use json, safejson, string or no-op"),
+            );
+            return None;
+        }
+    })
+}
+
+fn method(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Option<Method> {
+    let text = reader.string("method", diags)?;
+    let parsed = Method::parse(&text);
+    if parsed.is_none() {
+        diags.invalid(
+            &reader.path_of("method"),
+            format!(
+                "\"{text}\" is not a method KrakenD serves: use GET, POST, PUT, PATCH or DELETE"
+            ),
+        );
+    }
+    parsed
+}
+
+fn extra_config(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> ExtraConfig {
+    let mut out = ExtraConfig::default();
+    let path = reader.path_of("extra_config");
+    let map = match reader.raw("extra_config") {
+        None => return out,
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            diags.invalid(
+                &path,
+                format!("expected an object, found {}", type_name(other)),
+            );
+            return out;
+        }
+    };
+    for (namespace, value) in map {
+        if let Some(first) = out.get(namespace).and_then(|_| {
+            out.entries()
+                .iter()
+                .find(|e| same_namespace(&e.namespace, namespace))
+                .map(|e| e.namespace.clone())
+        }) {
+            diags.invalid(
+                &join(&path, namespace),
+                format!("\"{namespace}\" and \"{first}\" are one namespace: keep only one of them"),
+            );
+            continue;
+        }
+        out.push(namespace.clone(), value.clone());
+    }
+    out
+}
+
+fn plugin_settings(
+    reader: &mut ObjectReader<'_>,
+    diags: &mut Diagnostics,
+) -> Option<PluginSettings> {
+    let mut plugin = reader.object("plugin", diags)?;
+    let folder = plugin.string("folder", diags);
+    let pattern = plugin.string("pattern", diags).unwrap_or_default();
+    let path = plugin.path.clone();
+    plugin.finish(&[], diags);
+    match folder {
+        Some(folder) if !folder.trim().is_empty() => Some(PluginSettings { folder, pattern }),
+        _ => {
+            diags.invalid(
+                &format!("{path}.folder"),
+                "missing: name the folder that holds the plugin files",
+            );
+            None
+        }
+    }
+}
+
+/// The `{name}` placeholders of a path or URL pattern, in order.
+pub fn placeholders(pattern: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(format!("\"{pattern}\" has a '{{' without its '}}'"));
+        };
+        let name = &after[..close];
+        if name.is_empty() || name.contains('{') {
+            return Err(format!("\"{pattern}\" has an empty or nested {{param}}"));
+        }
+        out.push(name);
+        rest = &after[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("\"{pattern}\" has a '}}' without its '{{'"));
+    }
+    Ok(out)
+}
+
+fn endpoint_params(path: &str, text: &str, diags: &mut Diagnostics) -> Vec<String> {
+    let mut params = Vec::new();
+    for segment in text.split('/').skip(1) {
+        if segment.starts_with('{') && segment.ends_with('}') && segment.len() > 2 {
+            let name = &segment[1..segment.len() - 1];
+            if params.iter().any(|p: &String| p == name) {
+                diags.invalid(path, format!("{{{name}}} appears twice in \"{text}\""));
+            }
+            params.push(name.to_owned());
+        } else if segment.contains('{') || segment.contains('}') {
+            diags.invalid(
+                path,
+                format!("segment \"{segment}\" of \"{text}\": a {{param}} must fill a whole path segment"),
+            );
+        }
+    }
+    params
+}
+
+fn endpoint(
+    path: String,
+    value: &Value,
+    defaults: &EndpointDefaults<'_>,
+    diags: &mut Diagnostics,
+) -> Option<Endpoint> {
+    let mut reader = ObjectReader::of(path.clone(), value, diags)?;
+    let endpoint_path = reader.path_of("endpoint");
+    let endpoint = match reader.string("endpoint", diags) {
+        Some(text) if text.starts_with('/') => text,
+        Some(text) => {
+            diags.invalid(&endpoint_path, format!("\"{text}\" must start with '/'"));
+            return None;
+        }
+        None => {
+            if reader.raw("endpoint").is_none() {
+                diags.invalid(
+                    &endpoint_path,
+                    "missing: the path this endpoint serves, such as \"/users/{id}\"",
+                );
+            }
+            return None;
+        }
+    };
+    if RESERVED_PATHS
+        .iter()
+        .any(|r| endpoint == *r || endpoint.starts_with(&format!("{r}/")))
+    {
+        diags.invalid(
+            &endpoint_path,
+            format!("\"{endpoint}\" is reserved by the gateway: choose another path"),
+        );
+    }
+    let params = endpoint_params(&endpoint_path, &endpoint, diags);
+    let method = method(&mut reader, diags).unwrap_or(Method::Get);
+    let timeout = positive(&mut reader, "timeout", diags).unwrap_or(defaults.timeout);
+    let input_headers = reader
+        .string_list_any(&["input_headers", "headers_to_pass"], diags)
+        .unwrap_or_else(|| vec!["Content-Type".to_owned()]);
+    let input_query_strings = reader
+        .string_list_any(&["input_query_strings", "querystring_params"], diags)
+        .unwrap_or_default();
+    let output_encoding = output_encoding(&mut reader, diags).unwrap_or(defaults.output_encoding);
+    let extra_config = extra_config(&mut reader, diags);
+    let backend_path = reader.path_of("backend");
+    let backends: Vec<Backend> = match reader.array("backend", diags) {
+        Some(list) if !list.is_empty() => list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, value)| {
+                backend(
+                    index(&backend_path, i),
+                    value,
+                    &params,
+                    method,
+                    defaults.host,
+                    diags,
+                )
+            })
+            .collect(),
+        Some(_) => {
+            diags.invalid(
+                &backend_path,
+                "empty: an endpoint needs at least one backend",
+            );
+            Vec::new()
+        }
+        None => {
+            if reader.raw("backend").is_none() {
+                diags.invalid(
+                    &backend_path,
+                    "missing: an endpoint needs at least one backend",
+                );
+            }
+            Vec::new()
+        }
+    };
+    if output_encoding == OutputEncoding::NoOp && backends.len() > 1 {
+        diags.invalid(
+            &reader.path_of("output_encoding"),
+            "\"no-op\" passes one backend's response through: use a single backend",
+        );
+    }
+    reader.finish(ENDPOINT_NOT_SUPPORTED, diags);
+    Some(Endpoint {
+        json_path: path,
+        endpoint,
+        method,
+        params,
+        backends,
+        timeout,
+        input_headers,
+        input_query_strings,
+        output_encoding,
+        extra_config,
+    })
+}
+
+fn backend(
+    path: String,
+    value: &Value,
+    endpoint_params: &[String],
+    endpoint_method: Method,
+    default_hosts: &[String],
+    diags: &mut Diagnostics,
+) -> Option<Backend> {
+    let mut reader = ObjectReader::of(path.clone(), value, diags)?;
+    let hosts = match hosts(&mut reader, diags) {
+        Some(list) if !list.is_empty() => list,
+        _ => default_hosts.to_vec(),
+    };
+    if hosts.is_empty() {
+        diags.invalid(
+            &reader.path_of("host"),
+            "no host: add \"host\" to this backend or a top-level \"host\" list",
+        );
+    }
+    let url_path = reader.path_of("url_pattern");
+    let url_pattern = match reader.raw("url_pattern") {
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => {
+            diags.invalid(
+                &url_path,
+                format!("expected a string, found {}", type_name(other)),
+            );
+            String::new()
+        }
+        None => {
+            diags.invalid(
+                &url_path,
+                "missing: the backend path to call, such as \"/users/{id}\"",
+            );
+            String::new()
+        }
+    };
+    if !url_pattern.is_empty() && !url_pattern.starts_with('/') {
+        diags.invalid(&url_path, format!("\"{url_pattern}\" must start with '/'"));
+    }
+    match placeholders(&url_pattern) {
+        Ok(names) => {
+            for name in names {
+                if !endpoint_params.iter().any(|p| p == name) {
+                    diags.invalid(
+                        &url_path,
+                        format!("{{{name}}} is not a parameter of the endpoint: declare it in the endpoint path or remove it"),
+                    );
+                }
+            }
+        }
+        Err(message) => diags.invalid(&url_path, message),
+    }
+    let method = method(&mut reader, diags).unwrap_or(endpoint_method);
+    let encoding = backend_encoding(&mut reader, diags).unwrap_or(BackendEncoding::Json);
+    let extra_config = extra_config(&mut reader, diags);
+    reader.finish(BACKEND_NOT_SUPPORTED, diags);
+    Some(Backend {
+        json_path: path,
+        hosts,
+        url_pattern,
+        method,
+        encoding,
+        extra_config,
+    })
+}
+
+fn check_duplicates(endpoints: &[Endpoint], diags: &mut Diagnostics) {
+    let mut first_of: HashMap<(String, Method), &str> = HashMap::new();
+    for endpoint in endpoints {
+        // `/a/{x}` and `/a/{y}` are one route.
+        let shape = endpoint
+            .endpoint
+            .split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        match first_of.entry((shape, endpoint.method)) {
+            Entry::Vacant(slot) => {
+                slot.insert(&endpoint.json_path);
+            }
+            Entry::Occupied(first) => diags.invalid(
+                &format!("{}.endpoint", endpoint.json_path),
+                format!(
+                    "{} {} is already served by {}: each path and method once",
+                    endpoint.method.as_str(),
+                    endpoint.endpoint,
+                    first.get()
+                ),
+            ),
+        }
+    }
+}

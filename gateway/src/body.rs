@@ -1,0 +1,17 @@
+//! The body types the gateway writes.
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+
+/// A response body: a buffer the gateway built, or a backend's body streamed
+/// through untouched (`no-op` encoding).
+pub type ResponseBody = Either<Full<Bytes>, Incoming>;
+
+/// The content type of every JSON body the gateway writes.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// A buffered body.
+pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Either::Left(Full::new(bytes.into()))
+}

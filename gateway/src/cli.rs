@@ -1,0 +1,171 @@
+//! The `sepia` command line: `run`, `check`, `version`.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    logging::{self, LogFormat},
+    plugin_host::PluginHost,
+    startup::{self, plugin_sources, unserved_namespaces, RunOptions},
+};
+
+/// An API gateway that serves KrakenD configurations and loads its features
+/// as plugins.
+#[derive(Debug, Parser)]
+#[command(name = "sepia", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves a configuration until SIGINT or SIGTERM.
+    Run {
+        /// The KrakenD configuration file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// Overrides the configuration's `port`.
+        #[arg(short = 'p', long = "port")]
+        port: Option<u16>,
+        /// Log line format.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+        /// Loads plugin files that any user could replace (world-writable).
+        #[arg(long)]
+        allow_insecure_plugins: bool,
+        /// How long shutdown waits for requests in flight (Go duration).
+        #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+        shutdown_timeout: Duration,
+    },
+    /// Parses and validates a configuration without serving it.
+    Check {
+        /// The KrakenD configuration file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// Also fails on unknown keys and on settings Sepia does not implement.
+        #[arg(long)]
+        lint: bool,
+        /// Considers plugin files that any user could replace.
+        #[arg(long)]
+        allow_insecure_plugins: bool,
+    },
+    /// Prints the gateway's version and its plugin ABI version.
+    Version,
+}
+
+fn parse_duration_arg(text: &str) -> Result<Duration, String> {
+    sepia_config::parse_duration(text)
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("sepia {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "plugin ABI (sepia-plugin-api) {}",
+                sepia_plugin_api::ABI_VERSION
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Check {
+            config,
+            lint,
+            allow_insecure_plugins,
+        } => check(&config, lint, allow_insecure_plugins),
+        Command::Run {
+            config,
+            port,
+            log_format,
+            allow_insecure_plugins,
+            shutdown_timeout,
+        } => {
+            logging::init(log_format);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("sepia: cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let options = RunOptions {
+                config,
+                port,
+                allow_insecure_plugins,
+                shutdown_timeout,
+            };
+            match runtime.block_on(startup::run(options)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!("{error}");
+                    eprintln!("sepia: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// `sepia check`: every problem with its path, or a one-line summary.
+fn check(path: &std::path::Path, lint: bool, allow_insecure: bool) -> ExitCode {
+    let loaded = match sepia_config::load(path, lint) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let config = &loaded.config;
+    let (plugins, skipped) = match PluginHost::load(&plugin_sources(config), allow_insecure) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    for problem in &skipped {
+        eprintln!("warning: {problem}");
+    }
+    let unserved = unserved_namespaces(config, &plugins);
+    for (json_path, namespace) in &unserved {
+        eprintln!(
+            "warning: {json_path}.extra_config.\"{namespace}\": no plugin serves this namespace"
+        );
+    }
+    let backends: usize = config.endpoints.iter().map(|e| e.backends.len()).sum();
+    let namespaces = config.namespaces();
+    let needed: Vec<String> = namespaces
+        .iter()
+        .map(|ns| {
+            let served_by = plugins.plugins().iter().find(|p| {
+                p.library
+                    .namespaces
+                    .iter()
+                    .any(|n| sepia_config::namespace::same_namespace(n, ns))
+            });
+            match served_by {
+                Some(p) => format!("{ns} ({})", p.library.name),
+                None => format!("{ns} (missing)"),
+            }
+        })
+        .collect();
+    println!(
+        "OK: {} endpoint(s), {backends} backend(s), plugins needed: {}",
+        config.endpoints.len(),
+        if needed.is_empty() {
+            "none".to_owned()
+        } else {
+            needed.join(", ")
+        }
+    );
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,202 @@
+//! Every way a request can fail, and the one place that turns a failure into
+//! the client's response: a JSON body `{"error": ..., "source": ...}` whose
+//! `source` (and the `X-Sepia-Error-Source` header) says which side failed, so
+//! a client can tell a gateway or backend problem from its own mistake.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use sepia_plugin_api::PluginError;
+
+use crate::body::{full, ResponseBody};
+
+/// Which side of the gateway a failure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// The client's request was not acceptable.
+    Client,
+    /// A backend failed or answered something unusable.
+    Backend,
+    /// A plugin refused the request or failed.
+    Plugin,
+    /// The gateway itself.
+    Gateway,
+}
+
+impl ErrorSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorSource::Client => "client",
+            ErrorSource::Backend => "backend",
+            ErrorSource::Plugin => "plugin",
+            ErrorSource::Gateway => "gateway",
+        }
+    }
+}
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// No endpoint has this path.
+    #[error("no endpoint serves {path}")]
+    NotFound {
+        /// The requested path.
+        path: String,
+    },
+    /// An endpoint has this path, but not this method.
+    #[error("{method} is not allowed on {path}: use {allow}")]
+    MethodNotAllowed {
+        /// The requested method.
+        method: String,
+        /// The requested path.
+        path: String,
+        /// The methods the path serves, comma separated.
+        allow: String,
+    },
+    /// The client's body could not be read or was too large.
+    #[error("cannot read the request body: {reason}")]
+    RequestBody {
+        /// Why.
+        reason: String,
+        /// 400 or 413.
+        status: StatusCode,
+    },
+    /// The backend could not be reached.
+    #[error("backend {url} is unreachable: {reason}")]
+    BackendUnreachable {
+        /// The backend URL called.
+        url: String,
+        /// What the client reported.
+        reason: String,
+    },
+    /// The backend answered with a status the gateway does not treat as
+    /// success.
+    #[error("backend {url} answered {status}")]
+    BackendStatus {
+        /// The backend URL called.
+        url: String,
+        /// Its status.
+        status: StatusCode,
+    },
+    /// The backend's body is not what its `encoding` declares.
+    #[error("backend {url} sent a body that is not valid {encoding}: {reason}")]
+    BackendBody {
+        /// The backend URL called.
+        url: String,
+        /// The declared encoding.
+        encoding: &'static str,
+        /// Why it does not decode.
+        reason: String,
+    },
+    /// Every backend of the endpoint failed.
+    #[error("all {count} backends failed; first: {first}")]
+    AllBackendsFailed {
+        /// How many backends.
+        count: usize,
+        /// The first failure.
+        first: Box<ProxyError>,
+    },
+    /// The endpoint's timeout fired.
+    #[error("the endpoint did not complete within its timeout of {0:?}")]
+    Timeout(Duration),
+    /// A plugin's modifier returned an error or panicked.
+    #[error("plugin {plugin}: {}", .error.message())]
+    Plugin {
+        /// The plugin's name.
+        plugin: String,
+        /// What it reported.
+        error: PluginError,
+    },
+}
+
+impl ProxyError {
+    /// The status the client receives.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::RequestBody { status, .. } => *status,
+            ProxyError::BackendUnreachable { .. }
+            | ProxyError::BackendStatus { .. }
+            | ProxyError::BackendBody { .. } => StatusCode::BAD_GATEWAY,
+            // KrakenD answers 500 when no backend delivered anything.
+            ProxyError::AllBackendsFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Plugin { error, .. } => StatusCode::from_u16(error.client_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    /// Which side failed.
+    pub fn source_side(&self) -> ErrorSource {
+        match self {
+            ProxyError::NotFound { .. }
+            | ProxyError::MethodNotAllowed { .. }
+            | ProxyError::RequestBody { .. } => ErrorSource::Client,
+            ProxyError::BackendUnreachable { .. }
+            | ProxyError::BackendStatus { .. }
+            | ProxyError::BackendBody { .. }
+            | ProxyError::AllBackendsFailed { .. } => ErrorSource::Backend,
+            ProxyError::Timeout(_) => ErrorSource::Gateway,
+            ProxyError::Plugin { .. } => ErrorSource::Plugin,
+        }
+    }
+
+    /// The client's response for this error.
+    pub fn into_response(self) -> Response<ResponseBody> {
+        let status = self.status();
+        let source = self.source_side();
+        let body = serde_json::json!({
+            "error": self.to_string(),
+            "source": source.as_str(),
+        });
+        let mut response = Response::new(full(Bytes::from(sepia_json::to_vec(&body))));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::body::JSON_CONTENT_TYPE),
+        );
+        headers.insert(
+            "x-sepia-error-source",
+            HeaderValue::from_static(source.as_str()),
+        );
+        if let ProxyError::MethodNotAllowed { allow, .. } = &self {
+            if let Ok(value) = HeaderValue::from_str(allow) {
+                headers.insert(header::ALLOW, value);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn errors_become_json_with_their_source() {
+        let response = ProxyError::Timeout(Duration::from_millis(300)).into_response();
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(response.headers()["x-sepia-error-source"], "gateway");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(value["error"].as_str().unwrap().contains("300ms"));
+    }
+
+    #[test]
+    fn plugin_statuses_outside_the_error_range_become_500() {
+        let err = ProxyError::Plugin {
+            plugin: "p".into(),
+            error: PluginError::new(200, "odd"),
+        };
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let err = ProxyError::Plugin {
+            plugin: "p".into(),
+            error: PluginError::new(403, "no"),
+        };
+        assert_eq!(err.status(), StatusCode::FORBIDDEN);
+    }
+}

@@ -1,0 +1,141 @@
+//! The request router of a running gateway: health, endpoints, 404 and 405.
+
+use std::{net::IpAddr, sync::Arc, time::SystemTime};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+use sepia_config::Config;
+
+use crate::{
+    body::{full, ResponseBody, JSON_CONTENT_TYPE},
+    error::ProxyError,
+    plugin_host::PluginHost,
+    proxy::{
+        backend_client::BackendClient,
+        pipeline::{method_of, Pipeline},
+    },
+    router::{RouteMatch, Router},
+    startup::StartupError,
+};
+
+/// Paths the gateway answers itself.
+pub const HEALTH_PATH: &str = "/__health";
+
+/// A configured gateway, ready to serve.
+pub struct Gateway {
+    router: Router<Pipeline>,
+}
+
+impl Gateway {
+    /// Builds every endpoint's pipeline, with the modifiers its plugins give.
+    pub fn build(
+        config: &Config,
+        plugins: &PluginHost,
+        client: &BackendClient,
+    ) -> Result<Self, StartupError> {
+        let mut router = Router::default();
+        for endpoint in &config.endpoints {
+            let info = sepia_plugin_api::EndpointInfo {
+                endpoint: endpoint.endpoint.as_str().into(),
+                method: endpoint.method.as_str().into(),
+                scope: sepia_plugin_api::ModifierScope::Endpoint,
+                backend_url_pattern: "".into(),
+                timeout_ms: endpoint.timeout.as_millis().min(u64::MAX as u128) as u64,
+            };
+            let modifiers =
+                plugins.modifiers_for(&endpoint.json_path, &endpoint.extra_config, &info)?;
+            router.insert(
+                method_of(endpoint.method),
+                &endpoint.endpoint,
+                Pipeline::new(endpoint, modifiers, client.clone()),
+            );
+        }
+        Ok(Self { router })
+    }
+
+    /// Serves one request.
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        client_ip: IpAddr,
+    ) -> Response<ResponseBody> {
+        let path = request.uri().path();
+        if path == HEALTH_PATH && request.method() == Method::GET {
+            return health();
+        }
+        match self.router.find(request.method(), path) {
+            RouteMatch::Found(pipeline, params) => {
+                let params: Vec<String> = params.into_iter().map(str::to_owned).collect();
+                pipeline.handle(request, params, client_ip).await
+            }
+            RouteMatch::MethodNotAllowed(methods) => ProxyError::MethodNotAllowed {
+                method: request.method().to_string(),
+                path: path.to_owned(),
+                allow: methods
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+            .into_response(),
+            RouteMatch::NotFound => ProxyError::NotFound {
+                path: path.to_owned(),
+            }
+            .into_response(),
+        }
+    }
+}
+
+fn health() -> Response<ResponseBody> {
+    let body = format!(
+        r#"{{"agents":{{}},"now":"{}","status":"ok"}}"#,
+        rfc3339_utc(SystemTime::now())
+    );
+    let mut response = Response::new(full(Bytes::from(body)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    response
+}
+
+/// `2026-11-29T14:03:42Z`. Days to civil date after Howard Hinnant's
+/// algorithm, so that the health answer needs no date crate.
+fn rfc3339_utc(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(rfc3339_utc(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_960_000);
+        assert_eq!(rfc3339_utc(t), "2026-11-29T13:46:40Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_825_600);
+        assert_eq!(rfc3339_utc(leap), "2000-02-29T12:00:00Z");
+    }
+}

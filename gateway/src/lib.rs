@@ -1,0 +1,22 @@
+//! The Sepia gateway: serves KrakenD configurations, loads features from
+//! plugins over a stable ABI.
+//!
+//! Where things live: [`cli`] (the `sepia` command), [`startup`] (from a
+//! configuration file to a serving gateway), [`server`] (listener and
+//! shutdown), [`gateway`] and [`router`] (request routing), [`proxy`] (an
+//! endpoint's request path: backend calls, decoding, merging), [`plugin_host`]
+//! (finding, loading and calling plugins), [`error`] (failures as client
+//! responses), [`tls`] (client TLS settings).
+#![deny(unsafe_code)]
+
+pub mod body;
+pub mod cli;
+pub mod error;
+pub mod gateway;
+pub mod logging;
+pub mod plugin_host;
+pub mod proxy;
+pub mod router;
+pub mod server;
+pub mod startup;
+pub mod tls;

@@ -1,0 +1,218 @@
+//! Finds, loads and initialises plugins, and builds their modifiers for the
+//! endpoints that configure them.
+
+pub mod discovery;
+pub mod fetch;
+pub mod host_services;
+pub mod loader;
+pub mod log_bridge;
+
+use std::{collections::HashMap, sync::Arc};
+
+use abi_stable::std_types::RString;
+use sepia_config::{namespace::canonical, ExtraConfig};
+use sepia_plugin_api::{EndpointInfo, ModifierBox};
+
+use self::{
+    discovery::{discover, Candidate, DiscoveryError, Origin, PluginSource},
+    fetch::Fetcher,
+    host_services::GatewayHost,
+    loader::{load_library, LoadError, LoadedLibrary},
+    log_bridge::host_max_level,
+};
+
+/// A start-up failure of the plugin host.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginHostError {
+    /// A configured plugin folder could not be read.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// Two plugins of one folder claim one namespace.
+    #[error("plugins {first} and {second} both serve namespace \"{namespace}\": remove one of them from the plugin folder")]
+    Conflict {
+        /// The namespace.
+        namespace: String,
+        /// The file that claimed it first.
+        first: String,
+        /// The other file.
+        second: String,
+    },
+    /// A plugin's init failed.
+    #[error("plugin {plugin} ({path}) failed to initialise: {message}")]
+    Init {
+        /// The plugin's name.
+        plugin: String,
+        /// Its file.
+        path: String,
+        /// What it said.
+        message: String,
+    },
+    /// A plugin refused an endpoint's configuration.
+    #[error("{json_path}.extra_config.\"{namespace}\": plugin {plugin} refused the configuration: {message}")]
+    Modifier {
+        /// Where the configuration is.
+        json_path: String,
+        /// The namespace as written.
+        namespace: String,
+        /// The plugin's name.
+        plugin: String,
+        /// What it said.
+        message: String,
+    },
+}
+
+/// A loaded plugin.
+pub struct ActivePlugin {
+    /// The library and what it said about itself.
+    pub library: LoadedLibrary,
+    /// Where it was found.
+    pub origin: Origin,
+}
+
+/// A modifier of one endpoint, with the name of the plugin it came from.
+pub struct BoundModifier {
+    /// The plugin's name, for logs and errors.
+    pub plugin: Arc<str>,
+    /// The modifier.
+    pub modifier: ModifierBox,
+}
+
+/// What the plugin folders held.
+pub struct PluginHost {
+    plugins: Vec<ActivePlugin>,
+    /// Canonical namespace to (plugin index, the plugin's spelling).
+    by_namespace: HashMap<String, (usize, String)>,
+}
+
+/// Files that were not loaded, for warnings.
+pub type Skipped = Vec<LoadError>;
+
+impl PluginHost {
+    /// A host with no plugins.
+    pub fn empty() -> Self {
+        Self {
+            plugins: Vec::new(),
+            by_namespace: HashMap::new(),
+        }
+    }
+
+    /// Scans `sources`, loads every candidate and maps namespaces to
+    /// plugins. Plugins are not initialised yet (see [`PluginHost::init`]).
+    pub fn load(
+        sources: &[PluginSource],
+        allow_insecure: bool,
+    ) -> Result<(Self, Skipped), PluginHostError> {
+        let mut candidates: Vec<Candidate> = discover(sources)?;
+        // Configured plugins first: they win over default-folder ones.
+        candidates.sort_by_key(|c| c.origin);
+        let mut host = Self::empty();
+        let mut skipped = Vec::new();
+        for candidate in candidates {
+            match load_library(&candidate.path, allow_insecure) {
+                Ok(library) => host.add(library, candidate.origin)?,
+                Err(e) => skipped.push(e),
+            }
+        }
+        Ok((host, skipped))
+    }
+
+    fn add(&mut self, library: LoadedLibrary, origin: Origin) -> Result<(), PluginHostError> {
+        for namespace in &library.namespaces {
+            if let Some((index, _)) = self.by_namespace.get(canonical(namespace)) {
+                let other = &self.plugins[*index];
+                if other.origin == origin {
+                    return Err(PluginHostError::Conflict {
+                        namespace: namespace.clone(),
+                        first: other.library.path.display().to_string(),
+                        second: library.path.display().to_string(),
+                    });
+                }
+                tracing::info!(
+                    path = %library.path.display(),
+                    shadowed_by = %other.library.path.display(),
+                    "plugin in the executable's folder not used: the configured plugin folder serves its namespace"
+                );
+                return Ok(());
+            }
+        }
+        let index = self.plugins.len();
+        for namespace in &library.namespaces {
+            self.by_namespace
+                .insert(canonical(namespace).to_owned(), (index, namespace.clone()));
+        }
+        self.plugins.push(ActivePlugin { library, origin });
+        Ok(())
+    }
+
+    /// Hands every plugin its host services. Logs what was loaded.
+    pub fn init(&self, fetcher: &Fetcher) -> Result<(), PluginHostError> {
+        let max_level = host_max_level();
+        for plugin in &self.plugins {
+            let library = &plugin.library;
+            let host = GatewayHost::boxed(&library.name, max_level, fetcher.clone());
+            if let Err(e) = (library.module.init())(host).into_result() {
+                return Err(PluginHostError::Init {
+                    plugin: library.name.clone(),
+                    path: library.path.display().to_string(),
+                    message: e.message().to_owned(),
+                });
+            }
+            tracing::info!(
+                path = %library.path.display(),
+                name = %library.name,
+                version = %library.version,
+                abi = %library.abi_version,
+                namespaces = ?library.namespaces,
+                "plugin loaded"
+            );
+        }
+        Ok(())
+    }
+
+    /// The loaded plugins.
+    pub fn plugins(&self) -> &[ActivePlugin] {
+        &self.plugins
+    }
+
+    /// Whether some plugin serves `namespace` (either spelling).
+    pub fn serves(&self, namespace: &str) -> bool {
+        self.by_namespace.contains_key(canonical(namespace))
+    }
+
+    /// Builds the modifiers an `extra_config` asks for, in file order.
+    pub fn modifiers_for(
+        &self,
+        json_path: &str,
+        extra_config: &ExtraConfig,
+        endpoint: &EndpointInfo,
+    ) -> Result<Vec<BoundModifier>, PluginHostError> {
+        let mut out = Vec::new();
+        for entry in extra_config.entries() {
+            let Some((index, spelling)) = self.by_namespace.get(&entry.canonical) else {
+                continue;
+            };
+            let library = &self.plugins[*index].library;
+            let config_json = serde_json::to_string(&entry.value).unwrap_or_else(|_| "null".into());
+            let result = (library.module.new_modifier())(
+                RString::from(spelling.as_str()).as_rstr(),
+                RString::from(config_json).as_rstr(),
+                endpoint,
+            );
+            match result.into_result() {
+                Ok(modifier) => out.push(BoundModifier {
+                    plugin: Arc::from(library.name.as_str()),
+                    modifier,
+                }),
+                Err(e) => {
+                    return Err(PluginHostError::Modifier {
+                        json_path: json_path.to_owned(),
+                        namespace: entry.namespace.clone(),
+                        plugin: library.name.clone(),
+                        message: e.message().to_owned(),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+}

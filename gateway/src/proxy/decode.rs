@@ -1,0 +1,96 @@
+//! Decodes a backend body according to its `encoding`, into the JSON object
+//! the endpoint merges and writes.
+
+use sepia_config::BackendEncoding;
+use serde_json::{Map, Value};
+
+/// Why a body does not decode; the pipeline adds the backend URL.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+/// The encoding's name, for messages.
+pub fn encoding_name(encoding: BackendEncoding) -> &'static str {
+    match encoding {
+        BackendEncoding::Json => "json",
+        BackendEncoding::SafeJson => "safejson",
+        BackendEncoding::String => "string",
+        BackendEncoding::NoOp => "no-op",
+    }
+}
+
+fn wrap(key: &str, value: Value) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert(key.to_owned(), value);
+    map
+}
+
+/// Decodes `body`. `json` wants an object; `safejson` takes any value (arrays
+/// under `collection`, scalars under `content`); `string` puts the text under
+/// `content`.
+pub fn decode(encoding: BackendEncoding, body: &[u8]) -> Result<Map<String, Value>, DecodeError> {
+    match encoding {
+        BackendEncoding::Json | BackendEncoding::NoOp => {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(map)) => Ok(map),
+                Ok(other) => Err(DecodeError(format!(
+                    "expected a JSON object, found {}",
+                    kind(&other)
+                ))),
+                Err(e) => Err(DecodeError(e.to_string())),
+            }
+        }
+        BackendEncoding::SafeJson => match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(Value::Array(items)) => Ok(wrap("collection", Value::Array(items))),
+            Ok(other) => Ok(wrap("content", other)),
+            Err(e) => Err(DecodeError(e.to_string())),
+        },
+        BackendEncoding::String => match std::str::from_utf8(body) {
+            Ok(text) => Ok(wrap("content", Value::String(text.to_owned()))),
+            Err(e) => Err(DecodeError(format!("the body is not UTF-8 text: {e}"))),
+        },
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_encoding_decodes_as_krakend_does() {
+        assert_eq!(
+            decode(BackendEncoding::Json, br#"{"a":1}"#).unwrap()["a"],
+            1
+        );
+        assert!(decode(BackendEncoding::Json, b"[1]")
+            .unwrap_err()
+            .0
+            .contains("found an array"));
+        assert!(decode(BackendEncoding::Json, b"<html>").is_err());
+        assert_eq!(
+            decode(BackendEncoding::SafeJson, b"[1,2]").unwrap()["collection"][1],
+            2
+        );
+        assert_eq!(
+            decode(BackendEncoding::SafeJson, b"true").unwrap()["content"],
+            true
+        );
+        assert_eq!(
+            decode(BackendEncoding::String, b"hi").unwrap()["content"],
+            "hi"
+        );
+        assert!(decode(BackendEncoding::String, &[0xff]).is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! Which parts of the client's request reach the backends:
+//! `input_headers` and `input_query_strings`, as KrakenD filters them.
+
+use http::{header, HeaderMap, HeaderName, HeaderValue};
+
+/// Headers that describe one connection, never forwarded.
+const HOP_BY_HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// `input_headers`: every header (`*`) or a list of names.
+#[derive(Debug, Clone)]
+pub enum HeaderFilter {
+    /// Forward every end-to-end header.
+    All,
+    /// Forward only these.
+    Only(Vec<HeaderName>),
+}
+
+impl HeaderFilter {
+    /// Builds the filter from the configured names; names that are not valid
+    /// header names cannot match any header and are dropped.
+    pub fn new(names: &[String]) -> Self {
+        if names.iter().any(|n| n == "*") {
+            return HeaderFilter::All;
+        }
+        HeaderFilter::Only(
+            names
+                .iter()
+                .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+                .collect(),
+        )
+    }
+
+    /// Copies the allowed headers of `from` into `to`.
+    pub fn copy(&self, from: &HeaderMap, to: &mut HeaderMap) {
+        match self {
+            HeaderFilter::All => {
+                for (name, value) in from {
+                    if !HOP_BY_HOP.contains(name) && name != "keep-alive" {
+                        to.append(name.clone(), value.clone());
+                    }
+                }
+            }
+            HeaderFilter::Only(names) => {
+                for name in names {
+                    for value in from.get_all(name) {
+                        to.append(name.clone(), value.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `name` is forwarded.
+    pub fn allows(&self, name: &HeaderName) -> bool {
+        match self {
+            HeaderFilter::All => true,
+            HeaderFilter::Only(names) => names.contains(name),
+        }
+    }
+}
+
+/// `input_query_strings`: every parameter (`*`) or a list of names.
+#[derive(Debug, Clone)]
+pub enum QueryFilter {
+    /// Forward the whole query.
+    All,
+    /// Forward only these parameter names.
+    Only(Vec<String>),
+}
+
+impl QueryFilter {
+    /// Builds the filter from the configured names.
+    pub fn new(names: &[String]) -> Self {
+        if names.iter().any(|n| n == "*") {
+            QueryFilter::All
+        } else {
+            QueryFilter::Only(names.to_vec())
+        }
+    }
+
+    /// Whether nothing is ever forwarded.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, QueryFilter::Only(names) if names.is_empty())
+    }
+
+    /// Appends the allowed parameters of `query` to `url`, with `?` or `&`
+    /// as `url` needs.
+    pub fn append(&self, query: &str, url: &mut String, url_has_query: bool) {
+        let mut has_query = url_has_query;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let name = pair.split('=').next().unwrap_or(pair);
+            let allowed = match self {
+                QueryFilter::All => true,
+                QueryFilter::Only(names) => names.iter().any(|n| n == name),
+            };
+            if allowed {
+                url.push(if has_query { '&' } else { '?' });
+                url.push_str(pair);
+                has_query = true;
+            }
+        }
+    }
+}
+
+/// Appends the client address to `X-Forwarded-For` and sets
+/// `X-Forwarded-Host`, as KrakenD does.
+pub fn add_forwarded(
+    client_ip: &str,
+    host: Option<&HeaderValue>,
+    incoming: &HeaderMap,
+    to: &mut HeaderMap,
+) {
+    let forwarded_for = match incoming
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(earlier) if !earlier.is_empty() => format!("{earlier}, {client_ip}"),
+        _ => client_ip.to_owned(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        to.insert("x-forwarded-for", value);
+    }
+    if let Some(host) = host {
+        to.insert("x-forwarded-host", host.clone());
+    }
+}
+
+/// Removes connection-level headers from a backend response before it is
+/// passed through.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        if name != header::CONTENT_LENGTH && name != header::HOST {
+            headers.remove(name);
+        }
+    }
+    headers.remove("keep-alive");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_filter_keeps_listed_names_in_order() {
+        let f = QueryFilter::new(&["a".into(), "c".into()]);
+        let mut url = "http://h/x".to_owned();
+        f.append("a=1&b=2&c=3&a=4", &mut url, false);
+        assert_eq!(url, "http://h/x?a=1&c=3&a=4");
+        let mut url = "http://h/x?k=v".to_owned();
+        QueryFilter::new(&["*".into()]).append("b=2", &mut url, true);
+        assert_eq!(url, "http://h/x?k=v&b=2");
+        assert!(QueryFilter::new(&[]).is_empty());
+    }
+
+    #[test]
+    fn header_filter_copies_listed_or_all_end_to_end_headers() {
+        let mut from = HeaderMap::new();
+        from.insert("authorization", HeaderValue::from_static("x"));
+        from.insert("content-type", HeaderValue::from_static("application/json"));
+        from.insert("connection", HeaderValue::from_static("close"));
+        let mut to = HeaderMap::new();
+        HeaderFilter::new(&["Content-Type".into()]).copy(&from, &mut to);
+        assert_eq!(to.len(), 1);
+        let mut to = HeaderMap::new();
+        HeaderFilter::new(&["*".into()]).copy(&from, &mut to);
+        assert_eq!(to.len(), 2);
+        assert!(to.get("connection").is_none());
+    }
+
+    #[test]
+    fn forwarded_for_is_appended() {
+        let mut incoming = HeaderMap::new();
+        incoming.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let mut to = HeaderMap::new();
+        add_forwarded(
+            "127.0.0.1",
+            Some(&HeaderValue::from_static("api.example")),
+            &incoming,
+            &mut to,
+        );
+        assert_eq!(to["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(to["x-forwarded-host"], "api.example");
+    }
+}

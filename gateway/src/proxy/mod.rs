@@ -1,0 +1,8 @@
+//! The proxy path: from a matched endpoint to the client's response.
+
+pub mod backend_client;
+pub mod decode;
+pub mod forwarding;
+pub mod merge;
+pub mod pipeline;
+pub mod url_template;

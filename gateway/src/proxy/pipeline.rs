@@ -1,0 +1,565 @@
+//! One endpoint's request path: request modifiers, backend calls (in
+//! parallel, under the endpoint timeout), decoding and merging, rendering in
+//! the output encoding, response modifiers. Everything an endpoint needs is
+//! prepared at start-up; a request only fills it in.
+
+use std::{
+    borrow::Cow,
+    net::IpAddr,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use abi_stable::std_types::{RString, RVec, Tuple2};
+use bytes::Bytes;
+use futures_util::future::join_all;
+use http::{
+    header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, Request, Response,
+    StatusCode,
+};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use sepia_config::{BackendEncoding, Endpoint, OutputEncoding};
+use sepia_plugin_api::{
+    Header, PluginError, Request as PluginRequest, RequestFlow, Response as PluginResponse,
+};
+use serde_json::{Map, Value};
+
+use super::{
+    backend_client::{describe, BackendClient},
+    decode::{decode, encoding_name},
+    forwarding::{add_forwarded, strip_hop_by_hop, HeaderFilter, QueryFilter},
+    merge::merge,
+    url_template::UrlTemplate,
+};
+use crate::{
+    body::{full, ResponseBody, JSON_CONTENT_TYPE},
+    error::ProxyError,
+    plugin_host::BoundModifier,
+};
+
+/// Largest client body the gateway buffers to forward.
+const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
+/// Largest backend body the gateway buffers to decode.
+const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;
+/// KrakenD's completeness header, which clients of a KrakenD API rely on.
+const COMPLETED: &str = "x-krakend-completed";
+const USER_AGENT: &str = concat!("Sepia/", env!("CARGO_PKG_VERSION"));
+
+/// One backend of an endpoint, ready to call.
+pub struct BackendCall {
+    hosts: Vec<String>,
+    next_host: AtomicUsize,
+    template: UrlTemplate,
+    method: Method,
+    encoding: BackendEncoding,
+}
+
+impl BackendCall {
+    fn host(&self) -> &str {
+        // Round-robin; a relaxed counter is enough for balancing.
+        let n = self.next_host.fetch_add(1, Ordering::Relaxed);
+        self.hosts
+            .get(n % self.hosts.len().max(1))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+/// What the backends receive, after filtering and request modifiers.
+struct Outgoing<'a> {
+    params: Vec<String>,
+    query: Cow<'a, str>,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// What the backends answered.
+enum Collected {
+    /// A `no-op` response, streamed as it is.
+    Stream(Response<Incoming>),
+    /// A `no-op` response buffered for response modifiers.
+    Raw {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+    /// Decoded and merged data.
+    Data {
+        status: StatusCode,
+        data: Map<String, Value>,
+        complete: bool,
+    },
+}
+
+/// An endpoint, ready to serve.
+pub struct Pipeline {
+    /// The endpoint path as configured, for logs.
+    pub endpoint: String,
+    param_names: Vec<String>,
+    backends: Vec<BackendCall>,
+    timeout: Duration,
+    forwards_body: bool,
+    headers: HeaderFilter,
+    query: QueryFilter,
+    output: OutputEncoding,
+    pass_through: bool,
+    modifiers: Vec<BoundModifier>,
+    client: BackendClient,
+}
+
+/// The `http` method of a configured method.
+pub fn method_of(method: sepia_config::Method) -> Method {
+    match method {
+        sepia_config::Method::Get => Method::GET,
+        sepia_config::Method::Post => Method::POST,
+        sepia_config::Method::Put => Method::PUT,
+        sepia_config::Method::Patch => Method::PATCH,
+        sepia_config::Method::Delete => Method::DELETE,
+    }
+}
+
+impl Pipeline {
+    /// Prepares `endpoint` with its modifiers.
+    pub fn new(endpoint: &Endpoint, modifiers: Vec<BoundModifier>, client: BackendClient) -> Self {
+        let backends: Vec<BackendCall> = endpoint
+            .backends
+            .iter()
+            .map(|b| BackendCall {
+                hosts: b.hosts.clone(),
+                next_host: AtomicUsize::new(0),
+                template: UrlTemplate::parse(&b.url_pattern, &endpoint.params),
+                method: method_of(b.method),
+                encoding: b.encoding,
+            })
+            .collect();
+        let pass_through = endpoint.output_encoding == OutputEncoding::NoOp
+            || (backends.len() == 1 && backends[0].encoding == BackendEncoding::NoOp);
+        Self {
+            endpoint: endpoint.endpoint.clone(),
+            param_names: endpoint.params.clone(),
+            backends,
+            timeout: endpoint.timeout,
+            forwards_body: endpoint.method.has_body(),
+            headers: HeaderFilter::new(&endpoint.input_headers),
+            query: QueryFilter::new(&endpoint.input_query_strings),
+            output: endpoint.output_encoding,
+            pass_through,
+            modifiers,
+            client,
+        }
+    }
+
+    /// Serves one request; every failure becomes its JSON error response.
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        params: Vec<String>,
+        client_ip: IpAddr,
+    ) -> Response<ResponseBody> {
+        match self.run(request, params, client_ip).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!(endpoint = %self.endpoint, status = error.status().as_u16(), error = %error, "request failed");
+                error.into_response()
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        request: Request<Incoming>,
+        params: Vec<String>,
+        client_ip: IpAddr,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let (parts, body) = request.into_parts();
+        let body = if self.forwards_body {
+            read_request_body(body).await?
+        } else {
+            Bytes::new()
+        };
+        let mut headers = HeaderMap::new();
+        self.headers.copy(&parts.headers, &mut headers);
+        let mut outgoing = Outgoing {
+            params,
+            query: Cow::Borrowed(parts.uri.query().unwrap_or("")),
+            headers,
+            body,
+        };
+        if !self.modifiers.is_empty() {
+            if let Some(response) = self.run_request_modifiers(&parts, &mut outgoing)? {
+                return Ok(response);
+            }
+        }
+        let host = parts.headers.get(header::HOST);
+        add_forwarded(
+            &client_ip.to_string(),
+            host,
+            &parts.headers,
+            &mut outgoing.headers,
+        );
+        if !self.headers.allows(&header::USER_AGENT) {
+            outgoing
+                .headers
+                .insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        }
+        let collected = tokio::time::timeout(self.timeout, self.call_backends(&outgoing))
+            .await
+            .map_err(|_| ProxyError::Timeout(self.timeout))??;
+        self.respond(collected)
+    }
+
+    fn run_request_modifiers(
+        &self,
+        parts: &Parts,
+        outgoing: &mut Outgoing<'_>,
+    ) -> Result<Option<Response<ResponseBody>>, ProxyError> {
+        let mut request = PluginRequest {
+            method: RString::from(parts.method.as_str()),
+            path: RString::from(parts.uri.path()),
+            query: RString::from(outgoing.query.as_ref()),
+            params: outgoing
+                .params
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Tuple2(RString::from(self.param_name(i)), RString::from(v.as_str())))
+                .collect(),
+            headers: to_plugin_headers(&outgoing.headers),
+            body: RVec::from(outgoing.body.to_vec()),
+        };
+        for bound in &self.modifiers {
+            match bound.modifier.on_request(&mut request).into_result() {
+                Ok(RequestFlow::Continue) => {}
+                Ok(RequestFlow::Respond(response)) => {
+                    return from_plugin_response(response, &bound.plugin).map(Some);
+                }
+                Err(error) => return Err(plugin_error(&bound.plugin, error)),
+            }
+        }
+        outgoing.params = request.params.iter().map(|p| p.1.to_string()).collect();
+        outgoing.query = Cow::Owned(request.query.into_string());
+        outgoing.headers =
+            from_plugin_headers(&request.headers, "request", &self.modifiers[0].plugin)?;
+        outgoing.body = Bytes::from(request.body.into_vec());
+        Ok(None)
+    }
+
+    fn param_name(&self, index: usize) -> &str {
+        self.param_names
+            .get(index)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    async fn call_backends(&self, outgoing: &Outgoing<'_>) -> Result<Collected, ProxyError> {
+        if self.pass_through {
+            let backend = &self.backends[0];
+            let response = self.send(backend, outgoing).await?;
+            if self.modifiers.is_empty() {
+                return Ok(Collected::Stream(response));
+            }
+            let (parts, body) = response.into_parts();
+            let body = read_backend_body(body, backend).await?;
+            return Ok(Collected::Raw {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            });
+        }
+        if self.backends.len() == 1 {
+            let (status, data) = self.fetch_data(&self.backends[0], outgoing).await?;
+            return Ok(Collected::Data {
+                status,
+                data,
+                complete: true,
+            });
+        }
+        let results = join_all(self.backends.iter().map(|b| self.fetch_data(b, outgoing))).await;
+        let count = results.len();
+        let mut parts = Vec::with_capacity(count);
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok((_, data)) => parts.push(data),
+                Err(error) => {
+                    tracing::warn!(endpoint = %self.endpoint, error = %error, "a backend failed");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match first_error {
+            Some(first) if parts.is_empty() => Err(ProxyError::AllBackendsFailed {
+                count,
+                first: Box::new(first),
+            }),
+            partial => Ok(Collected::Data {
+                status: StatusCode::OK,
+                data: merge(parts),
+                complete: partial.is_none(),
+            }),
+        }
+    }
+
+    async fn send(
+        &self,
+        backend: &BackendCall,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let mut url = String::with_capacity(96);
+        backend
+            .template
+            .render(backend.host(), &outgoing.params, &mut url);
+        if !self.query.is_empty() {
+            self.query
+                .append(&outgoing.query, &mut url, backend.template.has_query());
+        }
+        let body = if backend.method == Method::GET || backend.method == Method::DELETE {
+            Bytes::new()
+        } else {
+            outgoing.body.clone()
+        };
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = backend.method.clone();
+        *request.headers_mut() = outgoing.headers.clone();
+        *request.uri_mut() = url.parse().map_err(|e| ProxyError::BackendUnreachable {
+            url: url.clone(),
+            reason: format!("not a valid URL: {e}"),
+        })?;
+        self.client
+            .send(request)
+            .await
+            .map_err(|e| ProxyError::BackendUnreachable {
+                url,
+                reason: describe(&e),
+            })
+    }
+
+    async fn fetch_data(
+        &self,
+        backend: &BackendCall,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<(StatusCode, Map<String, Value>), ProxyError> {
+        let response = self.send(backend, outgoing).await?;
+        let (parts, body) = response.into_parts();
+        // KrakenD counts only 200 and 201 as success.
+        if parts.status != StatusCode::OK && parts.status != StatusCode::CREATED {
+            return Err(ProxyError::BackendStatus {
+                url: backend_label(backend),
+                status: parts.status,
+            });
+        }
+        let body = read_backend_body(body, backend).await?;
+        let data = decode(backend.encoding, &body).map_err(|e| ProxyError::BackendBody {
+            url: backend_label(backend),
+            encoding: encoding_name(backend.encoding),
+            reason: e.0,
+        })?;
+        Ok((parts.status, data))
+    }
+
+    fn respond(&self, collected: Collected) -> Result<Response<ResponseBody>, ProxyError> {
+        match collected {
+            Collected::Stream(response) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                // The client's protocol version is the server's business,
+                // not the backend's.
+                parts.version = http::Version::default();
+                Ok(Response::from_parts(parts, Either::Right(body)))
+            }
+            Collected::Raw {
+                status,
+                headers,
+                body,
+            } => {
+                let response = PluginResponse {
+                    status: status.as_u16(),
+                    headers: to_plugin_headers(&headers),
+                    body: RVec::from(body.to_vec()),
+                    complete: true,
+                };
+                self.finish_with_modifiers(response)
+            }
+            Collected::Data {
+                status,
+                data,
+                complete,
+            } => {
+                let (body, content_type) = render(self.output, data);
+                if self.modifiers.is_empty() {
+                    let mut response = Response::new(full(body));
+                    *response.status_mut() = status;
+                    let headers = response.headers_mut();
+                    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                    headers.insert(
+                        COMPLETED,
+                        HeaderValue::from_static(if complete { "true" } else { "false" }),
+                    );
+                    return Ok(response);
+                }
+                let response = PluginResponse {
+                    status: status.as_u16(),
+                    headers: RVec::from(vec![
+                        Header::new("content-type", content_type),
+                        Header::new(COMPLETED, if complete { "true" } else { "false" }),
+                    ]),
+                    body: RVec::from(body),
+                    complete,
+                };
+                self.finish_with_modifiers(response)
+            }
+        }
+    }
+
+    fn finish_with_modifiers(
+        &self,
+        mut response: PluginResponse,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        for bound in &self.modifiers {
+            if let Err(error) = bound.modifier.on_response(&mut response).into_result() {
+                return Err(plugin_error(&bound.plugin, error));
+            }
+        }
+        let plugin = self
+            .modifiers
+            .last()
+            .map(|b| b.plugin.clone())
+            .unwrap_or_else(|| "".into());
+        from_plugin_response(response, &plugin)
+    }
+}
+
+/// The backend's first host and pattern, for messages.
+fn backend_label(backend: &BackendCall) -> String {
+    let mut url = String::new();
+    backend.template.render(
+        backend.hosts.first().map(String::as_str).unwrap_or(""),
+        &[] as &[&str],
+        &mut url,
+    );
+    url
+}
+
+fn plugin_error(plugin: &str, error: PluginError) -> ProxyError {
+    ProxyError::Plugin {
+        plugin: plugin.to_owned(),
+        error,
+    }
+}
+
+/// Writes `data` in the output encoding: the body and its content type.
+fn render(output: OutputEncoding, mut data: Map<String, Value>) -> (Vec<u8>, &'static str) {
+    match output {
+        OutputEncoding::Json | OutputEncoding::NoOp => {
+            (sepia_json::to_vec(&Value::Object(data)), JSON_CONTENT_TYPE)
+        }
+        OutputEncoding::JsonCollection => {
+            let collection = match data.remove("collection") {
+                Some(Value::Array(items)) => Value::Array(items),
+                _ => Value::Array(Vec::new()),
+            };
+            (sepia_json::to_vec(&collection), JSON_CONTENT_TYPE)
+        }
+        OutputEncoding::String => {
+            let text = match data.remove("content") {
+                Some(Value::String(text)) => text.into_bytes(),
+                Some(other) => sepia_json::to_vec(&other),
+                None => Vec::new(),
+            };
+            (text, "text/plain; charset=utf-8")
+        }
+    }
+}
+
+async fn read_request_body(body: Incoming) -> Result<Bytes, ProxyError> {
+    match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => {
+            let too_large = error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            Err(ProxyError::RequestBody {
+                reason: if too_large {
+                    format!("larger than {MAX_REQUEST_BODY} bytes")
+                } else {
+                    error.to_string()
+                },
+                status: if too_large {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+            })
+        }
+    }
+}
+
+async fn read_backend_body(body: Incoming, backend: &BackendCall) -> Result<Bytes, ProxyError> {
+    Limited::new(body, MAX_BACKEND_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| ProxyError::BackendUnreachable {
+            url: backend_label(backend),
+            reason: format!("reading the body failed: {e}"),
+        })
+}
+
+fn to_plugin_headers(headers: &HeaderMap) -> RVec<Header> {
+    headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: RString::from(name.as_str()),
+            value: RVec::from(value.as_bytes().to_vec()),
+        })
+        .collect()
+}
+
+fn from_plugin_headers(
+    headers: &[Header],
+    what: &str,
+    plugin: &str,
+) -> Result<HeaderMap, ProxyError> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for header in headers {
+        let name = HeaderName::from_bytes(header.name.as_bytes());
+        let value = HeaderValue::from_bytes(&header.value);
+        match (name, value) {
+            (Ok(name), Ok(value)) => {
+                map.append(name, value);
+            }
+            _ => {
+                return Err(plugin_error(
+                    plugin,
+                    PluginError::internal(format!(
+                        "the plugin set an invalid {what} header \"{}\"",
+                        header.name
+                    )),
+                ))
+            }
+        }
+    }
+    Ok(map)
+}
+
+fn from_plugin_response(
+    response: PluginResponse,
+    plugin: &str,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    let status = StatusCode::from_u16(response.status).map_err(|_| {
+        plugin_error(
+            plugin,
+            PluginError::internal(format!(
+                "the plugin set an invalid status {}",
+                response.status
+            )),
+        )
+    })?;
+    let mut headers = from_plugin_headers(&response.headers, "response", plugin)?;
+    headers.remove(header::CONTENT_LENGTH);
+    strip_hop_by_hop(&mut headers);
+    let mut out = Response::new(full(Bytes::from(response.body.into_vec())));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}

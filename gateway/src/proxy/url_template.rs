@@ -1,0 +1,102 @@
+//! A backend `url_pattern`, split once at start-up into literal text and
+//! `{param}` slots so that building a URL per request is a few appends.
+
+/// One piece of a URL pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(String),
+    /// Index into the endpoint's parameters.
+    Param(usize),
+}
+
+/// A parsed `url_pattern`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlTemplate {
+    pieces: Vec<Piece>,
+    has_query: bool,
+}
+
+impl UrlTemplate {
+    /// Parses `pattern` against the endpoint's parameter names. The
+    /// configuration was validated, so every `{name}` is one of them; an
+    /// unknown one stays as literal text.
+    pub fn parse(pattern: &str, params: &[String]) -> Self {
+        let mut pieces = Vec::new();
+        let mut literal = String::new();
+        let mut rest = pattern;
+        while let Some(open) = rest.find('{') {
+            literal.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                break;
+            };
+            let name = &after[..close];
+            match params.iter().position(|p| p == name) {
+                Some(index) => {
+                    if !literal.is_empty() {
+                        pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+                    }
+                    pieces.push(Piece::Param(index));
+                }
+                None => {
+                    literal.push('{');
+                    literal.push_str(name);
+                    literal.push('}');
+                }
+            }
+            rest = &after[close + 1..];
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal));
+        }
+        Self {
+            pieces,
+            has_query: pattern.contains('?'),
+        }
+    }
+
+    /// Whether the pattern carries its own query string.
+    pub fn has_query(&self) -> bool {
+        self.has_query
+    }
+
+    /// Appends `host` and the pattern with `values` filled in to `out`.
+    pub fn render<S: AsRef<str>>(&self, host: &str, values: &[S], out: &mut String) {
+        out.push_str(host);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Param(index) => {
+                    if let Some(value) = values.get(*index) {
+                        out.push_str(value.as_ref());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_fill_path_and_query() {
+        let params = vec!["id".to_owned(), "kind".to_owned()];
+        let t = UrlTemplate::parse("/u/{id}/x?type={kind}&id={id}", &params);
+        let mut out = String::new();
+        t.render("http://h:1", &["7", "a%20b"], &mut out);
+        assert_eq!(out, "http://h:1/u/7/x?type=a%20b&id=7");
+        assert!(t.has_query());
+    }
+
+    #[test]
+    fn unknown_placeholders_stay_literal() {
+        let t = UrlTemplate::parse("/a/{nope}", &[]);
+        let mut out = String::new();
+        t.render("", &[] as &[&str], &mut out);
+        assert_eq!(out, "/a/{nope}");
+        assert!(!t.has_query());
+    }
+}

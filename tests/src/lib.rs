@@ -1,0 +1,11 @@
+//! Helpers for Sepia's end-to-end tests: build the real artifacts, start the
+//! real `sepia` binary, start real backends on loopback, talk HTTP to them.
+
+pub mod artifacts;
+pub mod backend;
+pub mod client;
+pub mod sepia;
+
+pub use backend::{Recorded, Reply, TestBackend};
+pub use client::{get, request, Answer};
+pub use sepia::{run_sepia, Sepia};

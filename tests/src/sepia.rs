@@ -1,0 +1,181 @@
+//! Starting the real `sepia` binary on loopback.
+
+use std::{
+    fs,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::artifacts::sepia_bin;
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running gateway; killed when dropped.
+pub struct Sepia {
+    child: Option<Child>,
+    /// Its port.
+    pub port: u16,
+    dir: TempDir,
+}
+
+/// Runs `sepia ARGS` to completion (for `check`, `version`, failing starts),
+/// killing it after 60 s.
+pub fn run_sepia(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(sepia_bin());
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("sepia starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("output");
+    panic!(
+        "sepia {args:?} did not finish within 60 s; stderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Writes `config` (with `listen_ip` 127.0.0.1 unless set) into `dir`.
+pub fn write_config(dir: &Path, config: &Value) -> PathBuf {
+    let mut config = config.clone();
+    if let Some(object) = config.as_object_mut() {
+        object
+            .entry("listen_ip")
+            .or_insert_with(|| Value::String("127.0.0.1".into()));
+    }
+    let path = dir.join("krakend.json");
+    fs::write(&path, serde_json::to_vec_pretty(&config).expect("json")).expect("write config");
+    path
+}
+
+impl Sepia {
+    /// Starts `sepia run` with `config` and waits until `/__health` answers.
+    pub async fn start(config: Value) -> Sepia {
+        Self::start_with(config, &[], &[]).await
+    }
+
+    /// Like [`Sepia::start`], with extra arguments and environment.
+    pub async fn start_with(config: Value, args: &[&str], env: &[(&str, &str)]) -> Sepia {
+        match Self::try_start(config, args, env).await {
+            Ok(sepia) => sepia,
+            Err(logs) => panic!("sepia did not start:\n{logs}"),
+        }
+    }
+
+    /// Starts `sepia run`; `Err(logs)` when it exits instead of serving.
+    pub async fn try_start(config: Value, args: &[&str], env: &[(&str, &str)]) -> Result<Sepia, String> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = write_config(dir.path(), &config);
+        let port = free_port();
+        let log = fs::File::create(dir.path().join("sepia.log")).expect("log file");
+        let mut command = Command::new(sepia_bin());
+        command
+            .arg("run")
+            .arg("-c")
+            .arg(&config_path)
+            .arg("-p")
+            .arg(port.to_string())
+            .args(args)
+            .env("RUST_LOG", std::env::var("SEPIA_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("sepia starts");
+        let mut sepia = Sepia {
+            child: Some(child),
+            port,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(child) = sepia.child.as_mut() {
+                if child.try_wait().expect("wait").is_some() {
+                    sepia.child = None;
+                    return Err(sepia.logs());
+                }
+            }
+            if health_ok(port).await {
+                return Ok(sepia);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Err(format!("not healthy within 30 s:\n{}", sepia.logs()))
+    }
+
+    /// `http://127.0.0.1:PORT/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Everything it logged so far.
+    pub fn logs(&self) -> String {
+        fs::read_to_string(self.dir.path().join("sepia.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status()
+                .expect("kill runs");
+            assert!(status.success());
+        }
+    }
+
+    /// Waits for the process to exit (after [`Sepia::terminate`]).
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("sepia did not exit within {limit:?}:\n{}", self.logs());
+    }
+}
+
+async fn health_ok(port: u16) -> bool {
+    let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    drop(stream);
+    crate::client::get(&format!("http://127.0.0.1:{port}/__health"))
+        .await
+        .status
+        .is_success()
+}
+
+impl Drop for Sepia {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The gateway core end to end: the real binary against real backends.
+
+use std::time::{Duration, Instant};
+
+use http::Method;
+use sepia_e2e::{get, request, run_sepia, sepia::write_config, Reply, Sepia, TestBackend};
+use serde_json::json;
+
+fn one_endpoint(endpoint: serde_json::Value) -> serde_json::Value {
+    json!({"version": 3, "endpoints": [endpoint]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_is_re_encoded_as_krakend_does_and_201_is_kept() {
+    let backend = TestBackend::always(Reply::json(
+        201,
+        r#"{"z":1,"a":{"y":"<b>&</b>","b":12345678901234567890,"f":1.50},"m":"\u2028"}"#,
+    ))
+    .await;
+    let sepia = Sepia::start(one_endpoint(json!({
+        "endpoint": "/token", "method": "POST",
+        "backend": [{"host": [backend.url()], "url_pattern": "/issue"}]
+    })))
+    .await;
+    let answer = request(Method::POST, &sepia.url("/token"), &[], b"{}", false).await;
+    assert_eq!(answer.status, 201);
+    assert_eq!(
+        answer.text(),
+        r#"{"a":{"b":12345678901234567890,"f":1.50,"y":"\u003cb\u003e\u0026\u003c/b\u003e"},"m":"\u2028","z":1}"#
+    );
+    assert_eq!(answer.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(answer.header("x-krakend-completed"), Some("true"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn params_queries_and_headers_are_forwarded_as_configured() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":true}"#)).await;
+    let sepia = Sepia::start(json!({
+        "version": 3,
+        "host": [backend.url()],
+        "endpoints": [
+            {"endpoint": "/users/{id}/posts/{post}",
+             "input_query_strings": ["page", "size"],
+             "input_headers": ["Authorization", "X-Custom"],
+             "backend": [{"url_pattern": "/u/{id}/p/{post}?fixed=1&post={post}"}]},
+            {"endpoint": "/all", "input_query_strings": ["*"], "input_headers": ["*"],
+             "backend": [{"url_pattern": "/all"}]},
+            {"endpoint": "/default", "backend": [{"url_pattern": "/default"}]}
+        ]
+    }))
+    .await;
+    let answer = request(
+        Method::GET,
+        &sepia.url("/users/a%20b/posts/7?page=2&secret=x&size=10"),
+        &[("authorization", "Bearer t"), ("x-custom", "c"), ("cookie", "s=1"), ("x-forwarded-for", "10.1.1.1")],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    request(Method::GET, &sepia.url("/all?a=1&b=2"), &[("x-any", "v"), ("cookie", "s=1")], b"", false).await;
+    request(Method::GET, &sepia.url("/default?a=1"), &[("content-type", "text/x"), ("cookie", "s=1")], b"", false).await;
+    let seen = backend.requests();
+    assert_eq!(seen.len(), 3);
+    let first = &seen[0];
+    assert_eq!(first.path, "/u/a%20b/p/7");
+    assert_eq!(first.query.as_deref(), Some("fixed=1&post=7&page=2&size=10"));
+    assert_eq!(first.header("authorization"), Some("Bearer t"));
+    assert_eq!(first.header("x-custom"), Some("c"));
+    assert_eq!(first.header("cookie"), None);
+    assert_eq!(first.header("x-forwarded-for"), Some("10.1.1.1, 127.0.0.1"));
+    assert_eq!(first.header("x-forwarded-host"), Some(format!("127.0.0.1:{}", sepia.port).as_str()));
+    assert!(first.header("user-agent").unwrap().starts_with("Sepia/"));
+    let all = &seen[1];
+    assert_eq!(all.query.as_deref(), Some("a=1&b=2"));
+    assert_eq!(all.header("x-any"), Some("v"));
+    assert_eq!(all.header("cookie"), Some("s=1"));
+    // KrakenD forwards only Content-Type and no query string by default.
+    let default = &seen[2];
+    assert_eq!(default.query, None);
+    assert_eq!(default.header("content-type"), Some("text/x"));
+    assert_eq!(default.header("cookie"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_bodies_are_forwarded_for_post_put_and_patch() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":true}"#)).await;
+    let endpoints: Vec<_> = ["POST", "PUT", "PATCH"]
+        .iter()
+        .map(|m| json!({"endpoint": "/body", "method": m, "backend": [{"host": [backend.url()], "url_pattern": "/b"}]}))
+        .collect();
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": endpoints})).await;
+    for method in [Method::POST, Method::PUT, Method::PATCH] {
+        let answer = request(method.clone(), &sepia.url("/body"), &[("content-type", "application/json")], br#"{"user":"john"}"#, false).await;
+        assert_eq!(answer.status, 200, "{method}: {}", answer.text());
+    }
+    for (recorded, method) in backend.requests().iter().zip(["POST", "PUT", "PATCH"]) {
+        assert_eq!(recorded.method, method);
+        assert_eq!(&recorded.body[..], br#"{"user":"john"}"#);
+        assert_eq!(recorded.header("content-type"), Some("application/json"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_backend_gets_504_at_the_endpoint_timeout() {
+    let backend = TestBackend::always(Reply::json(200, "{}").delayed(Duration::from_secs(3))).await;
+    let sepia = Sepia::start(one_endpoint(json!({
+        "endpoint": "/slow", "timeout": "300ms",
+        "backend": [{"host": [backend.url()], "url_pattern": "/"}]
+    })))
+    .await;
+    let started = Instant::now();
+    let answer = get(&sepia.url("/slow")).await;
+    assert_eq!(answer.status, 504);
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(answer.json()["error"].as_str().unwrap().contains("300ms"));
+    assert_eq!(answer.header("x-sepia-error-source"), Some("gateway"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_failures_are_502_json_errors() {
+    let html = TestBackend::always(Reply::text(200, "<html>oops</html>")).await;
+    let array = TestBackend::always(Reply::json(200, "[1,2]")).await;
+    let missing = TestBackend::always(Reply::json(404, r#"{"e":1}"#)).await;
+    let closed_port = sepia_e2e::sepia::free_port();
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/html", "backend": [{"host": [html.url()], "url_pattern": "/"}]},
+        {"endpoint": "/array", "backend": [{"host": [array.url()], "url_pattern": "/"}]},
+        {"endpoint": "/missing", "backend": [{"host": [missing.url()], "url_pattern": "/"}]},
+        {"endpoint": "/down", "backend": [{"host": [format!("127.0.0.1:{closed_port}")], "url_pattern": "/"}]}
+    ]}))
+    .await;
+    for (path, needle) in [
+        ("/html", "not valid json"),
+        ("/array", "expected a JSON object, found an array"),
+        ("/missing", "answered 404"),
+        ("/down", "unreachable"),
+    ] {
+        let answer = get(&sepia.url(path)).await;
+        assert_eq!(answer.status, 502, "{path}: {}", answer.text());
+        let body = answer.json();
+        assert!(body["error"].as_str().unwrap().contains(needle), "{path}: {body}");
+        assert_eq!(body["source"], "backend");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_op_passes_status_headers_and_body_through() {
+    let backend = TestBackend::always(
+        Reply::text(404, "not <json> at all").with_header("x-origin", "backend"),
+    )
+    .await;
+    let sepia = Sepia::start(one_endpoint(json!({
+        "endpoint": "/raw", "output_encoding": "no-op",
+        "backend": [{"host": [backend.url()], "url_pattern": "/", "encoding": "no-op"}]
+    })))
+    .await;
+    let answer = get(&sepia.url("/raw")).await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.text(), "not <json> at all");
+    assert_eq!(answer.header("x-origin"), Some("backend"));
+    assert_eq!(answer.header("content-type"), Some("text/plain"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_paths_and_methods_get_json_404_and_405() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let sepia = Sepia::start(one_endpoint(json!({
+        "endpoint": "/only-get/{id}", "backend": [{"host": [backend.url()], "url_pattern": "/"}]
+    })))
+    .await;
+    let answer = get(&sepia.url("/nowhere")).await;
+    assert_eq!(answer.status, 404);
+    assert!(answer.json()["error"].as_str().unwrap().contains("/nowhere"));
+    let answer = request(Method::DELETE, &sepia.url("/only-get/1"), &[], b"", false).await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.header("allow"), Some("GET"));
+    assert_eq!(answer.json()["source"], "client");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_answers_and_http2_prior_knowledge_works() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"b":2,"a":1}"#)).await;
+    let sepia = Sepia::start(one_endpoint(json!({
+        "endpoint": "/x", "backend": [{"host": [backend.url()], "url_pattern": "/"}]
+    })))
+    .await;
+    let health = get(&sepia.url("/__health")).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+    let answer = request(Method::GET, &sepia.url("/x"), &[], b"", true).await;
+    assert_eq!(answer.version, http::Version::HTTP_2);
+    assert_eq!(answer.text(), r#"{"a":1,"b":2}"#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_backends_merge_in_config_order_and_report_completeness() {
+    let a = TestBackend::always(Reply::json(200, r#"{"a":1,"shared":"a"}"#).delayed(Duration::from_millis(150))).await;
+    let b = TestBackend::always(Reply::json(200, r#"{"b":2,"shared":"b"}"#)).await;
+    let broken = TestBackend::always(Reply::json(500, "{}")).await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/merged", "backend": [
+            {"host": [a.url()], "url_pattern": "/"}, {"host": [b.url()], "url_pattern": "/"}]},
+        {"endpoint": "/partial", "backend": [
+            {"host": [a.url()], "url_pattern": "/"}, {"host": [broken.url()], "url_pattern": "/"}]},
+        {"endpoint": "/none", "backend": [
+            {"host": [broken.url()], "url_pattern": "/"}, {"host": [broken.url()], "url_pattern": "/"}]}
+    ]}))
+    .await;
+    let merged = get(&sepia.url("/merged")).await;
+    assert_eq!(merged.text(), r#"{"a":1,"b":2,"shared":"b"}"#);
+    assert_eq!(merged.header("x-krakend-completed"), Some("true"));
+    let partial = get(&sepia.url("/partial")).await;
+    assert_eq!(partial.status, 200);
+    assert_eq!(partial.text(), r#"{"a":1,"shared":"a"}"#);
+    assert_eq!(partial.header("x-krakend-completed"), Some("false"));
+    let none = get(&sepia.url("/none")).await;
+    assert_eq!(none.status, 500);
+    assert!(none.json()["error"].as_str().unwrap().contains("all 2 backends failed"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_requests_in_flight_then_exits_0() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"done":true}"#).delayed(Duration::from_millis(800))).await;
+    let mut sepia = Sepia::start(one_endpoint(json!({
+        "endpoint": "/slow", "backend": [{"host": [backend.url()], "url_pattern": "/"}]
+    })))
+    .await;
+    let url = sepia.url("/slow");
+    let in_flight = tokio::spawn(async move { get(&url).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sepia.terminate();
+    let answer = in_flight.await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), r#"{"done":true}"#);
+    let status = sepia.wait(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}\n{}", sepia.logs());
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", sepia.port)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_2_config_with_old_key_names_is_served() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"v":2}"#)).await;
+    let sepia = Sepia::start(json!({
+        "version": 2, "host": [backend.url()], "timeout": "1s",
+        "endpoints": [{"endpoint": "/old", "headers_to_pass": ["X-Old"], "querystring_params": ["q"],
+                       "backend": [{"url_pattern": "/old"}]}]
+    }))
+    .await;
+    let answer = request(Method::GET, &sepia.url("/old?q=1&z=2"), &[("x-old", "yes")], b"", false).await;
+    assert_eq!(answer.text(), r#"{"v":2}"#);
+    let seen = &backend.requests()[0];
+    assert_eq!(seen.header("x-old"), Some("yes"));
+    assert_eq!(seen.query.as_deref(), Some("q=1"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_a_line() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let sepia = Sepia::start_with(
+        one_endpoint(json!({"endpoint": "/x", "backend": [{"host": [backend.url()], "url_pattern": "/"}]})),
+        &["--log-format", "json"],
+        &[],
+    )
+    .await;
+    let logs = sepia.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value["level"].is_string(), "{line}");
+    }
+    assert!(logs.contains("listening"));
+}
+
+#[test]
+fn check_reports_every_problem_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_config(
+        dir.path(),
+        &json!({"version": 3, "timeout": "2 seconds", "endpoints": [
+            {"endpoint": "/a/{id}", "backend": [{"host": ["h"], "url_pattern": "/x/{user}"}]},
+            {"endpoint": "/a/{other}", "backend": [{"host": ["h"], "url_pattern": "/"}]},
+            {"endpoint": "/__health", "backend": [{"host": ["h"], "url_pattern": "/"}]},
+            {"endpoint": "/b", "method": "GET", "backend": [{"url_pattern": "/"}]},
+            {"endpoint": "/c", "backend": "nope"}
+        ]}),
+    );
+    let output = run_sepia(&["check", "-c", bad.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in [
+        "timeout: \"2 seconds\" has an unknown unit",
+        "endpoints[0].backend[0].url_pattern: {user} is not a parameter",
+        "endpoints[1].endpoint: GET /a/{other} is already served by endpoints[0]",
+        "endpoints[2].endpoint: \"/__health\" is reserved",
+        "endpoints[3].backend[0].host: no host",
+        "endpoints[4].backend: expected an array, found a string",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"version": 3, "host": ["http://h"], "colour": "red", "endpoints": [
+        {"endpoint": "/a", "backend": [{"url_pattern": "/"}, {"url_pattern": "/b", "mapping": {"x": "y"}}],
+         "extra_config": {"example/not-installed": {}}}
+    ]});
+    let path = write_config(dir.path(), &config);
+    let output = run_sepia(&["check", "-c", path.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("OK: 1 endpoint(s), 2 backend(s), plugins needed: example/not-installed (missing)"), "{stdout}");
+    assert!(stderr.contains("warning: colour: unknown key"), "{stderr}");
+    assert!(stderr.contains("endpoints[0].backend[1].mapping: a KrakenD setting Sepia does not implement yet"), "{stderr}");
+    assert!(stderr.contains("endpoints[0].extra_config.\"example/not-installed\": no plugin serves"), "{stderr}");
+    let output = run_sepia(&["check", "--lint", "-c", path.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("colour: unknown key"), "{stderr}");
+}
+
+#[test]
+fn version_names_the_plugin_abi() {
+    let output = run_sepia(&["version"], &[]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("sepia "), "{stdout}");
+    assert!(stdout.contains("plugin ABI (sepia-plugin-api) 1."), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unusable_config_stops_run_with_the_problem() {
+    let err = Sepia::try_start(json!({"version": 3, "endpoints": [{"endpoint": "nope", "backend": []}]}), &[], &[])
+        .await
+        .err()
+        .expect("start-up fails");
+    assert!(err.contains("endpoints[0].endpoint: \"nope\" must start with '/'"), "{err}");
+}
