@@ -83,7 +83,11 @@ pub fn fixture_library(name: &str, lib_name: &str) -> PathBuf {
         .join(name)
         .join("Cargo.toml");
     run_cargo(
-        &["build", "--manifest-path", manifest.to_str().expect("utf-8 path")],
+        &[
+            "build",
+            "--manifest-path",
+            manifest.to_str().expect("utf-8 path"),
+        ],
         Some(&target),
     );
     target.join("debug").join(format!(

@@ -149,9 +149,17 @@ impl TestBackend {
     }
 }
 
-async fn answer(request: Request<Incoming>, handler: &Handler, log: &Mutex<Vec<Recorded>>) -> Response<Full<Bytes>> {
+async fn answer(
+    request: Request<Incoming>,
+    handler: &Handler,
+    log: &Mutex<Vec<Recorded>>,
+) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let recorded = Recorded {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),

@@ -33,7 +33,11 @@ pub struct Sepia {
 /// killing it after 60 s.
 pub fn run_sepia(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(sepia_bin());
-    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -81,7 +85,11 @@ impl Sepia {
     }
 
     /// Starts `sepia run`; `Err(logs)` when it exits instead of serving.
-    pub async fn try_start(config: Value, args: &[&str], env: &[(&str, &str)]) -> Result<Sepia, String> {
+    pub async fn try_start(
+        config: Value,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Sepia, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = write_config(dir.path(), &config);
         let port = free_port();
@@ -94,7 +102,10 @@ impl Sepia {
             .arg("-p")
             .arg(port.to_string())
             .args(args)
-            .env("RUST_LOG", std::env::var("SEPIA_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("SEPIA_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

@@ -28,7 +28,10 @@ async fn json_is_re_encoded_as_krakend_does_and_201_is_kept() {
         answer.text(),
         r#"{"a":{"b":12345678901234567890,"f":1.50,"y":"\u003cb\u003e\u0026\u003c/b\u003e"},"m":"\u2028","z":1}"#
     );
-    assert_eq!(answer.header("content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(
+        answer.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     assert_eq!(answer.header("x-krakend-completed"), Some("true"));
 }
 
@@ -52,24 +55,49 @@ async fn params_queries_and_headers_are_forwarded_as_configured() {
     let answer = request(
         Method::GET,
         &sepia.url("/users/a%20b/posts/7?page=2&secret=x&size=10"),
-        &[("authorization", "Bearer t"), ("x-custom", "c"), ("cookie", "s=1"), ("x-forwarded-for", "10.1.1.1")],
+        &[
+            ("authorization", "Bearer t"),
+            ("x-custom", "c"),
+            ("cookie", "s=1"),
+            ("x-forwarded-for", "10.1.1.1"),
+        ],
         b"",
         false,
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
-    request(Method::GET, &sepia.url("/all?a=1&b=2"), &[("x-any", "v"), ("cookie", "s=1")], b"", false).await;
-    request(Method::GET, &sepia.url("/default?a=1"), &[("content-type", "text/x"), ("cookie", "s=1")], b"", false).await;
+    request(
+        Method::GET,
+        &sepia.url("/all?a=1&b=2"),
+        &[("x-any", "v"), ("cookie", "s=1")],
+        b"",
+        false,
+    )
+    .await;
+    request(
+        Method::GET,
+        &sepia.url("/default?a=1"),
+        &[("content-type", "text/x"), ("cookie", "s=1")],
+        b"",
+        false,
+    )
+    .await;
     let seen = backend.requests();
     assert_eq!(seen.len(), 3);
     let first = &seen[0];
     assert_eq!(first.path, "/u/a%20b/p/7");
-    assert_eq!(first.query.as_deref(), Some("fixed=1&post=7&page=2&size=10"));
+    assert_eq!(
+        first.query.as_deref(),
+        Some("fixed=1&post=7&page=2&size=10")
+    );
     assert_eq!(first.header("authorization"), Some("Bearer t"));
     assert_eq!(first.header("x-custom"), Some("c"));
     assert_eq!(first.header("cookie"), None);
     assert_eq!(first.header("x-forwarded-for"), Some("10.1.1.1, 127.0.0.1"));
-    assert_eq!(first.header("x-forwarded-host"), Some(format!("127.0.0.1:{}", sepia.port).as_str()));
+    assert_eq!(
+        first.header("x-forwarded-host"),
+        Some(format!("127.0.0.1:{}", sepia.port).as_str())
+    );
     assert!(first.header("user-agent").unwrap().starts_with("Sepia/"));
     let all = &seen[1];
     assert_eq!(all.query.as_deref(), Some("a=1&b=2"));
@@ -91,7 +119,14 @@ async fn request_bodies_are_forwarded_for_post_put_and_patch() {
         .collect();
     let sepia = Sepia::start(json!({"version": 3, "endpoints": endpoints})).await;
     for method in [Method::POST, Method::PUT, Method::PATCH] {
-        let answer = request(method.clone(), &sepia.url("/body"), &[("content-type", "application/json")], br#"{"user":"john"}"#, false).await;
+        let answer = request(
+            method.clone(),
+            &sepia.url("/body"),
+            &[("content-type", "application/json")],
+            br#"{"user":"john"}"#,
+            false,
+        )
+        .await;
         assert_eq!(answer.status, 200, "{method}: {}", answer.text());
     }
     for (recorded, method) in backend.requests().iter().zip(["POST", "PUT", "PATCH"]) {
@@ -112,7 +147,11 @@ async fn a_slow_backend_gets_504_at_the_endpoint_timeout() {
     let started = Instant::now();
     let answer = get(&sepia.url("/slow")).await;
     assert_eq!(answer.status, 504);
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(answer.json()["error"].as_str().unwrap().contains("300ms"));
     assert_eq!(answer.header("x-sepia-error-source"), Some("gateway"));
 }
@@ -139,7 +178,10 @@ async fn backend_failures_are_502_json_errors() {
         let answer = get(&sepia.url(path)).await;
         assert_eq!(answer.status, 502, "{path}: {}", answer.text());
         let body = answer.json();
-        assert!(body["error"].as_str().unwrap().contains(needle), "{path}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(needle),
+            "{path}: {body}"
+        );
         assert_eq!(body["source"], "backend");
     }
 }
@@ -171,7 +213,10 @@ async fn unknown_paths_and_methods_get_json_404_and_405() {
     .await;
     let answer = get(&sepia.url("/nowhere")).await;
     assert_eq!(answer.status, 404);
-    assert!(answer.json()["error"].as_str().unwrap().contains("/nowhere"));
+    assert!(answer.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("/nowhere"));
     let answer = request(Method::DELETE, &sepia.url("/only-get/1"), &[], b"", false).await;
     assert_eq!(answer.status, 405);
     assert_eq!(answer.header("allow"), Some("GET"));
@@ -195,7 +240,10 @@ async fn health_answers_and_http2_prior_knowledge_works() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn several_backends_merge_in_config_order_and_report_completeness() {
-    let a = TestBackend::always(Reply::json(200, r#"{"a":1,"shared":"a"}"#).delayed(Duration::from_millis(150))).await;
+    let a = TestBackend::always(
+        Reply::json(200, r#"{"a":1,"shared":"a"}"#).delayed(Duration::from_millis(150)),
+    )
+    .await;
     let b = TestBackend::always(Reply::json(200, r#"{"b":2,"shared":"b"}"#)).await;
     let broken = TestBackend::always(Reply::json(500, "{}")).await;
     let sepia = Sepia::start(json!({"version": 3, "endpoints": [
@@ -216,12 +264,18 @@ async fn several_backends_merge_in_config_order_and_report_completeness() {
     assert_eq!(partial.header("x-krakend-completed"), Some("false"));
     let none = get(&sepia.url("/none")).await;
     assert_eq!(none.status, 500);
-    assert!(none.json()["error"].as_str().unwrap().contains("all 2 backends failed"));
+    assert!(none.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("all 2 backends failed"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_requests_in_flight_then_exits_0() {
-    let backend = TestBackend::always(Reply::json(200, r#"{"done":true}"#).delayed(Duration::from_millis(800))).await;
+    let backend = TestBackend::always(
+        Reply::json(200, r#"{"done":true}"#).delayed(Duration::from_millis(800)),
+    )
+    .await;
     let mut sepia = Sepia::start(one_endpoint(json!({
         "endpoint": "/slow", "backend": [{"host": [backend.url()], "url_pattern": "/"}]
     })))
@@ -235,7 +289,9 @@ async fn sigterm_finishes_requests_in_flight_then_exits_0() {
     assert_eq!(answer.text(), r#"{"done":true}"#);
     let status = sepia.wait(Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}\n{}", sepia.logs());
-    assert!(tokio::net::TcpStream::connect(("127.0.0.1", sepia.port)).await.is_err());
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", sepia.port))
+        .await
+        .is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -247,7 +303,14 @@ async fn a_version_2_config_with_old_key_names_is_served() {
                        "backend": [{"url_pattern": "/old"}]}]
     }))
     .await;
-    let answer = request(Method::GET, &sepia.url("/old?q=1&z=2"), &[("x-old", "yes")], b"", false).await;
+    let answer = request(
+        Method::GET,
+        &sepia.url("/old?q=1&z=2"),
+        &[("x-old", "yes")],
+        b"",
+        false,
+    )
+    .await;
     assert_eq!(answer.text(), r#"{"v":2}"#);
     let seen = &backend.requests()[0];
     assert_eq!(seen.header("x-old"), Some("yes"));
@@ -258,7 +321,9 @@ async fn a_version_2_config_with_old_key_names_is_served() {
 async fn json_logs_are_one_object_a_line() {
     let backend = TestBackend::always(Reply::json(200, "{}")).await;
     let sepia = Sepia::start_with(
-        one_endpoint(json!({"endpoint": "/x", "backend": [{"host": [backend.url()], "url_pattern": "/"}]})),
+        one_endpoint(
+            json!({"endpoint": "/x", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}),
+        ),
         &["--log-format", "json"],
         &[],
     )
@@ -267,7 +332,8 @@ async fn json_logs_are_one_object_a_line() {
     let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
     for line in lines {
-        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(value["level"].is_string(), "{line}");
     }
     assert!(logs.contains("listening"));
@@ -313,10 +379,23 @@ fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(stdout.contains("OK: 1 endpoint(s), 2 backend(s), plugins needed: example/not-installed (missing)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "OK: 1 endpoint(s), 2 backend(s), plugins needed: example/not-installed (missing)"
+        ),
+        "{stdout}"
+    );
     assert!(stderr.contains("warning: colour: unknown key"), "{stderr}");
-    assert!(stderr.contains("endpoints[0].backend[1].mapping: a KrakenD setting Sepia does not implement yet"), "{stderr}");
-    assert!(stderr.contains("endpoints[0].extra_config.\"example/not-installed\": no plugin serves"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "endpoints[0].backend[1].mapping: a KrakenD setting Sepia does not implement yet"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("endpoints[0].extra_config.\"example/not-installed\": no plugin serves"),
+        "{stderr}"
+    );
     let output = run_sepia(&["check", "--lint", "-c", path.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -329,14 +408,24 @@ fn version_names_the_plugin_abi() {
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("sepia "), "{stdout}");
-    assert!(stdout.contains("plugin ABI (sepia-plugin-api) 1."), "{stdout}");
+    assert!(
+        stdout.contains("plugin ABI (sepia-plugin-api) 1."),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unusable_config_stops_run_with_the_problem() {
-    let err = Sepia::try_start(json!({"version": 3, "endpoints": [{"endpoint": "nope", "backend": []}]}), &[], &[])
-        .await
-        .err()
-        .expect("start-up fails");
-    assert!(err.contains("endpoints[0].endpoint: \"nope\" must start with '/'"), "{err}");
+    let err = Sepia::try_start(
+        json!({"version": 3, "endpoints": [{"endpoint": "nope", "backend": []}]}),
+        &[],
+        &[],
+    )
+    .await
+    .err()
+    .expect("start-up fails");
+    assert!(
+        err.contains("endpoints[0].endpoint: \"nope\" must start with '/'"),
+        "{err}"
+    );
 }

@@ -1,0 +1,326 @@
+//! Plugin loading and calling, end to end, with the real header-modifier
+//! plugin and deliberately broken libraries.
+
+use std::{fs, os::unix::fs::PermissionsExt, path::Path};
+
+use http::Method;
+use sepia_e2e::{
+    artifacts::{fixture_library, plugin_library},
+    get, request, Reply, Sepia, TestBackend,
+};
+use serde_json::{json, Value};
+
+const NS: &str = "sepia/header-modifier";
+
+fn endpoint_with(path: &str, backend: &TestBackend, plugin_config: Value) -> Value {
+    json!({"endpoint": path, "backend": [{"host": [backend.url()], "url_pattern": "/"}],
+           "extra_config": {NS: plugin_config}})
+}
+
+fn copy_plugin(folder: &Path, file_name: &str, source: &Path) {
+    fs::copy(source, folder.join(file_name)).unwrap();
+    fs::set_permissions(folder.join(file_name), fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn plugin_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_edit_requests_and_responses_and_can_answer_themselves() {
+    let backend =
+        TestBackend::always(Reply::json(200, r#"{"ok":true}"#).with_header("server", "backend"))
+            .await;
+    let mut endpoint = endpoint_with(
+        "/edited",
+        &backend,
+        json!({
+            "request_set": {"x-api-version": "2"},
+            "request_remove": ["x-drop"],
+            "response_set": {"cache-control": "no-store"},
+            "response_remove": ["x-krakend-completed"],
+            "block_when_header": "x-block",
+            "log_responses": true
+        }),
+    );
+    // Modifiers see the headers the endpoint forwards.
+    endpoint["input_headers"] = json!(["x-block", "x-drop"]);
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [endpoint]})).await;
+    let answer = request(
+        Method::GET,
+        &sepia.url("/edited"),
+        &[("x-drop", "1")],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.text(), r#"{"ok":true}"#);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    assert_eq!(answer.header("x-krakend-completed"), None);
+    let seen = backend.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("x-api-version"), Some("2"));
+    assert_eq!(seen[0].header("x-drop"), None);
+
+    let blocked = request(
+        Method::GET,
+        &sepia.url("/edited"),
+        &[("x-block", "1")],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(blocked.status, 403);
+    assert_eq!(
+        blocked.json()["error"],
+        "requests with x-block are not allowed"
+    );
+    assert_eq!(
+        backend.requests().len(),
+        1,
+        "a blocked request never reaches the backend"
+    );
+
+    // The plugin's tracing lines reach the gateway's log under its name.
+    let logs = sepia.logs();
+    assert!(
+        logs.contains("header-modifier") && logs.contains("response modified"),
+        "{logs}"
+    );
+    assert!(logs.contains("request blocked"), "{logs}");
+    assert!(
+        logs.contains("plugin loaded") && logs.contains("libsepia_header_modifier"),
+        "{logs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_log_lines_follow_the_host_filter() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let sepia = Sepia::start_with(
+        json!({"version": 3, "endpoints": [endpoint_with("/quiet", &backend, json!({"log_responses": true}))]}),
+        &[],
+        &[("RUST_LOG", "warn,header-modifier=warn")],
+    )
+    .await;
+    assert_eq!(get(&sepia.url("/quiet")).await.status, 200);
+    assert!(
+        !sepia.logs().contains("response modified"),
+        "{}",
+        sepia.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn panics_fail_only_their_requests_even_under_load() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"fine":true}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        endpoint_with("/panic-request", &backend, json!({"fault": {"on": "request", "kind": "panic"}})),
+        endpoint_with("/panic-response", &backend, json!({"fault": {"on": "response", "kind": "panic"}})),
+        endpoint_with("/error", &backend, json!({"fault": {"on": "request", "kind": "error"}})),
+        endpoint_with("/fine", &backend, json!({}))
+    ]}))
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..120 {
+        let path = ["/panic-request", "/panic-response", "/fine"][i % 3];
+        let url = sepia.url(path);
+        tasks.push(tokio::spawn(async move { (path, get(&url).await) }));
+    }
+    for task in tasks {
+        let (path, answer) = task.await.unwrap();
+        if path == "/fine" {
+            assert_eq!(answer.status, 200, "{}", answer.text());
+            assert_eq!(answer.text(), r#"{"fine":true}"#);
+        } else {
+            assert_eq!(answer.status, 500, "{path}: {}", answer.text());
+            let body = answer.json();
+            assert_eq!(body["source"], "plugin");
+            assert!(
+                body["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("plugin header-modifier: plugin panicked"),
+                "{body}"
+            );
+        }
+    }
+    let error = get(&sepia.url("/error")).await;
+    assert_eq!(error.status, 418);
+    assert!(error.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("fault injected"));
+    assert_eq!(get(&sepia.url("/__health")).await.status, 200);
+    let logs = sepia.logs();
+    assert!(logs.contains("plugin header-modifier panicked"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_modifier_config_stops_start_up_naming_endpoint_and_plugin() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let err = Sepia::try_start(
+        json!({"version": 3, "endpoints": [endpoint_with("/bad", &backend, json!({"colour": "red"}))]}),
+        &[],
+        &[],
+    )
+    .await
+    .err()
+    .expect("start-up fails");
+    assert!(
+        err.contains("endpoints[0].extra_config.\"sepia/header-modifier\": plugin header-modifier refused the configuration: unknown setting \"colour\""),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_folder_wins_over_the_executable_folder() {
+    let folder = plugin_folder();
+    copy_plugin(
+        folder.path(),
+        "my-header-plugin.so",
+        &plugin_library("sepia-header-modifier"),
+    );
+    fs::write(folder.path().join("notes-plugin.txt"), "not a library").unwrap();
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let sepia = Sepia::start(json!({"version": 3,
+        "plugin": {"folder": folder.path(), "pattern": "plugin"},
+        "endpoints": [endpoint_with("/x", &backend, json!({"response_set": {"x-from": "configured"}}))]}))
+    .await;
+    assert_eq!(
+        get(&sepia.url("/x")).await.header("x-from"),
+        Some("configured")
+    );
+    let logs = sepia.logs();
+    assert!(logs.contains("my-header-plugin.so"), "{logs}");
+    assert!(
+        logs.contains("notes-plugin.txt is not a Sepia plugin"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("not used: the configured plugin folder serves its namespace"),
+        "{logs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_plugins_claiming_one_namespace_stop_start_up() {
+    let folder = plugin_folder();
+    let library = plugin_library("sepia-header-modifier");
+    copy_plugin(folder.path(), "a.so", &library);
+    copy_plugin(folder.path(), "b.so", &library);
+    let err = Sepia::try_start(
+        json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"}, "endpoints": []}),
+        &[],
+        &[],
+    )
+    .await
+    .err()
+    .expect("start-up fails");
+    assert!(
+        err.contains("both serve namespace \"sepia/header-modifier\""),
+        "{err}"
+    );
+    assert!(err.contains("/a.so") && err.contains("/b.so"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn world_writable_plugins_are_refused_unless_allowed() {
+    let folder = plugin_folder();
+    copy_plugin(
+        folder.path(),
+        "open.so",
+        &plugin_library("sepia-header-modifier"),
+    );
+    fs::set_permissions(
+        folder.path().join("open.so"),
+        fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let config = json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"},
+        "endpoints": [endpoint_with("/x", &backend, json!({"response_set": {"x-on": "1"}}))]});
+    let sepia = Sepia::start(config.clone()).await;
+    let logs = sepia.logs();
+    assert!(
+        logs.contains("open.so refused: the file is writable by every user"),
+        "{logs}"
+    );
+    // The executable folder's copy serves the namespace instead.
+    assert!(logs.contains("libsepia_header_modifier"), "{logs}");
+    drop(sepia);
+    let sepia = Sepia::start_with(config, &["--allow-insecure-plugins"], &[]).await;
+    assert!(sepia.logs().contains("open.so"), "{}", sepia.logs());
+    assert!(!sepia.logs().contains("refused"), "{}", sepia.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn incompatible_libraries_are_refused_with_a_short_message() {
+    let folder = plugin_folder();
+    copy_plugin(
+        folder.path(),
+        "layout.so",
+        &fixture_library("abi-mismatch-plugin", "abi_mismatch_plugin"),
+    );
+    copy_plugin(
+        folder.path(),
+        "future.so",
+        &fixture_library("abi-next-major-plugin", "abi_next_major_plugin"),
+    );
+    let backend = TestBackend::always(Reply::json(200, r#"{"still":"serving"}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"},
+        "endpoints": [{"endpoint": "/x", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
+    .await;
+    assert_eq!(get(&sepia.url("/x")).await.text(), r#"{"still":"serving"}"#);
+    let logs = sepia.logs();
+    let layout = logs
+        .lines()
+        .find(|l| l.contains("layout.so refused"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        layout.contains("do not match the layout of sepia-plugin-api 1."),
+        "{layout}"
+    );
+    assert!(
+        layout.contains("rebuild it against sepia-plugin-api"),
+        "{layout}"
+    );
+    assert!(
+        layout.len() < 600,
+        "refusal should be short, got {} chars",
+        layout.len()
+    );
+    let future = logs
+        .lines()
+        .find(|l| l.contains("future.so refused"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        future.contains("built against sepia-plugin-api 2.0.0"),
+        "{future}"
+    );
+    assert!(future.contains("major versions differ"), "{future}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespaces_without_a_plugin_warn_but_security_ones_stop_start_up() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/x", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
+         "extra_config": {"example/none": {}}}]}))
+    .await;
+    assert!(sepia.logs().contains("endpoints[0].extra_config.\"example/none\": no loaded plugin serves this namespace; it is ignored"));
+    let err = Sepia::try_start(
+        json!({"version": 3, "endpoints": [
+            {"endpoint": "/t", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
+             "extra_config": {"github.com/devopsfaith/krakend-jose/validator": {}}}]}),
+        &[],
+        &[],
+    )
+    .await
+    .err()
+    .expect("start-up fails");
+    assert!(err.contains("no loaded plugin serves this namespace, and serving the endpoint without it would be unsafe"), "{err}");
+}
