@@ -6,8 +6,13 @@
 use std::sync::Arc;
 
 use rustls::{
-    crypto::{aws_lc_rs, CryptoProvider},
-    ClientConfig, RootCertStore,
+    client::{
+        danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+        WebPkiServerVerifier,
+    },
+    crypto::{aws_lc_rs, verify_tls12_signature, verify_tls13_signature, CryptoProvider},
+    pki_types::{CertificateDer, ServerName, UnixTime},
+    ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
 /// What a TLS client configuration is built from.
@@ -40,9 +45,11 @@ pub enum TlsError {
     /// rustls refused the combination.
     #[error("TLS configuration refused: {0}")]
     Rustls(#[from] rustls::Error),
-    /// A feature this build does not have yet.
-    #[error("{0} is not supported by this gateway yet")]
-    NotYet(&'static str),
+    /// A pin that is not a base64 SHA-256 digest.
+    #[error(
+        "pin \"{0}\" is not a base64 (URL-safe, padded) SHA-256 digest of a SubjectPublicKeyInfo"
+    )]
+    BadPin(String),
 }
 
 fn provider(cipher_suites: &[u16]) -> Result<CryptoProvider, TlsError> {
@@ -107,20 +114,149 @@ fn rustls_pemfile_certs(
         .map_err(|e| TlsError::BadRoots(e.to_string()))
 }
 
-/// Builds a client configuration: TLS 1.2 minimum, system roots plus the
-/// extra ones, the chosen cipher suites.
-pub fn client_config(settings: &TlsSettings) -> Result<ClientConfig, TlsError> {
-    if settings.skip_verify || !settings.pins_sha256.is_empty() {
-        return Err(TlsError::NotYet(
-            "certificate pinning and skipping verification",
-        ));
+/// Decodes a pin: base64 of a SHA-256 digest. KrakenD writes them URL-safe
+/// and padded; the standard alphabet and missing padding are accepted too.
+fn decode_pin(pin: &str) -> Result<[u8; 32], TlsError> {
+    use base64::{
+        engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
+        Engine,
+    };
+    let lenient =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let engines = [
+        GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient),
+        GeneralPurpose::new(&base64::alphabet::STANDARD, lenient),
+    ];
+    engines
+        .iter()
+        .find_map(|engine| engine.decode(pin.trim()).ok())
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
+        .ok_or_else(|| TlsError::BadPin(pin.to_owned()))
+}
+
+/// The pin of a certificate: base64 (URL-safe, padded) SHA-256 of its
+/// SubjectPublicKeyInfo, as KrakenD computes it.
+pub fn spki_pin(certificate: &CertificateDer<'_>) -> Option<String> {
+    use base64::Engine;
+    let digest = spki_sha256(certificate)?;
+    Some(base64::engine::general_purpose::URL_SAFE.encode(digest))
+}
+
+fn spki_sha256(certificate: &CertificateDer<'_>) -> Option<[u8; 32]> {
+    let parsed = webpki::EndEntityCert::try_from(certificate).ok()?;
+    let spki = parsed.subject_public_key_info();
+    let digest = ::aws_lc_rs::digest::digest(&::aws_lc_rs::digest::SHA256, spki.as_ref());
+    <[u8; 32]>::try_from(digest.as_ref()).ok()
+}
+
+/// Verifies the chain (unless told not to), then requires one presented
+/// certificate whose public key matches a pin.
+#[derive(Debug)]
+struct PinningVerifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    pins: Vec<[u8; 32]>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(chain) = &self.chain {
+            chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        }
+        if self.pins.is_empty() {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let matched = std::iter::once(end_entity)
+            .chain(intermediates)
+            .filter_map(spki_sha256)
+            .any(|digest| self.pins.contains(&digest));
+        if matched {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "no certificate the server presented matches the configured fingerprints".into(),
+            ))
+        }
     }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Builds a client configuration: TLS 1.2 minimum, system roots plus the
+/// extra ones, the chosen cipher suites, and pinning or no verification
+/// when asked.
+pub fn client_config(settings: &TlsSettings) -> Result<ClientConfig, TlsError> {
     let provider = Arc::new(provider(&settings.cipher_suites)?);
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_root_certificates(roots(&settings.extra_roots_pem)?)
-        .with_no_client_auth();
-    Ok(config)
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    if !settings.skip_verify && settings.pins_sha256.is_empty() {
+        return Ok(builder
+            .with_root_certificates(roots(&settings.extra_roots_pem)?)
+            .with_no_client_auth());
+    }
+    let pins = settings
+        .pins_sha256
+        .iter()
+        .map(|p| decode_pin(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let chain = if settings.skip_verify {
+        None
+    } else {
+        let roots = Arc::new(roots(&settings.extra_roots_pem)?);
+        Some(
+            WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| TlsError::BadRoots(e.to_string()))?,
+        )
+    };
+    let verifier = PinningVerifier {
+        chain,
+        pins,
+        provider,
+    };
+    Ok(builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
 }
 
 #[cfg(test)]
@@ -140,6 +276,28 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("cipher suite 5 (0x0005)"), "{err}");
+    }
+
+    #[test]
+    fn pins_decode_in_either_alphabet_and_bad_ones_are_named() {
+        let digest = [0xfbu8; 32];
+        use base64::Engine;
+        let url = base64::engine::general_purpose::URL_SAFE.encode(digest);
+        let std_nopad = base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest);
+        assert_eq!(decode_pin(&url).unwrap(), digest);
+        assert_eq!(decode_pin(&std_nopad).unwrap(), digest);
+        assert!(matches!(decode_pin("short"), Err(TlsError::BadPin(_))));
+        let err = client_config(&TlsSettings {
+            pins_sha256: vec!["nope".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("\"nope\""), "{err}");
+        assert!(client_config(&TlsSettings {
+            skip_verify: true,
+            ..Default::default()
+        })
+        .is_ok());
     }
 
     #[test]

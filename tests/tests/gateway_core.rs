@@ -160,19 +160,19 @@ async fn a_slow_backend_gets_504_at_the_endpoint_timeout() {
 async fn backend_failures_are_502_json_errors() {
     let html = TestBackend::always(Reply::text(200, "<html>oops</html>")).await;
     let array = TestBackend::always(Reply::json(200, "[1,2]")).await;
-    let missing = TestBackend::always(Reply::json(404, r#"{"e":1}"#)).await;
+    let unavailable = TestBackend::always(Reply::json(503, r#"{"e":1}"#)).await;
     let closed_port = sepia_e2e::sepia::free_port();
     let sepia = Sepia::start(json!({"version": 3, "endpoints": [
         {"endpoint": "/html", "backend": [{"host": [html.url()], "url_pattern": "/"}]},
         {"endpoint": "/array", "backend": [{"host": [array.url()], "url_pattern": "/"}]},
-        {"endpoint": "/missing", "backend": [{"host": [missing.url()], "url_pattern": "/"}]},
+        {"endpoint": "/unavailable", "backend": [{"host": [unavailable.url()], "url_pattern": "/"}]},
         {"endpoint": "/down", "backend": [{"host": [format!("127.0.0.1:{closed_port}")], "url_pattern": "/"}]}
     ]}))
     .await;
     for (path, needle) in [
         ("/html", "not valid json"),
         ("/array", "expected a JSON object, found an array"),
-        ("/missing", "answered 404"),
+        ("/unavailable", "answered 503"),
         ("/down", "unreachable"),
     ] {
         let answer = get(&sepia.url(path)).await;
@@ -184,6 +184,26 @@ async fn backend_failures_are_502_json_errors() {
         );
         assert_eq!(body["source"], "backend");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_4xx_reaches_the_client_whole() {
+    // KrakenD answers a bare 400/500 here (krakend-ce #970, #644); the client
+    // deserves the backend's reason.
+    let backend = TestBackend::always(
+        Reply::json(401, r#"{"error":"bad password"}"#).with_header("www-authenticate", "Basic"),
+    )
+    .await;
+    let sepia = Sepia::start(one_endpoint(json!({
+        "endpoint": "/login", "method": "POST",
+        "backend": [{"host": [backend.url()], "url_pattern": "/"}]
+    })))
+    .await;
+    let answer = request(Method::POST, &sepia.url("/login"), &[], b"{}", false).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.text(), r#"{"error":"bad password"}"#);
+    assert_eq!(answer.header("www-authenticate"), Some("Basic"));
+    assert_eq!(answer.header("content-type"), Some("application/json"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -84,12 +84,45 @@ enum Collected {
         headers: HeaderMap,
         body: Bytes,
     },
+    /// A single backend's 4xx answer, forwarded as it came: the client
+    /// learns why it was refused (KrakenD hides it behind a bare status).
+    Refused {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
     /// Decoded and merged data.
     Data {
         status: StatusCode,
         data: Map<String, Value>,
         complete: bool,
     },
+}
+
+/// One backend's answer.
+enum BackendAnswer {
+    /// Success (200 or 201), decoded.
+    Data(StatusCode, Map<String, Value>),
+    /// A 4xx answer, kept whole.
+    Refused {
+        url: String,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+}
+
+impl BackendAnswer {
+    /// The data, or the refusal as a failure (when several backends are
+    /// merged, a refusal is one backend failing).
+    fn into_data(self) -> Result<Map<String, Value>, ProxyError> {
+        match self {
+            BackendAnswer::Data(_, data) => Ok(data),
+            BackendAnswer::Refused { url, status, .. } => {
+                Err(ProxyError::BackendStatus { url, status })
+            }
+        }
+    }
 }
 
 /// An endpoint, ready to serve.
@@ -267,11 +300,22 @@ impl Pipeline {
             });
         }
         if self.backends.len() == 1 {
-            let (status, data) = self.fetch_data(&self.backends[0], outgoing).await?;
-            return Ok(Collected::Data {
-                status,
-                data,
-                complete: true,
+            return Ok(match self.fetch_data(&self.backends[0], outgoing).await? {
+                BackendAnswer::Data(status, data) => Collected::Data {
+                    status,
+                    data,
+                    complete: true,
+                },
+                BackendAnswer::Refused {
+                    status,
+                    headers,
+                    body,
+                    ..
+                } => Collected::Refused {
+                    status,
+                    headers,
+                    body,
+                },
             });
         }
         let results = join_all(self.backends.iter().map(|b| self.fetch_data(b, outgoing))).await;
@@ -279,8 +323,8 @@ impl Pipeline {
         let mut parts = Vec::with_capacity(count);
         let mut first_error = None;
         for result in results {
-            match result {
-                Ok((_, data)) => parts.push(data),
+            match result.and_then(BackendAnswer::into_data) {
+                Ok(data) => parts.push(data),
                 Err(error) => {
                     tracing::warn!(endpoint = %self.endpoint, error = %error, "a backend failed");
                     first_error.get_or_insert(error);
@@ -338,9 +382,18 @@ impl Pipeline {
         &self,
         backend: &BackendCall,
         outgoing: &Outgoing<'_>,
-    ) -> Result<(StatusCode, Map<String, Value>), ProxyError> {
+    ) -> Result<BackendAnswer, ProxyError> {
         let response = self.send(backend, outgoing).await?;
         let (parts, body) = response.into_parts();
+        if parts.status.is_client_error() {
+            let body = read_backend_body(body, backend).await?;
+            return Ok(BackendAnswer::Refused {
+                url: backend_label(backend),
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            });
+        }
         // KrakenD counts only 200 and 201 as success.
         if parts.status != StatusCode::OK && parts.status != StatusCode::CREATED {
             return Err(ProxyError::BackendStatus {
@@ -354,11 +407,23 @@ impl Pipeline {
             encoding: encoding_name(backend.encoding),
             reason: e.0,
         })?;
-        Ok((parts.status, data))
+        Ok(BackendAnswer::Data(parts.status, data))
     }
 
     fn respond(&self, collected: Collected) -> Result<Response<ResponseBody>, ProxyError> {
         match collected {
+            Collected::Refused {
+                status,
+                mut headers,
+                body,
+            } => {
+                strip_hop_by_hop(&mut headers);
+                headers.remove(header::CONTENT_LENGTH);
+                let mut response = Response::new(full(body));
+                *response.status_mut() = status;
+                *response.headers_mut() = headers;
+                Ok(response)
+            }
             Collected::Stream(response) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
