@@ -14,6 +14,12 @@ use crate::{
 /// this static, so it holds exactly the host that loaded this plugin.
 static HOST: OnceLock<Host> = OnceLock::new();
 
+/// The gateway's services, once the plugin has been initialised (from
+/// [`Plugin::init`] on). `None` only outside a gateway, in unit tests.
+pub fn host() -> Option<&'static Host> {
+    HOST.get()
+}
+
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

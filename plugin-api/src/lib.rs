@@ -62,6 +62,7 @@ mod modifier;
 mod module;
 
 pub use error::PluginError;
+pub use export::host;
 pub use host::{
     AbiHost, AbiHost_TO, FetchRequest, FetchResponse, Host, HostBox, LogLevel, TlsOptions,
 };

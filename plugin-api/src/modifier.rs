@@ -38,6 +38,14 @@ pub trait Modifier: Send + Sync {
         let _ = response;
         Ok(())
     }
+
+    /// Whether the hooks do heavy work (more than ~50 µs of CPU, such as RSA
+    /// signing, or blocking I/O). The gateway then runs them on its blocking
+    /// thread pool, so that they never stall other connections; the hand-off
+    /// costs a few microseconds, so leave it `false` for light hooks.
+    fn is_blocking(&self) -> bool {
+        false
+    }
 }
 
 /// The ABI-stable form of a [`Modifier`], as it crosses between plugin and
@@ -56,6 +64,12 @@ pub trait AbiModifier: Send + Sync {
     fn on_response(&self, response: &mut Response) -> RResult<(), PluginError> {
         let _ = response;
         ROk(())
+    }
+
+    /// See [`Modifier::is_blocking`]. Appended after the first layout:
+    /// a plugin built without it answers `false`.
+    fn is_blocking(&self) -> bool {
+        false
     }
 }
 
@@ -87,6 +101,10 @@ impl AbiModifier for GuardedModifier {
 
     fn on_response(&self, response: &mut Response) -> RResult<(), PluginError> {
         guarded("on_response", || self.0.on_response(response))
+    }
+
+    fn is_blocking(&self) -> bool {
+        guarded("is_blocking", || Ok(self.0.is_blocking())).unwrap_or(false)
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod backend_client;
 pub mod decode;
 pub mod forwarding;
+pub mod hooks;
 pub mod merge;
 pub mod pipeline;
 pub mod url_template;

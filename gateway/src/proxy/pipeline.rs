@@ -13,22 +13,20 @@ use std::{
 use abi_stable::std_types::{RString, RVec, Tuple2};
 use bytes::Bytes;
 use futures_util::future::join_all;
-use http::{
-    header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, Request, Response,
-    StatusCode,
-};
+use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use sepia_config::{BackendEncoding, Endpoint, OutputEncoding};
-use sepia_plugin_api::{
-    Header, PluginError, Request as PluginRequest, RequestFlow, Response as PluginResponse,
-};
+use sepia_plugin_api::{Header, Request as PluginRequest, Response as PluginResponse};
 use serde_json::{Map, Value};
 
 use super::{
     backend_client::{describe, BackendClient},
     decode::{decode, encoding_name},
     forwarding::{add_forwarded, strip_hop_by_hop, HeaderFilter, QueryFilter},
+    hooks::{
+        from_plugin_headers, from_plugin_response, to_plugin_headers, ModifierChain, RequestOutcome,
+    },
     merge::merge,
     url_template::UrlTemplate,
 };
@@ -137,7 +135,7 @@ pub struct Pipeline {
     query: QueryFilter,
     output: OutputEncoding,
     pass_through: bool,
-    modifiers: Vec<BoundModifier>,
+    modifiers: ModifierChain,
     client: BackendClient,
 }
 
@@ -178,7 +176,7 @@ impl Pipeline {
             query: QueryFilter::new(&endpoint.input_query_strings),
             output: endpoint.output_encoding,
             pass_through,
-            modifiers,
+            modifiers: ModifierChain::new(modifiers),
             client,
         }
     }
@@ -220,7 +218,7 @@ impl Pipeline {
             body,
         };
         if !self.modifiers.is_empty() {
-            if let Some(response) = self.run_request_modifiers(&parts, &mut outgoing)? {
+            if let Some(response) = self.run_request_modifiers(&parts, &mut outgoing).await? {
                 return Ok(response);
             }
         }
@@ -239,15 +237,15 @@ impl Pipeline {
         let collected = tokio::time::timeout(self.timeout, self.call_backends(&outgoing))
             .await
             .map_err(|_| ProxyError::Timeout(self.timeout))??;
-        self.respond(collected)
+        self.respond(collected).await
     }
 
-    fn run_request_modifiers(
+    async fn run_request_modifiers(
         &self,
         parts: &Parts,
         outgoing: &mut Outgoing<'_>,
     ) -> Result<Option<Response<ResponseBody>>, ProxyError> {
-        let mut request = PluginRequest {
+        let request = PluginRequest {
             method: RString::from(parts.method.as_str()),
             path: RString::from(parts.uri.path()),
             query: RString::from(outgoing.query.as_ref()),
@@ -260,19 +258,16 @@ impl Pipeline {
             headers: to_plugin_headers(&outgoing.headers),
             body: RVec::from(outgoing.body.to_vec()),
         };
-        for bound in &self.modifiers {
-            match bound.modifier.on_request(&mut request).into_result() {
-                Ok(RequestFlow::Continue) => {}
-                Ok(RequestFlow::Respond(response)) => {
-                    return from_plugin_response(response, &bound.plugin).map(Some);
-                }
-                Err(error) => return Err(plugin_error(&bound.plugin, error)),
+        let request = match self.modifiers.on_request(request).await? {
+            RequestOutcome::Continue(request) => request,
+            RequestOutcome::Respond(plugin, response) => {
+                return from_plugin_response(response, &plugin).map(Some)
             }
-        }
+        };
         outgoing.params = request.params.iter().map(|p| p.1.to_string()).collect();
         outgoing.query = Cow::Owned(request.query.into_string());
         outgoing.headers =
-            from_plugin_headers(&request.headers, "request", &self.modifiers[0].plugin)?;
+            from_plugin_headers(&request.headers, "request", &self.modifiers.last_plugin())?;
         outgoing.body = Bytes::from(request.body.into_vec());
         Ok(None)
     }
@@ -410,7 +405,7 @@ impl Pipeline {
         Ok(BackendAnswer::Data(parts.status, data))
     }
 
-    fn respond(&self, collected: Collected) -> Result<Response<ResponseBody>, ProxyError> {
+    async fn respond(&self, collected: Collected) -> Result<Response<ResponseBody>, ProxyError> {
         match collected {
             Collected::Refused {
                 status,
@@ -443,7 +438,7 @@ impl Pipeline {
                     body: RVec::from(body.to_vec()),
                     complete: true,
                 };
-                self.finish_with_modifiers(response)
+                self.finish_with_modifiers(response).await
             }
             Collected::Data {
                 status,
@@ -471,26 +466,17 @@ impl Pipeline {
                     body: RVec::from(body),
                     complete,
                 };
-                self.finish_with_modifiers(response)
+                self.finish_with_modifiers(response).await
             }
         }
     }
 
-    fn finish_with_modifiers(
+    async fn finish_with_modifiers(
         &self,
-        mut response: PluginResponse,
+        response: PluginResponse,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        for bound in &self.modifiers {
-            if let Err(error) = bound.modifier.on_response(&mut response).into_result() {
-                return Err(plugin_error(&bound.plugin, error));
-            }
-        }
-        let plugin = self
-            .modifiers
-            .last()
-            .map(|b| b.plugin.clone())
-            .unwrap_or_else(|| "".into());
-        from_plugin_response(response, &plugin)
+        let response = self.modifiers.on_response(response).await?;
+        from_plugin_response(response, &self.modifiers.last_plugin())
     }
 }
 
@@ -503,13 +489,6 @@ fn backend_label(backend: &BackendCall) -> String {
         &mut url,
     );
     url
-}
-
-fn plugin_error(plugin: &str, error: PluginError) -> ProxyError {
-    ProxyError::Plugin {
-        plugin: plugin.to_owned(),
-        error,
-    }
 }
 
 /// Writes `data` in the output encoding: the body and its content type.
@@ -568,63 +547,4 @@ async fn read_backend_body(body: Incoming, backend: &BackendCall) -> Result<Byte
             url: backend_label(backend),
             reason: format!("reading the body failed: {e}"),
         })
-}
-
-fn to_plugin_headers(headers: &HeaderMap) -> RVec<Header> {
-    headers
-        .iter()
-        .map(|(name, value)| Header {
-            name: RString::from(name.as_str()),
-            value: RVec::from(value.as_bytes().to_vec()),
-        })
-        .collect()
-}
-
-fn from_plugin_headers(
-    headers: &[Header],
-    what: &str,
-    plugin: &str,
-) -> Result<HeaderMap, ProxyError> {
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for header in headers {
-        let name = HeaderName::from_bytes(header.name.as_bytes());
-        let value = HeaderValue::from_bytes(&header.value);
-        match (name, value) {
-            (Ok(name), Ok(value)) => {
-                map.append(name, value);
-            }
-            _ => {
-                return Err(plugin_error(
-                    plugin,
-                    PluginError::internal(format!(
-                        "the plugin set an invalid {what} header \"{}\"",
-                        header.name
-                    )),
-                ))
-            }
-        }
-    }
-    Ok(map)
-}
-
-fn from_plugin_response(
-    response: PluginResponse,
-    plugin: &str,
-) -> Result<Response<ResponseBody>, ProxyError> {
-    let status = StatusCode::from_u16(response.status).map_err(|_| {
-        plugin_error(
-            plugin,
-            PluginError::internal(format!(
-                "the plugin set an invalid status {}",
-                response.status
-            )),
-        )
-    })?;
-    let mut headers = from_plugin_headers(&response.headers, "response", plugin)?;
-    headers.remove(header::CONTENT_LENGTH);
-    strip_hop_by_hop(&mut headers);
-    let mut out = Response::new(full(Bytes::from(response.body.into_vec())));
-    *out.status_mut() = status;
-    *out.headers_mut() = headers;
-    Ok(out)
 }

@@ -1,0 +1,179 @@
+//! Running an endpoint's plugin modifiers, and converting between the
+//! gateway's HTTP types and the plain data that crosses the ABI. Chains with a
+//! modifier that declares itself blocking run on tokio's blocking pool, so an
+//! RSA signature never stalls the connections an async worker serves.
+
+use std::sync::Arc;
+
+use abi_stable::std_types::{RString, RVec};
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use sepia_plugin_api::{
+    Header, PluginError, Request as PluginRequest, RequestFlow, Response as PluginResponse,
+};
+
+use super::forwarding::strip_hop_by_hop;
+use crate::{
+    body::{full, ResponseBody},
+    error::ProxyError,
+    plugin_host::BoundModifier,
+};
+
+/// What the request hooks decided.
+pub enum RequestOutcome {
+    /// Call the backends with this (possibly changed) request.
+    Continue(PluginRequest),
+    /// Answer with this response (from the named plugin).
+    Respond(Arc<str>, PluginResponse),
+}
+
+/// The modifiers of one endpoint, in configuration order.
+pub struct ModifierChain {
+    modifiers: Arc<[BoundModifier]>,
+    blocking: bool,
+}
+
+impl ModifierChain {
+    /// A chain of `modifiers`.
+    pub fn new(modifiers: Vec<BoundModifier>) -> Self {
+        let blocking = modifiers.iter().any(|m| m.modifier.is_blocking());
+        Self {
+            modifiers: modifiers.into(),
+            blocking,
+        }
+    }
+
+    /// Whether there are no modifiers.
+    pub fn is_empty(&self) -> bool {
+        self.modifiers.is_empty()
+    }
+
+    async fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&[BoundModifier]) -> Result<R, ProxyError> + Send + 'static,
+    ) -> Result<R, ProxyError> {
+        if !self.blocking {
+            return work(&self.modifiers);
+        }
+        let modifiers = self.modifiers.clone();
+        tokio::task::spawn_blocking(move || work(&modifiers))
+            .await
+            .map_err(|e| ProxyError::Plugin {
+                plugin: "(modifier)".into(),
+                error: PluginError::internal(format!("the hook task failed: {e}")),
+            })?
+    }
+
+    /// Runs every request hook.
+    pub async fn on_request(&self, request: PluginRequest) -> Result<RequestOutcome, ProxyError> {
+        self.run(move |modifiers| {
+            let mut request = request;
+            for bound in modifiers {
+                match bound.modifier.on_request(&mut request).into_result() {
+                    Ok(RequestFlow::Continue) => {}
+                    Ok(RequestFlow::Respond(response)) => {
+                        return Ok(RequestOutcome::Respond(bound.plugin.clone(), response))
+                    }
+                    Err(error) => return Err(plugin_error(&bound.plugin, error)),
+                }
+            }
+            Ok(RequestOutcome::Continue(request))
+        })
+        .await
+    }
+
+    /// Runs every response hook; any error replaces the whole response.
+    pub async fn on_response(
+        &self,
+        response: PluginResponse,
+    ) -> Result<PluginResponse, ProxyError> {
+        self.run(move |modifiers| {
+            let mut response = response;
+            for bound in modifiers {
+                if let Err(error) = bound.modifier.on_response(&mut response).into_result() {
+                    return Err(plugin_error(&bound.plugin, error));
+                }
+            }
+            Ok(response)
+        })
+        .await
+    }
+
+    /// The name of the last plugin, to blame for what the chain produced.
+    pub fn last_plugin(&self) -> Arc<str> {
+        self.modifiers
+            .last()
+            .map(|b| b.plugin.clone())
+            .unwrap_or_else(|| Arc::from(""))
+    }
+}
+
+/// A plugin's error, attributed.
+pub fn plugin_error(plugin: &str, error: PluginError) -> ProxyError {
+    ProxyError::Plugin {
+        plugin: plugin.to_owned(),
+        error,
+    }
+}
+
+/// Headers as ABI data.
+pub fn to_plugin_headers(headers: &HeaderMap) -> RVec<Header> {
+    headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: RString::from(name.as_str()),
+            value: RVec::from(value.as_bytes().to_vec()),
+        })
+        .collect()
+}
+
+/// ABI headers back, refusing names or values HTTP does not allow.
+pub fn from_plugin_headers(
+    headers: &[Header],
+    what: &str,
+    plugin: &str,
+) -> Result<HeaderMap, ProxyError> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for header in headers {
+        let name = HeaderName::from_bytes(header.name.as_bytes());
+        let value = HeaderValue::from_bytes(&header.value);
+        match (name, value) {
+            (Ok(name), Ok(value)) => {
+                map.append(name, value);
+            }
+            _ => {
+                return Err(plugin_error(
+                    plugin,
+                    PluginError::internal(format!(
+                        "the plugin set an invalid {what} header \"{}\"",
+                        header.name
+                    )),
+                ))
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// A plugin's response as the client's.
+pub fn from_plugin_response(
+    response: PluginResponse,
+    plugin: &str,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    let status = StatusCode::from_u16(response.status).map_err(|_| {
+        plugin_error(
+            plugin,
+            PluginError::internal(format!(
+                "the plugin set an invalid status {}",
+                response.status
+            )),
+        )
+    })?;
+    let mut headers = from_plugin_headers(&response.headers, "response", plugin)?;
+    headers.remove(header::CONTENT_LENGTH);
+    strip_hop_by_hop(&mut headers);
+    let mut out = Response::new(full(Bytes::from(response.body.into_vec())));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
