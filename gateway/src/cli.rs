@@ -53,6 +53,18 @@ enum Command {
     },
     /// Prints the gateway's version and its plugin ABI version.
     Version,
+    /// Prints a new private JWK set for the signer.
+    Keygen {
+        /// Signing algorithm (HS256 ... EdDSA).
+        #[arg(long)]
+        alg: String,
+        /// Key ID, as the signer's `kid` will name it.
+        #[arg(long)]
+        kid: String,
+        /// Also writes the public JWK set to this file (asymmetric keys).
+        #[arg(long)]
+        public: Option<PathBuf>,
+    },
 }
 
 fn parse_duration_arg(text: &str) -> Result<Duration, String> {
@@ -76,6 +88,7 @@ pub fn main() -> ExitCode {
             lint,
             allow_insecure_plugins,
         } => check(&config, lint, allow_insecure_plugins),
+        Command::Keygen { alg, kid, public } => keygen(&alg, &kid, public.as_deref()),
         Command::Run {
             config,
             port,
@@ -110,6 +123,29 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `sepia keygen`: the private set on stdout, the public set to a file.
+fn keygen(alg: &str, kid: &str, public: Option<&std::path::Path>) -> ExitCode {
+    let key = match crate::keygen::generate(alg, kid) {
+        Ok(key) => key,
+        Err(error) => {
+            eprintln!("sepia keygen: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(path) = public {
+        let Some(public_set) = &key.public_set else {
+            eprintln!("sepia keygen: {alg} keys are symmetric: there is no public key to write");
+            return ExitCode::FAILURE;
+        };
+        if let Err(error) = std::fs::write(path, sepia_json::to_vec(public_set)) {
+            eprintln!("sepia keygen: cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("{}", sepia_json::to_string(&key.private_set));
+    ExitCode::SUCCESS
 }
 
 /// `sepia check`: every problem with its path, or a one-line summary.

@@ -4,49 +4,85 @@
 //! `\u2029`, numbers exactly as they were read (serde_json's
 //! `arbitrary_precision` keeps their text).
 //!
-//! Key order comes from serde_json's default `Map`, a `BTreeMap<String, _>`,
-//! whose order is the byte order Go sorts map keys by; the workspace must
-//! never enable serde_json's `preserve_order`.
+//! Keys are sorted here rather than left to serde_json's `Map`: a dependency
+//! (josekit) turns on `preserve_order`, which keeps insertion order instead.
 #![forbid(unsafe_code)]
 
-use std::io;
+use serde_json::Value;
 
-use serde::Serialize;
-use serde_json::{ser::Formatter, Value};
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// A serde_json formatter with Go's HTML-safe string escapes.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct GoFormatter;
-
-impl Formatter for GoFormatter {
-    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()>
-    where
-        W: ?Sized + io::Write,
-    {
-        let mut start = 0;
-        for (index, ch) in fragment.char_indices() {
-            let escape: &[u8] = match ch {
-                '<' => b"\\u003c",
-                '>' => b"\\u003e",
-                '&' => b"\\u0026",
-                '\u{2028}' => b"\\u2028",
-                '\u{2029}' => b"\\u2029",
-                _ => continue,
-            };
-            writer.write_all(&fragment.as_bytes()[start..index])?;
-            writer.write_all(escape)?;
-            start = index + ch.len_utf8();
+/// Appends `text` as a JSON string with Go's escapes.
+pub fn write_string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (index, ch) in text.char_indices() {
+        let escape: Option<&[u8]> = match ch {
+            '"' => Some(b"\\\""),
+            '\\' => Some(b"\\\\"),
+            '\n' => Some(b"\\n"),
+            '\r' => Some(b"\\r"),
+            '\t' => Some(b"\\t"),
+            '\u{8}' => Some(b"\\b"),
+            '\u{c}' => Some(b"\\f"),
+            '<' => Some(b"\\u003c"),
+            '>' => Some(b"\\u003e"),
+            '&' => Some(b"\\u0026"),
+            '\u{2028}' => Some(b"\\u2028"),
+            '\u{2029}' => Some(b"\\u2029"),
+            c if (c as u32) < 0x20 => None,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..index]);
+        match escape {
+            Some(escape) => out.extend_from_slice(escape),
+            None => {
+                let byte = ch as u32 as u8;
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(byte >> 4)]);
+                out.push(HEX[usize::from(byte & 0xf)]);
+            }
         }
-        writer.write_all(&fragment.as_bytes()[start..])
+        start = index + ch.len_utf8();
     }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// Appends the Go encoding of `value` to `out`.
 pub fn write_value(out: &mut Vec<u8>, value: &Value) {
-    let mut serializer = serde_json::Serializer::with_formatter(out, GoFormatter);
-    // Writing a `Value` into a Vec cannot fail: there is no I/O error and every
-    // map key is a string.
-    let _ = value.serialize(&mut serializer);
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(number) => out.extend_from_slice(number.to_string().as_bytes()),
+        Value::String(text) => write_string(out, text),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(out, key);
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+    }
 }
 
 /// The Go encoding of `value`.
@@ -58,7 +94,7 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
 
 /// The Go encoding of `value`, as text.
 pub fn to_string(value: &Value) -> String {
-    // Valid UTF-8: serde_json writes only UTF-8 and the escapes are ASCII.
+    // Valid UTF-8: the input is UTF-8 and every escape is ASCII.
     String::from_utf8_lossy(&to_vec(value)).into_owned()
 }
 

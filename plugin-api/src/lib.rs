@@ -61,6 +61,8 @@ mod log_bridge;
 mod modifier;
 mod module;
 
+/// The FFI-safe standard types the data types here are made of.
+pub use abi_stable::std_types::{RString, RVec, Tuple2};
 pub use error::PluginError;
 pub use export::host;
 pub use host::{

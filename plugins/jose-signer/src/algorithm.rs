@@ -1,0 +1,243 @@
+//! The signing algorithms, which key each needs, and the josekit signer for
+//! a key that fits.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use josekit::{
+    jwk::Jwk,
+    jws::{self, JwsSigner},
+};
+
+/// A JWS algorithm the signer supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// HMAC with SHA-2.
+    Hs256,
+    /// HMAC with SHA-384.
+    Hs384,
+    /// HMAC with SHA-512.
+    Hs512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    Rs512,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// RSASSA-PSS with SHA-384.
+    Ps384,
+    /// RSASSA-PSS with SHA-512.
+    Ps512,
+    /// ECDSA on P-256.
+    Es256,
+    /// ECDSA on P-384.
+    Es384,
+    /// ECDSA on P-521.
+    Es512,
+    /// Ed25519 (or Ed448).
+    EdDsa,
+}
+
+const ALL: &[(&str, Algorithm)] = &[
+    ("HS256", Algorithm::Hs256),
+    ("HS384", Algorithm::Hs384),
+    ("HS512", Algorithm::Hs512),
+    ("RS256", Algorithm::Rs256),
+    ("RS384", Algorithm::Rs384),
+    ("RS512", Algorithm::Rs512),
+    ("PS256", Algorithm::Ps256),
+    ("PS384", Algorithm::Ps384),
+    ("PS512", Algorithm::Ps512),
+    ("ES256", Algorithm::Es256),
+    ("ES384", Algorithm::Es384),
+    ("ES512", Algorithm::Es512),
+    ("EdDSA", Algorithm::EdDsa),
+];
+
+/// Why a key cannot sign with an algorithm. Never contains key material.
+pub type KeyProblem = String;
+
+fn member<'a>(jwk: &'a Jwk, name: &str) -> Option<&'a str> {
+    jwk.parameter(name).and_then(|v| v.as_str())
+}
+
+fn decoded_len(jwk: &Jwk, name: &str) -> Option<usize> {
+    member(jwk, name)
+        .and_then(|v| URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')).ok())
+        .map(|bytes| {
+            // Leading zero bytes do not count towards an RSA modulus size.
+            let leading = bytes.iter().take_while(|b| **b == 0).count();
+            bytes.len() - leading
+        })
+}
+
+impl Algorithm {
+    /// Parses a configured `alg`; the error lists what is supported.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        if name.eq_ignore_ascii_case("none") {
+            return Err(
+                "alg \"none\" would send unsigned tokens: choose a signing algorithm".into(),
+            );
+        }
+        ALL.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| {
+                format!(
+                    "alg \"{name}\" is not supported: use one of {}",
+                    ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                )
+            })
+    }
+
+    /// The name in a JWS header.
+    pub fn name(self) -> &'static str {
+        ALL.iter()
+            .find(|(_, a)| *a == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+
+    /// Whether signing is heavy enough to keep off the gateway's I/O threads.
+    pub fn is_expensive(self) -> bool {
+        !matches!(self, Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512)
+    }
+
+    /// Checks that `jwk` is a private key of the right type and size for
+    /// this algorithm, and is meant for signing.
+    pub fn check_key(self, jwk: &Jwk) -> Result<(), KeyProblem> {
+        let kty = jwk.key_type();
+        let (want_kty, private_member) = match self {
+            Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => ("oct", "k"),
+            Algorithm::Rs256
+            | Algorithm::Rs384
+            | Algorithm::Rs512
+            | Algorithm::Ps256
+            | Algorithm::Ps384
+            | Algorithm::Ps512 => ("RSA", "d"),
+            Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => ("EC", "d"),
+            Algorithm::EdDsa => ("OKP", "d"),
+        };
+        if kty != want_kty {
+            return Err(format!(
+                "it is a{} {kty} key, but {} needs a{} {want_kty} key",
+                if kty.starts_with(['E', 'O', 'R']) {
+                    "n"
+                } else {
+                    ""
+                },
+                self.name(),
+                if want_kty.starts_with(['E', 'O', 'R']) {
+                    "n"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if jwk.parameter(private_member).is_none() {
+            return Err(format!(
+                "it is a public key (no \"{private_member}\" member): signing needs the private key"
+            ));
+        }
+        match self {
+            Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => {
+                let needed = match self {
+                    Algorithm::Hs256 => 32,
+                    Algorithm::Hs384 => 48,
+                    _ => 64,
+                };
+                let len = decoded_len(jwk, "k").ok_or("its \"k\" member is not base64url")?;
+                if len < needed {
+                    return Err(format!(
+                        "it is {len} bytes long, but {} needs at least {needed} bytes",
+                        self.name()
+                    ));
+                }
+            }
+            Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => {
+                let want = match self {
+                    Algorithm::Es256 => "P-256",
+                    Algorithm::Es384 => "P-384",
+                    _ => "P-521",
+                };
+                let crv = jwk.curve().unwrap_or("(none)");
+                if crv != want {
+                    return Err(format!(
+                        "it is on curve {crv}, but {} needs {want}",
+                        self.name()
+                    ));
+                }
+            }
+            Algorithm::EdDsa => {
+                let crv = jwk.curve().unwrap_or("(none)");
+                if crv != "Ed25519" && crv != "Ed448" {
+                    return Err(format!(
+                        "it is on curve {crv}, but EdDSA needs Ed25519 or Ed448"
+                    ));
+                }
+            }
+            _ => {
+                let bits = decoded_len(jwk, "n").ok_or("its \"n\" member is not base64url")? * 8;
+                if bits < 2048 {
+                    return Err(format!(
+                        "it is a {bits}-bit RSA key: at least 2048 bits are needed"
+                    ));
+                }
+            }
+        }
+        if let Some(alg) = jwk.algorithm() {
+            if alg != self.name() {
+                return Err(format!(
+                    "it is marked for {alg} (its \"alg\" member), not {}",
+                    self.name()
+                ));
+            }
+        }
+        if let Some(key_use) = jwk.key_use() {
+            if key_use != "sig" {
+                return Err(format!(
+                    "it is marked \"use\": \"{key_use}\", not for signatures"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The josekit signer for a key that passed [`Algorithm::check_key`].
+    pub fn signer(self, jwk: &Jwk) -> Result<Box<dyn JwsSigner>, KeyProblem> {
+        let result: Result<Box<dyn JwsSigner>, josekit::JoseError> = match self {
+            Algorithm::Hs256 => jws::HS256.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Hs384 => jws::HS384.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Hs512 => jws::HS512.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Rs256 => jws::RS256.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Rs384 => jws::RS384.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Rs512 => jws::RS512.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Ps256 => jws::PS256.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Ps384 => jws::PS384.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Ps512 => jws::PS512.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Es256 => jws::ES256.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Es384 => jws::ES384.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::Es512 => jws::ES512.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+            Algorithm::EdDsa => jws::EdDSA.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
+        };
+        // josekit's messages name parameters, never their values.
+        result.map_err(|e| format!("the key is not usable for {}: {e}", self.name()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_none_is_refused() {
+        for (name, alg) in ALL {
+            assert_eq!(Algorithm::parse(name).unwrap(), *alg);
+            assert_eq!(alg.name(), *name);
+        }
+        assert!(Algorithm::parse("none").unwrap_err().contains("unsigned"));
+        assert!(Algorithm::parse("HS999")
+            .unwrap_err()
+            .contains("use one of HS256"));
+    }
+}
