@@ -45,7 +45,8 @@ pub fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let release = profile_dir().file_name().is_some_and(|n| n == "release");
-        let mut args = vec!["build", "-p", "sepia", "-p", "sepia-header-modifier"];
+        // The whole workspace: the binary and every plugin beside it.
+        let mut args = vec!["build", "--workspace"];
         if release {
             args.push("--release");
         }

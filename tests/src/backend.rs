@@ -100,6 +100,21 @@ pub struct TestBackend {
 impl TestBackend {
     /// Starts a backend answering every request through `handler`.
     pub async fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_on(None, handler).await
+    }
+
+    /// Starts an https backend with `tls` (see [`crate::tls::TestPki`]).
+    pub async fn start_tls(
+        tls: Arc<rustls::ServerConfig>,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_on(Some(tokio_rustls::TlsAcceptor::from(tls)), handler).await
+    }
+
+    async fn start_on(
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
@@ -114,15 +129,28 @@ impl TestBackend {
                 };
                 let handler = handler.clone();
                 let log = log.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
                         let handler = handler.clone();
                         let log = log.clone();
                         async move { Ok::<_, Infallible>(answer(request, &handler, &log).await) }
                     });
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -141,6 +169,11 @@ impl TestBackend {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     /// Every request received so far.

@@ -4,7 +4,9 @@
 pub mod artifacts;
 pub mod backend;
 pub mod client;
+pub mod jose;
 pub mod sepia;
+pub mod tls;
 
 pub use backend::{Recorded, Reply, TestBackend};
 pub use client::{get, request, Answer};

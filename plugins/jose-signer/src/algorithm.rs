@@ -120,18 +120,8 @@ impl Algorithm {
         };
         if kty != want_kty {
             return Err(format!(
-                "it is a{} {kty} key, but {} needs a{} {want_kty} key",
-                if kty.starts_with(['E', 'O', 'R']) {
-                    "n"
-                } else {
-                    ""
-                },
-                self.name(),
-                if want_kty.starts_with(['E', 'O', 'R']) {
-                    "n"
-                } else {
-                    ""
-                }
+                "its key type is {kty}, but {} needs key type {want_kty}",
+                self.name()
             ));
         }
         if jwk.parameter(private_member).is_none() {
