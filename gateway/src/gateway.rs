@@ -10,6 +10,7 @@ use sepia_config::Config;
 use crate::{
     body::{full, ResponseBody, JSON_CONTENT_TYPE},
     error::ProxyError,
+    jwks::{self, JwksPublisher},
     plugin_host::PluginHost,
     proxy::{
         backend_client::BackendClient,
@@ -25,6 +26,7 @@ pub const HEALTH_PATH: &str = "/__health";
 /// A configured gateway, ready to serve.
 pub struct Gateway {
     router: Router<Pipeline>,
+    jwks: Option<(String, JwksPublisher)>,
 }
 
 impl Gateway {
@@ -35,6 +37,7 @@ impl Gateway {
         client: &BackendClient,
     ) -> Result<Self, StartupError> {
         let mut router = Router::default();
+        let mut chains = Vec::new();
         for endpoint in &config.endpoints {
             let info = sepia_plugin_api::EndpointInfo {
                 endpoint: endpoint.endpoint.as_str().into(),
@@ -45,13 +48,35 @@ impl Gateway {
             };
             let modifiers =
                 plugins.modifiers_for(&endpoint.json_path, &endpoint.extra_config, &info)?;
-            router.insert(
-                method_of(endpoint.method),
-                &endpoint.endpoint,
-                Pipeline::new(endpoint, modifiers, client.clone()),
-            );
+            let pipeline = Pipeline::new(endpoint, modifiers, client.clone());
+            chains.push(pipeline.modifiers().shared());
+            router.insert(method_of(endpoint.method), &endpoint.endpoint, pipeline);
         }
-        Ok(Self { router })
+        let jwks = Self::jwks_route(config, &router, chains)?;
+        Ok(Self { router, jwks })
+    }
+
+    fn jwks_route(
+        config: &Config,
+        router: &Router<Pipeline>,
+        chains: Vec<std::sync::Arc<[crate::plugin_host::BoundModifier]>>,
+    ) -> Result<Option<(String, JwksPublisher)>, StartupError> {
+        let settings = jwks::settings(&config.extra_config).map_err(StartupError::Jwks)?;
+        let (Some(path), Some(publisher)) = (settings.path, JwksPublisher::new(chains)) else {
+            return Ok(None);
+        };
+        if !matches!(router.find(&Method::GET, &path), RouteMatch::NotFound) {
+            if settings.explicit {
+                return Err(StartupError::Jwks(format!(
+                    "extra_config.\"{}\".path {path} is also an endpoint: choose another path",
+                    jwks::NAMESPACE
+                )));
+            }
+            tracing::warn!(%path, "an endpoint serves the default JWK set path: the signers' public keys are not published (set extra_config.\"sepia/jwks\".path)");
+            return Ok(None);
+        }
+        tracing::info!(%path, "publishing the signers' public keys");
+        Ok(Some((path, publisher)))
     }
 
     /// Serves one request.
@@ -61,8 +86,15 @@ impl Gateway {
         client_ip: IpAddr,
     ) -> Response<ResponseBody> {
         let path = request.uri().path();
-        if path == HEALTH_PATH && request.method() == Method::GET {
-            return health();
+        if request.method() == Method::GET {
+            if path == HEALTH_PATH {
+                return health();
+            }
+            if let Some((jwks_path, publisher)) = &self.jwks {
+                if path == jwks_path {
+                    return publisher.respond();
+                }
+            }
         }
         match self.router.find(request.method(), path) {
             RouteMatch::Found(pipeline, params) => {

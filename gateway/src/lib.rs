@@ -13,6 +13,7 @@ pub mod body;
 pub mod cli;
 pub mod error;
 pub mod gateway;
+pub mod jwks;
 pub mod keygen;
 pub mod logging;
 pub mod plugin_host;

@@ -42,6 +42,9 @@ pub enum StartupError {
         /// The namespace.
         namespace: String,
     },
+    /// The JWK set publishing setting is wrong.
+    #[error("{0}")]
+    Jwks(String),
     /// A start-up task died (a panic in the loader).
     #[error("a start-up task failed: {0}")]
     Task(String),

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi_stable::{
     sabi_trait,
-    std_types::{RBox, RErr, ROk, RResult},
+    std_types::{RBox, RErr, RNone, ROk, ROption, RResult, RString},
 };
 
 use crate::{
@@ -46,6 +46,15 @@ pub trait Modifier: Send + Sync {
     fn is_blocking(&self) -> bool {
         false
     }
+
+    /// The public keys of whatever this modifier signs, as the text of a
+    /// JSON array of JWKs, so the gateway can publish them in its JWK set
+    /// (`/.well-known/jwks.json`). Called on every request for that set, so
+    /// a rotated key shows up at once. `None` (the default) publishes
+    /// nothing; never return private members.
+    fn public_keys(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The ABI-stable form of a [`Modifier`], as it crosses between plugin and
@@ -70,6 +79,12 @@ pub trait AbiModifier: Send + Sync {
     /// a plugin built without it answers `false`.
     fn is_blocking(&self) -> bool {
         false
+    }
+
+    /// See [`Modifier::public_keys`]. Appended after the first layout: a
+    /// plugin built without it publishes nothing.
+    fn public_keys(&self) -> ROption<RString> {
+        RNone
     }
 }
 
@@ -105,6 +120,13 @@ impl AbiModifier for GuardedModifier {
 
     fn is_blocking(&self) -> bool {
         guarded("is_blocking", || Ok(self.0.is_blocking())).unwrap_or(false)
+    }
+
+    fn public_keys(&self) -> ROption<RString> {
+        guarded("public_keys", || Ok(self.0.public_keys()))
+            .unwrap_or(None)
+            .map(RString::from)
+            .into()
     }
 }
 

@@ -450,3 +450,89 @@ async fn backend_failures_are_never_signed() {
         answer.text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_public_keys_of_asymmetric_signers_are_published() {
+    let private = fixture_set("private.json");
+    let keys = jwk_server(private.clone()).await;
+    let symmetric = jwk_server(fixture_set("symmetric.json")).await;
+    let backend = claims_backend().await;
+    let signer = |alg: &str, kid: &str, url: String| json!({"alg": alg, "kid": kid, "keys_to_sign": ["access_token"], "jwk_url": url, "disable_jwk_security": true});
+    let endpoints = json!([
+        token_endpoint(
+            "/rs",
+            &backend,
+            "auth/signer",
+            signer("RS256", "2011-04-29", keys.url())
+        ),
+        token_endpoint(
+            "/rs-again",
+            &backend,
+            "auth/signer",
+            signer("RS256", "2011-04-29", keys.url())
+        ),
+        token_endpoint(
+            "/ps",
+            &backend,
+            "auth/signer",
+            signer("PS256", "p256", keys.url())
+        ),
+        token_endpoint(
+            "/hs",
+            &backend,
+            "auth/signer",
+            signer("HS256", "sim2", symmetric.url())
+        )
+    ]);
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": endpoints})).await;
+    let set = sepia_e2e::get(&sepia.url("/.well-known/jwks.json")).await;
+    assert_eq!(set.status, 200);
+    let set = set.json();
+    let published = set["keys"].as_array().unwrap();
+    assert_eq!(
+        published.len(),
+        2,
+        "one entry a key, HMAC keys never: {set}"
+    );
+    for jwk in published {
+        for private_member in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            assert!(
+                jwk.get(private_member).is_none(),
+                "{private_member} published: {jwk}"
+            );
+        }
+    }
+    let rsa_public = key_of(&set, "2011-04-29");
+    verify(
+        &token(&post(&sepia, "/rs").await.json(), "access_token"),
+        &rsa_public,
+    );
+    verify(
+        &token(&post(&sepia, "/ps").await.json(), "access_token"),
+        &key_of(&set, "p256"),
+    );
+    drop(sepia);
+
+    let sepia = Sepia::start(json!({"version": 3, "extra_config": {"sepia/jwks": {"path": "/keys"}}, "endpoints": endpoints})).await;
+    assert_eq!(
+        sepia_e2e::get(&sepia.url("/keys")).await.json()["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        sepia_e2e::get(&sepia.url("/.well-known/jwks.json"))
+            .await
+            .status,
+        404
+    );
+    drop(sepia);
+    let sepia = Sepia::start(json!({"version": 3, "extra_config": {"sepia/jwks": {"disable": true}}, "endpoints": endpoints})).await;
+    assert_eq!(
+        sepia_e2e::get(&sepia.url("/.well-known/jwks.json"))
+            .await
+            .status,
+        404
+    );
+}

@@ -99,6 +99,11 @@ impl ModifierChain {
         .await
     }
 
+    /// The modifiers, shared (the JWK set publisher asks them for keys).
+    pub fn shared(&self) -> Arc<[BoundModifier]> {
+        self.modifiers.clone()
+    }
+
     /// The name of the last plugin, to blame for what the chain produced.
     pub fn last_plugin(&self) -> Arc<str> {
         self.modifiers

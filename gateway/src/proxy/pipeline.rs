@@ -181,6 +181,11 @@ impl Pipeline {
         }
     }
 
+    /// The endpoint's modifiers.
+    pub fn modifiers(&self) -> &ModifierChain {
+        &self.modifiers
+    }
+
     /// Serves one request; every failure becomes its JSON error response.
     pub async fn handle(
         &self,

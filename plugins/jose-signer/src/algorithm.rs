@@ -98,9 +98,15 @@ impl Algorithm {
             .unwrap_or("?")
     }
 
-    /// Whether signing is heavy enough to keep off the gateway's I/O threads.
-    pub fn is_expensive(self) -> bool {
+    /// Whether the key has a public half (everything but HMAC).
+    pub fn is_asymmetric(self) -> bool {
         !matches!(self, Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512)
+    }
+
+    /// Whether signing is heavy enough to keep off the gateway's I/O
+    /// threads: every asymmetric algorithm (RSA takes about a millisecond).
+    pub fn is_expensive(self) -> bool {
+        self.is_asymmetric()
     }
 
     /// Checks that `jwk` is a private key of the right type and size for

@@ -16,6 +16,26 @@ pub struct SigningKey {
     pub signer: Box<dyn JwsSigner>,
     /// `b64url(protected header)`, the same for every token of this key.
     pub header_b64: String,
+    /// The public half as a JWK, for asymmetric keys.
+    pub public_jwk: Option<Value>,
+}
+
+/// Members that carry private key material in any key type.
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+fn public_half(jwk: &Jwk, settings: &Settings) -> Option<Value> {
+    if !settings.alg.is_asymmetric() {
+        return None;
+    }
+    let public = jwk.to_public_key().ok()?;
+    let mut map = public.as_ref().clone();
+    for member in PRIVATE_MEMBERS {
+        map.remove(*member);
+    }
+    map.insert("kid".into(), Value::String(settings.kid.clone()));
+    map.insert("alg".into(), Value::String(settings.alg.name().into()));
+    map.insert("use".into(), Value::String("sig".into()));
+    Some(Value::Object(map))
 }
 
 /// Why one attempt to get the key failed.
@@ -134,6 +154,7 @@ pub fn select(body: &[u8], settings: &Settings) -> Result<SigningKey, KeyError> 
     Ok(SigningKey {
         signer,
         header_b64: URL_SAFE_NO_PAD.encode(sepia_json::to_vec(&header)),
+        public_jwk: public_half(&jwk, settings),
     })
 }
 

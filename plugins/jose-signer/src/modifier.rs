@@ -122,4 +122,10 @@ impl Modifier for Signer {
     fn is_blocking(&self) -> bool {
         self.settings.alg.is_expensive()
     }
+
+    fn public_keys(&self) -> Option<String> {
+        let key = self.current_key().ok()?;
+        let jwk = key.public_jwk.as_ref()?;
+        Some(sepia_json::to_string(&Value::Array(vec![jwk.clone()])))
+    }
 }
