@@ -53,6 +53,13 @@ enum Command {
     },
     /// Prints the gateway's version and its plugin ABI version.
     Version,
+    /// Runs the quick start: an example token backend, an example key, and
+    /// the gateway serving a signed POST /token.
+    Demo {
+        /// Port of the gateway.
+        #[arg(short = 'p', long = "port", default_value_t = 8080)]
+        port: u16,
+    },
     /// Prints a new private JWK set for the signer.
     Keygen {
         /// Signing algorithm (HS256 ... EdDSA).
@@ -89,6 +96,10 @@ pub fn main() -> ExitCode {
             allow_insecure_plugins,
         } => check(&config, lint, allow_insecure_plugins),
         Command::Keygen { alg, kid, public } => keygen(&alg, &kid, public.as_deref()),
+        Command::Demo { port } => {
+            logging::init(LogFormat::Text);
+            block_on(crate::demo::run(port))
+        }
         Command::Run {
             config,
             port,
@@ -97,30 +108,37 @@ pub fn main() -> ExitCode {
             shutdown_timeout,
         } => {
             logging::init(log_format);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("sepia: cannot start the async runtime: {error}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let options = RunOptions {
+            block_on(startup::run(RunOptions {
                 config,
                 port,
                 allow_insecure_plugins,
                 shutdown_timeout,
-            };
-            match runtime.block_on(startup::run(options)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!("{error}");
-                    eprintln!("sepia: {error}");
-                    ExitCode::FAILURE
-                }
-            }
+            }))
+        }
+    }
+}
+
+/// Runs a serving command on a multi-threaded runtime; its error is logged
+/// and printed.
+fn block_on<E: std::fmt::Display>(
+    work: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("sepia: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("sepia: {error}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod body;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod jwks;

@@ -92,16 +92,33 @@ impl Sepia {
     ) -> Result<Sepia, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = write_config(dir.path(), &config);
+        let mut full_args = vec![
+            "run".to_owned(),
+            "-c".to_owned(),
+            config_path.display().to_string(),
+        ];
+        full_args.extend(args.iter().map(|a| a.to_string()));
+        Self::spawn(dir, &full_args, env).await
+    }
+
+    /// Starts `sepia demo` on a free port.
+    pub async fn start_demo() -> Sepia {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match Self::spawn(dir, &["demo".to_owned()], &[]).await {
+            Ok(sepia) => sepia,
+            Err(logs) => panic!("sepia demo did not start:\n{logs}"),
+        }
+    }
+
+    /// Runs `sepia ARGS -p PORT` and waits until `/__health` answers.
+    async fn spawn(dir: TempDir, args: &[String], env: &[(&str, &str)]) -> Result<Sepia, String> {
         let port = free_port();
         let log = fs::File::create(dir.path().join("sepia.log")).expect("log file");
         let mut command = Command::new(sepia_bin());
         command
-            .arg("run")
-            .arg("-c")
-            .arg(&config_path)
+            .args(args)
             .arg("-p")
             .arg(port.to_string())
-            .args(args)
             .env(
                 "RUST_LOG",
                 std::env::var("SEPIA_TEST_LOG").unwrap_or_else(|_| "info".into()),

@@ -536,3 +536,38 @@ async fn the_public_keys_of_asymmetric_signers_are_published() {
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_signs_tokens_that_verify_with_its_published_key() {
+    let sepia = Sepia::start_demo().await;
+    let answer = request(
+        Method::POST,
+        &sepia.url("/token"),
+        &[],
+        br#"{"user":"john","pass":"doe"}"#,
+        false,
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let body = answer.json();
+    let set = sepia_e2e::get(&sepia.url("/.well-known/jwks.json"))
+        .await
+        .json();
+    let public = key_of(&set, "demo");
+    for key in ["access_token", "refresh_token"] {
+        let token = token(&body, key);
+        verify(&token, &public);
+        let claims: Value = serde_json::from_str(&split(&token).payload).unwrap();
+        assert_eq!(claims["sub"], "john");
+    }
+    let refused = request(
+        Method::POST,
+        &sepia.url("/token"),
+        &[],
+        br#"{"user":"john","pass":"nope"}"#,
+        false,
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.text().contains("invalid credentials"));
+}
