@@ -5,6 +5,12 @@
 #   nginx proxy_pass     nginx proxying to that backend (keep-alive upstream)
 #   sepia json           sepia in front of it, decoding and re-encoding JSON
 #   sepia no-op          sepia in front of it, passing the body through
+#   sepia merge          two backends merged (both the same nginx file)
+#   sepia HS256/ES256/RS256 signing two tokens a response, against sepia json
+#   RS256 vs openssl     `openssl speed rsa2048` signs/s on 2 cores, halved
+#                        (two tokens a response): the RS256 ceiling
+#   latency under load   p99 of a plain endpoint at light load, alone and
+#                        while RS256 signing saturates the gateway
 # Needs wrk and nginx (apt-get install wrk nginx-light). Not part of the tests.
 #
 #   bench/run.sh                  # 10 s a scenario, 64 connections
@@ -26,6 +32,8 @@ done
 cargo build --release --workspace >&2
 
 work=$(mktemp -d)
+# nginx workers run as another user: they must read the served file.
+chmod 755 "$work"
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -64,11 +72,21 @@ http {
 NGINX
 nginx -c "$work/nginx.conf" -p "$work"
 
+for alg in HS256 ES256 RS256; do
+    target/release/sepia keygen --alg "$alg" --kid "bench-$alg" > "$work/$alg.json"
+done
+signer() {
+    printf '{"auth/signer": {"alg": "%s", "kid": "bench-%s", "keys_to_sign": ["access_token", "refresh_token"], "jwk_local_path": "%s", "disable_jwk_security": true, "jwk_refresh_interval": "0s"}}' "$1" "$1" "$work/$1.json"
+}
 cat > "$work/sepia.json" <<JSON
 {"version": 3, "listen_ip": "127.0.0.1", "port": $SEPIA_PORT, "host": ["http://127.0.0.1:$BACKEND_PORT"],
  "endpoints": [
    {"endpoint": "/json", "backend": [{"url_pattern": "/data.json"}]},
-   {"endpoint": "/noop", "output_encoding": "no-op", "backend": [{"url_pattern": "/data.json", "encoding": "no-op"}]}
+   {"endpoint": "/noop", "output_encoding": "no-op", "backend": [{"url_pattern": "/data.json", "encoding": "no-op"}]},
+   {"endpoint": "/merge", "backend": [{"url_pattern": "/data.json"}, {"url_pattern": "/data.json"}]},
+   {"endpoint": "/hs256", "backend": [{"url_pattern": "/data.json"}], "extra_config": $(signer HS256)},
+   {"endpoint": "/es256", "backend": [{"url_pattern": "/data.json"}], "extra_config": $(signer ES256)},
+   {"endpoint": "/rs256", "backend": [{"url_pattern": "/data.json"}], "extra_config": $(signer RS256)}
  ]}
 JSON
 RUST_LOG=warn target/release/sepia run -c "$work/sepia.json" 2>"$work/sepia.log" &
@@ -83,19 +101,59 @@ measure() {
     local url=$1
     wrk -t"$WRK_THREADS" -c"$CONNS" -d2s "$url" >/dev/null  # warm the pools
     wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" |
-        awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} END {printf "%s %s\n", rps, p99}'
+        awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF}
+             END {if (bad > 0) rps = rps " (" bad " errors)"; printf "%s %s\n", rps, p99}'
 }
 
-printf '%-20s %12s %10s %14s\n' scenario "req/s" "p99" "vs proxy_pass"
-declare -A results
-for scenario in "backend direct|http://127.0.0.1:$BACKEND_PORT/data.json" \
-                "nginx proxy_pass|http://127.0.0.1:$NGINX_PROXY_PORT/data.json" \
-                "sepia json|http://127.0.0.1:$SEPIA_PORT/json" \
-                "sepia no-op|http://127.0.0.1:$SEPIA_PORT/noop"; do
-    name=${scenario%%|*}
-    url=${scenario#*|}
-    read -r rps p99 < <(measure "$url")
-    results[$name]=$rps
-    base=${results["nginx proxy_pass"]:-$rps}
-    printf '%-20s %12s %10s %14s\n' "$name" "$rps" "$p99" "$(awk -v a="$rps" -v b="$base" 'BEGIN {printf "%.2f", a/b}')"
+# Every scenario must answer 200 before it is measured: a fast error is no
+# benchmark.
+for path in json noop merge hs256 es256 rs256; do
+    code=$(curl -s -o "$work/check.out" -w '%{http_code}' "http://127.0.0.1:$SEPIA_PORT/$path")
+    if [ "$code" != 200 ]; then
+        echo "bench: /$path answered $code: $(cat "$work/check.out")" >&2
+        cat "$work/sepia.log" >&2
+        exit 1
+    fi
 done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+row() { printf '%-24s %12s %10s %16s\n' "$@"; }
+declare -A rps p99
+run() {  # name url
+    read -r rps["$1"] p99["$1"] < <(measure "$2")
+}
+
+run "backend direct" "http://127.0.0.1:$BACKEND_PORT/data.json"
+run "nginx proxy_pass" "http://127.0.0.1:$NGINX_PROXY_PORT/data.json"
+run "sepia json" "http://127.0.0.1:$SEPIA_PORT/json"
+run "sepia no-op" "http://127.0.0.1:$SEPIA_PORT/noop"
+run "sepia merge (2 backends)" "http://127.0.0.1:$SEPIA_PORT/merge"
+for alg in hs256 es256 rs256; do run "sepia $alg" "http://127.0.0.1:$SEPIA_PORT/$alg"; done
+
+row scenario "req/s" p99 ratio
+for name in "backend direct" "nginx proxy_pass" "sepia json" "sepia no-op"; do
+    row "$name" "${rps[$name]}" "${p99[$name]}" "$(ratio "${rps[$name]}" "${rps[nginx proxy_pass]}") of nginx"
+done
+row "sepia merge (2 backends)" "${rps[sepia merge (2 backends)]}" "${p99[sepia merge (2 backends)]}" "$(ratio "${rps[sepia merge (2 backends)]}" "${rps[sepia json]}") of json"
+for alg in hs256 es256 rs256; do
+    row "sepia $alg" "${rps[sepia $alg]}" "${p99[sepia $alg]}" "$(ratio "${rps[sepia $alg]}" "${rps[sepia json]}") of json"
+done
+
+# The RS256 ceiling: what OpenSSL signs on two cores, two tokens a response.
+signs=$(openssl speed -seconds 3 -multi 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}' | tail -1)
+if [ -n "$signs" ]; then
+    ceiling=$(awk -v s="$signs" 'BEGIN {printf "%.0f", s/2}')
+    row "openssl rsa2048 / 2" "$ceiling" "-" "$(ratio "${rps[sepia rs256]}" "$ceiling") reached"
+fi
+
+# Does signing stall other connections? p99 of /json at light load, alone
+# and while RS256 saturates the gateway.
+light() { wrk -t1 -c4 -d"$DURATION" --latency "http://127.0.0.1:$SEPIA_PORT/json" | awk '/^ +99%/ {print $2}'; }
+alone=$(light)
+wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$SEPIA_PORT/rs256" >/dev/null &
+loader=$!
+sleep 1
+loaded=$(light)
+wait "$loader"
+row "json p99, 4 conns" "-" "$alone" "alone"
+row "json p99 under RS256" "-" "$loaded" "while RS256 loads"

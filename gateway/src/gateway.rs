@@ -14,6 +14,7 @@ use crate::{
     plugin_host::PluginHost,
     proxy::{
         backend_client::BackendClient,
+        hook_pool::HookPool,
         pipeline::{method_of, Pipeline},
     },
     router::{RouteMatch, Router},
@@ -38,6 +39,8 @@ impl Gateway {
     ) -> Result<Self, StartupError> {
         let mut router = Router::default();
         let mut chains = Vec::new();
+        let hook_pool = HookPool::per_core()
+            .map_err(|e| StartupError::Task(format!("cannot start the hook threads: {e}")))?;
         for endpoint in &config.endpoints {
             let info = sepia_plugin_api::EndpointInfo {
                 endpoint: endpoint.endpoint.as_str().into(),
@@ -48,7 +51,7 @@ impl Gateway {
             };
             let modifiers =
                 plugins.modifiers_for(&endpoint.json_path, &endpoint.extra_config, &info)?;
-            let pipeline = Pipeline::new(endpoint, modifiers, client.clone());
+            let pipeline = Pipeline::new(endpoint, modifiers, client.clone(), &hook_pool);
             chains.push(pipeline.modifiers().shared());
             router.insert(method_of(endpoint.method), &endpoint.endpoint, pipeline);
         }

@@ -12,39 +12,74 @@ use serde_json::Value;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `text` as a JSON string with Go's escapes.
+/// Which bytes start an escape: control characters, `"`, `\\`, `<`, `>`,
+/// `&`, and 0xE2, the lead byte of U+2028 and U+2029 (checked further).
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[0xE2] = true;
+    table
+};
+
+/// Appends `text` as a JSON string with Go's escapes. Works on bytes: every
+/// byte that starts an escape is ASCII or 0xE2, so UTF-8 sequences are copied
+/// whole.
 pub fn write_string(out: &mut Vec<u8>, text: &str) {
+    out.reserve(text.len() + 2);
     out.push(b'"');
     let bytes = text.as_bytes();
     let mut start = 0;
-    for (index, ch) in text.char_indices() {
-        let escape: Option<&[u8]> = match ch {
-            '"' => Some(b"\\\""),
-            '\\' => Some(b"\\\\"),
-            '\n' => Some(b"\\n"),
-            '\r' => Some(b"\\r"),
-            '\t' => Some(b"\\t"),
-            '\u{8}' => Some(b"\\b"),
-            '\u{c}' => Some(b"\\f"),
-            '<' => Some(b"\\u003c"),
-            '>' => Some(b"\\u003e"),
-            '&' => Some(b"\\u0026"),
-            '\u{2028}' => Some(b"\\u2028"),
-            '\u{2029}' => Some(b"\\u2029"),
-            c if (c as u32) < 0x20 => None,
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..index]);
-        match escape {
-            Some(escape) => out.extend_from_slice(escape),
-            None => {
-                let byte = ch as u32 as u8;
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(byte >> 4)]);
-                out.push(HEX[usize::from(byte & 0xf)]);
-            }
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if !NEEDS_ESCAPE[usize::from(byte)] {
+            i += 1;
+            continue;
         }
-        start = index + ch.len_utf8();
+        let (escape, len): (&[u8], usize) = match byte {
+            b'"' => (b"\\\"", 1),
+            b'\\' => (b"\\\\", 1),
+            b'\n' => (b"\\n", 1),
+            b'\r' => (b"\\r", 1),
+            b'\t' => (b"\\t", 1),
+            0x08 => (b"\\b", 1),
+            0x0C => (b"\\f", 1),
+            b'<' => (b"\\u003c", 1),
+            b'>' => (b"\\u003e", 1),
+            b'&' => (b"\\u0026", 1),
+            0xE2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xA8) => {
+                (b"\\u2028", 3)
+            }
+            0xE2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xA9) => {
+                (b"\\u2029", 3)
+            }
+            0xE2 => {
+                i += 1;
+                continue;
+            }
+            control => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(control >> 4)]);
+                out.push(HEX[usize::from(control & 0xf)]);
+                i += 1;
+                start = i;
+                continue;
+            }
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        i += len;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -140,6 +175,12 @@ mod tests {
         // keep `1E3`. Known, documented difference; the digits and the value
         // are the same.
         assert_eq!(go(r#"{"e":1E3}"#), r#"{"e":1e+3}"#);
+    }
+
+    #[test]
+    fn other_three_byte_sequences_starting_like_line_separators_pass() {
+        // U+2020 (†) and U+20AC (€) share the 0xE2 lead byte.
+        assert_eq!(go(r#"["† € \u2028x\u2029"]"#), "[\"† € \\u2028x\\u2029\"]");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use sepia_plugin_api::{
     Header, PluginError, Request as PluginRequest, RequestFlow, Response as PluginResponse,
 };
 
-use super::forwarding::strip_hop_by_hop;
+use super::{forwarding::strip_hop_by_hop, hook_pool::HookPool};
 use crate::{
     body::{full, ResponseBody},
     error::ProxyError,
@@ -30,16 +30,17 @@ pub enum RequestOutcome {
 /// The modifiers of one endpoint, in configuration order.
 pub struct ModifierChain {
     modifiers: Arc<[BoundModifier]>,
-    blocking: bool,
+    /// Where the chain runs when a modifier blocks.
+    pool: Option<HookPool>,
 }
 
 impl ModifierChain {
-    /// A chain of `modifiers`.
-    pub fn new(modifiers: Vec<BoundModifier>) -> Self {
+    /// A chain of `modifiers`; blocking ones run on `pool`.
+    pub fn new(modifiers: Vec<BoundModifier>, pool: &HookPool) -> Self {
         let blocking = modifiers.iter().any(|m| m.modifier.is_blocking());
         Self {
             modifiers: modifiers.into(),
-            blocking,
+            pool: blocking.then(|| pool.clone()),
         }
     }
 
@@ -52,15 +53,15 @@ impl ModifierChain {
         &self,
         work: impl FnOnce(&[BoundModifier]) -> Result<R, ProxyError> + Send + 'static,
     ) -> Result<R, ProxyError> {
-        if !self.blocking {
+        let Some(pool) = &self.pool else {
             return work(&self.modifiers);
-        }
+        };
         let modifiers = self.modifiers.clone();
-        tokio::task::spawn_blocking(move || work(&modifiers))
+        pool.run(move || work(&modifiers))
             .await
             .map_err(|e| ProxyError::Plugin {
-                plugin: "(modifier)".into(),
-                error: PluginError::internal(format!("the hook task failed: {e}")),
+                plugin: self.last_plugin().to_string(),
+                error: PluginError::internal(e.to_string()),
             })?
     }
 

@@ -3,6 +3,7 @@
 pub mod backend_client;
 pub mod decode;
 pub mod forwarding;
+pub mod hook_pool;
 pub mod hooks;
 pub mod merge;
 pub mod pipeline;

@@ -24,6 +24,7 @@ use super::{
     backend_client::{describe, BackendClient},
     decode::{decode, encoding_name},
     forwarding::{add_forwarded, strip_hop_by_hop, HeaderFilter, QueryFilter},
+    hook_pool::HookPool,
     hooks::{
         from_plugin_headers, from_plugin_response, to_plugin_headers, ModifierChain, RequestOutcome,
     },
@@ -152,7 +153,12 @@ pub fn method_of(method: sepia_config::Method) -> Method {
 
 impl Pipeline {
     /// Prepares `endpoint` with its modifiers.
-    pub fn new(endpoint: &Endpoint, modifiers: Vec<BoundModifier>, client: BackendClient) -> Self {
+    pub fn new(
+        endpoint: &Endpoint,
+        modifiers: Vec<BoundModifier>,
+        client: BackendClient,
+        hook_pool: &HookPool,
+    ) -> Self {
         let backends: Vec<BackendCall> = endpoint
             .backends
             .iter()
@@ -176,7 +182,7 @@ impl Pipeline {
             query: QueryFilter::new(&endpoint.input_query_strings),
             output: endpoint.output_encoding,
             pass_through,
-            modifiers: ModifierChain::new(modifiers),
+            modifiers: ModifierChain::new(modifiers, hook_pool),
             client,
         }
     }
