@@ -13,14 +13,15 @@
 #                        while RS256 signing saturates the gateway
 # Needs wrk and nginx (apt-get install wrk nginx-light). Not part of the tests.
 #
-#   bench/run.sh                  # 10 s a scenario, 64 connections
-#   DURATION=30s CONNS=128 bench/run.sh
+#   bench/run.sh                  # 3 interleaved rounds of 10 s a scenario, 64 connections
+#   DURATION=30s CONNS=128 ROUNDS=5 bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 WRK_THREADS=${WRK_THREADS:-1}
+ROUNDS=${ROUNDS:-3}
 BACKEND_PORT=18101
 NGINX_PROXY_PORT=18102
 SEPIA_PORT=18103
@@ -102,7 +103,7 @@ measure() {
     wrk -t"$WRK_THREADS" -c"$CONNS" -d2s "$url" >/dev/null  # warm the pools
     wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" |
         awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF}
-             END {if (bad > 0) rps = rps " (" bad " errors)"; printf "%s %s\n", rps, p99}'
+             END {if (bad > 0) {print "bench: " bad " non-2xx answers" > "/dev/stderr"; exit 1}; printf "%s %s\n", rps, p99}'
 }
 
 # Every scenario must answer 200 before it is measured: a fast error is no
@@ -118,19 +119,36 @@ done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 row() { printf '%-24s %12s %10s %16s\n' "$@"; }
-declare -A rps p99
-run() {  # name url
-    read -r rps["$1"] p99["$1"] < <(measure "$2")
-}
+# Interleaved rounds, median of each: the machines are shared and one run
+# of one scenario can be 25% off.
+declare -A samples p99
+scenarios=(
+    "backend direct|http://127.0.0.1:$BACKEND_PORT/data.json"
+    "nginx proxy_pass|http://127.0.0.1:$NGINX_PROXY_PORT/data.json"
+    "sepia json|http://127.0.0.1:$SEPIA_PORT/json"
+    "sepia no-op|http://127.0.0.1:$SEPIA_PORT/noop"
+    "sepia merge (2 backends)|http://127.0.0.1:$SEPIA_PORT/merge"
+    "sepia hs256|http://127.0.0.1:$SEPIA_PORT/hs256"
+    "sepia es256|http://127.0.0.1:$SEPIA_PORT/es256"
+    "sepia rs256|http://127.0.0.1:$SEPIA_PORT/rs256"
+)
+for round in $(seq "$ROUNDS"); do
+    echo "bench: round $round of $ROUNDS" >&2
+    for scenario in "${scenarios[@]}"; do
+        name=${scenario%%|*}
+        read -r r l < <(measure "${scenario#*|}")
+        samples[$name]="${samples[$name]:-} $r"
+        p99[$name]=$l
+    done
+done
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+declare -A rps
+for scenario in "${scenarios[@]}"; do
+    name=${scenario%%|*}
+    rps[$name]=$(median "${samples[$name]}")
+done
 
-run "backend direct" "http://127.0.0.1:$BACKEND_PORT/data.json"
-run "nginx proxy_pass" "http://127.0.0.1:$NGINX_PROXY_PORT/data.json"
-run "sepia json" "http://127.0.0.1:$SEPIA_PORT/json"
-run "sepia no-op" "http://127.0.0.1:$SEPIA_PORT/noop"
-run "sepia merge (2 backends)" "http://127.0.0.1:$SEPIA_PORT/merge"
-for alg in hs256 es256 rs256; do run "sepia $alg" "http://127.0.0.1:$SEPIA_PORT/$alg"; done
-
-row scenario "req/s" p99 ratio
+row scenario "median req/s" "last p99" ratio
 for name in "backend direct" "nginx proxy_pass" "sepia json" "sepia no-op"; do
     row "$name" "${rps[$name]}" "${p99[$name]}" "$(ratio "${rps[$name]}" "${rps[nginx proxy_pass]}") of nginx"
 done

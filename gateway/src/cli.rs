@@ -118,8 +118,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Runs a serving command on a multi-threaded runtime; its error is logged
-/// and printed.
+/// Runs a serving command; its error is logged and printed. The serving
+/// itself happens on the server's own worker threads: this runtime does
+/// start-up, signals and plugins' fetches, so one thread is plenty.
 fn block_on<E: std::fmt::Display>(
     work: impl std::future::Future<Output = Result<(), E>>,
 ) -> ExitCode {

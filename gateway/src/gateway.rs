@@ -13,7 +13,7 @@ use crate::{
     jwks::{self, JwksPublisher},
     plugin_host::PluginHost,
     proxy::{
-        backend_client::BackendClient,
+        backend_client::ClientSet,
         hook_pool::HookPool,
         pipeline::{method_of, Pipeline},
     },
@@ -35,7 +35,7 @@ impl Gateway {
     pub fn build(
         config: &Config,
         plugins: &PluginHost,
-        client: &BackendClient,
+        clients: &ClientSet,
     ) -> Result<Self, StartupError> {
         let mut router = Router::default();
         let mut chains = Vec::new();
@@ -51,7 +51,7 @@ impl Gateway {
             };
             let modifiers =
                 plugins.modifiers_for(&endpoint.json_path, &endpoint.extra_config, &info)?;
-            let pipeline = Pipeline::new(endpoint, modifiers, client.clone(), &hook_pool);
+            let pipeline = Pipeline::new(endpoint, modifiers, clients.clone(), &hook_pool);
             chains.push(pipeline.modifiers().shared());
             router.insert(method_of(endpoint.method), &endpoint.endpoint, pipeline);
         }

@@ -1,8 +1,13 @@
 //! The listener: HTTP/1.1 and HTTP/2 (prior knowledge, h2c) on one port,
 //! with graceful shutdown: stop accepting, let requests in flight finish
 //! within a bound, then return.
+//!
+//! One worker thread a core, each with its own single-threaded runtime, its
+//! own listener on the shared port (SO_REUSEPORT: the kernel spreads the
+//! connections) and its own backend connection pool: a request never hops
+//! between threads, as in nginx's worker model.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use hyper::service::service_fn;
 use hyper_util::{
@@ -11,7 +16,76 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 
-use crate::gateway::Gateway;
+use crate::{gateway::Gateway, proxy::backend_client::set_worker_index};
+
+/// Binds `workers` listening sockets on `address` sharing the port.
+pub fn bind(address: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Socket, Type};
+    let mut listeners = Vec::with_capacity(workers);
+    let mut address = address;
+    for _ in 0..workers.max(1) {
+        let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        #[cfg(unix)]
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(1024)?;
+        let listener: std::net::TcpListener = socket.into();
+        // Port 0 picks a port once; the other workers share it.
+        address = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Serves `gateway` on one worker thread a listener until `shutdown`
+/// completes, then waits for every worker to finish its requests.
+pub async fn serve_workers(
+    gateway: Arc<Gateway>,
+    listeners: Vec<std::net::TcpListener>,
+    settings: ServerSettings,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::with_capacity(listeners.len());
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let gateway = gateway.clone();
+        let settings = settings.clone();
+        let mut stopped = stopped.clone();
+        let worker = std::thread::Builder::new()
+            .name(format!("sepia-worker-{index}"))
+            .spawn(move || -> std::io::Result<()> {
+                set_worker_index(index);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let listener = TcpListener::from_std(listener)?;
+                    let stop = async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    };
+                    serve(gateway, listener, settings, stop).await;
+                    Ok(())
+                })
+            })?;
+        workers.push(worker);
+    }
+    shutdown.await;
+    let _ = stop.send(true);
+    let joined = tokio::task::spawn_blocking(move || {
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a worker thread panicked")))
+            })
+            .collect::<std::io::Result<Vec<()>>>()
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    joined.map(|_| ())
+}
 
 /// Server settings from the configuration.
 #[derive(Debug, Clone)]

@@ -13,8 +13,8 @@ use crate::{
         loader::LoadError,
         PluginHost, PluginHostError,
     },
-    proxy::backend_client::BackendClient,
-    server::{serve, shutdown_signal, ServerSettings},
+    proxy::backend_client::ClientSet,
+    server::{bind, serve_workers, shutdown_signal, ServerSettings},
     tls::{TlsError, TlsSettings},
 };
 
@@ -45,6 +45,9 @@ pub enum StartupError {
     /// The JWK set publishing setting is wrong.
     #[error("{0}")]
     Jwks(String),
+    /// The server's worker threads failed.
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
     /// A start-up task died (a panic in the loader).
     #[error("a start-up task failed: {0}")]
     Task(String),
@@ -149,32 +152,38 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         tracing::warn!("{path}.extra_config.\"{namespace}\": no loaded plugin serves this namespace; it is ignored");
     }
     let fetcher = Fetcher::new(tokio::runtime::Handle::current());
-    let client = BackendClient::new(&TlsSettings::default())?;
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let clients = ClientSet::new(workers, &TlsSettings::default())?;
     // Plugin calls may block (key fetches): keep them off the async workers.
     let (plugins, gateway, config) =
         tokio::task::spawn_blocking(move || -> Result<_, StartupError> {
             plugins.init(&fetcher)?;
-            let gateway = Gateway::build(&config, &plugins, &client)?;
+            let gateway = Gateway::build(&config, &plugins, &clients)?;
             Ok((plugins, gateway, config))
         })
         .await
         .map_err(|e| StartupError::Task(e.to_string()))??;
     let address = SocketAddr::new(config.listen_ip, config.port);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|source| StartupError::Bind { address, source })?;
-    let local = listener.local_addr().unwrap_or(address);
+    let listeners =
+        bind(address, workers).map_err(|source| StartupError::Bind { address, source })?;
+    let local = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .unwrap_or(address);
     tracing::info!(
         address = %local,
         endpoints = config.endpoints.len(),
         plugins = plugins.plugins().len(),
+        workers,
         "listening"
     );
     let settings = ServerSettings {
         read_header_timeout: config.read_header_timeout,
         shutdown_timeout: options.shutdown_timeout,
     };
-    serve(Arc::new(gateway), listener, settings, shutdown_signal()).await;
+    serve_workers(Arc::new(gateway), listeners, settings, shutdown_signal())
+        .await
+        .map_err(StartupError::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The one pooled, keep-alive HTTP client every backend call goes through
 //! (http and https via rustls).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -49,6 +49,42 @@ impl BackendClient {
         request: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
         self.client.request(request).await
+    }
+}
+
+thread_local! {
+    /// Which server worker this thread is, to pick its own client.
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as server worker `index`.
+pub fn set_worker_index(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
+/// One client a server worker: each worker thread runs its own runtime, and
+/// a pooled connection belongs to the runtime that opened it, so sharing one
+/// pool would bounce every request between threads.
+#[derive(Clone)]
+pub struct ClientSet {
+    clients: Arc<[BackendClient]>,
+}
+
+impl ClientSet {
+    /// `workers` clients with the same TLS settings.
+    pub fn new(workers: usize, tls: &TlsSettings) -> Result<Self, TlsError> {
+        let clients = (0..workers.max(1))
+            .map(|_| BackendClient::new(tls))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            clients: clients.into(),
+        })
+    }
+
+    /// The client of the calling worker thread.
+    pub fn current(&self) -> &BackendClient {
+        let index = WORKER.with(|w| w.get());
+        &self.clients[index % self.clients.len()]
     }
 }
 

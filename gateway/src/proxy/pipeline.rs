@@ -21,7 +21,7 @@ use sepia_plugin_api::{Header, Request as PluginRequest, Response as PluginRespo
 use serde_json::{Map, Value};
 
 use super::{
-    backend_client::{describe, BackendClient},
+    backend_client::{describe, ClientSet},
     decode::{decode, encoding_name},
     forwarding::{add_forwarded, strip_hop_by_hop, HeaderFilter, QueryFilter},
     hook_pool::HookPool,
@@ -137,7 +137,7 @@ pub struct Pipeline {
     output: OutputEncoding,
     pass_through: bool,
     modifiers: ModifierChain,
-    client: BackendClient,
+    clients: ClientSet,
 }
 
 /// The `http` method of a configured method.
@@ -156,7 +156,7 @@ impl Pipeline {
     pub fn new(
         endpoint: &Endpoint,
         modifiers: Vec<BoundModifier>,
-        client: BackendClient,
+        clients: ClientSet,
         hook_pool: &HookPool,
     ) -> Self {
         let backends: Vec<BackendCall> = endpoint
@@ -183,7 +183,7 @@ impl Pipeline {
             output: endpoint.output_encoding,
             pass_through,
             modifiers: ModifierChain::new(modifiers, hook_pool),
-            client,
+            clients,
         }
     }
 
@@ -375,7 +375,8 @@ impl Pipeline {
             url: url.clone(),
             reason: format!("not a valid URL: {e}"),
         })?;
-        self.client
+        self.clients
+            .current()
             .send(request)
             .await
             .map_err(|e| ProxyError::BackendUnreachable {
