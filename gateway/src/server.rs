@@ -21,6 +21,11 @@ use crate::{gateway::Gateway, proxy::backend_client::set_worker_index};
 /// Binds `workers` listening sockets on `address` sharing the port.
 pub fn bind(address: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
     use socket2::{Domain, Socket, Type};
+    // SO_REUSEPORT would let a second gateway started by mistake share the
+    // port silently; a plain bind first fails as "address in use" instead.
+    if address.port() != 0 {
+        drop(std::net::TcpListener::bind(address)?);
+    }
     let mut listeners = Vec::with_capacity(workers);
     let mut address = address;
     for _ in 0..workers.max(1) {

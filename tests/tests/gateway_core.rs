@@ -449,3 +449,31 @@ async fn an_unusable_config_stops_run_with_the_problem() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_gateway_on_a_taken_port_is_refused() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let config = one_endpoint(
+        json!({"endpoint": "/x", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}),
+    );
+    let first = Sepia::start(config.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config);
+    let output = run_sepia(
+        &[
+            "run",
+            "-c",
+            path.to_str().unwrap(),
+            "-p",
+            &first.port.to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("cannot listen on") && err.contains("in use"),
+        "{err}"
+    );
+    assert_eq!(get(&first.url("/__health")).await.status, 200);
+}
