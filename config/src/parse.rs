@@ -20,7 +20,7 @@ use crate::{
 
 const DEFAULT_PORT: u16 = 8080;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo"];
+const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo", "/__plugins"];
 
 /// Top-level KrakenD settings Sepia does not implement yet.
 const TOP_NOT_SUPPORTED: &[&str] = &[

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     logging::{self, LogFormat},
-    plugin_host::PluginHost,
+    plugin_host::{loader::load_library, PluginHost},
     startup::{self, plugin_sources, unserved_namespaces, RunOptions},
 };
 
@@ -53,6 +53,16 @@ enum Command {
     },
     /// Prints the gateway's version and its plugin ABI version.
     Version,
+    /// Loads plugin files as the gateway would and says, per file, whether it
+    /// would be used: name, version, ABI version and namespaces, or why not.
+    CheckPlugin {
+        /// The plugin files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Accepts files that any user could replace.
+        #[arg(long)]
+        allow_insecure_plugins: bool,
+    },
     /// Runs the quick start: an example token backend, an example key, and
     /// the gateway serving a signed POST /token.
     Demo {
@@ -96,6 +106,10 @@ pub fn main() -> ExitCode {
             allow_insecure_plugins,
         } => check(&config, lint, allow_insecure_plugins),
         Command::Keygen { alg, kid, public } => keygen(&alg, &kid, public.as_deref()),
+        Command::CheckPlugin {
+            files,
+            allow_insecure_plugins,
+        } => check_plugins(&files, allow_insecure_plugins),
         Command::Demo { port } => {
             logging::init(LogFormat::Text);
             block_on(crate::demo::run(port))
@@ -142,6 +156,32 @@ fn block_on<E: std::fmt::Display>(
             eprintln!("sepia: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `sepia check-plugin`: one line a file; exit 1 when any would not load.
+fn check_plugins(files: &[PathBuf], allow_insecure: bool) -> ExitCode {
+    let mut all_ok = true;
+    for file in files {
+        match load_library(file, allow_insecure) {
+            Ok(library) => println!(
+                "OK {}: {} {} (sepia-plugin-api {}), namespaces: {}",
+                file.display(),
+                library.name,
+                library.version,
+                library.abi_version,
+                library.namespaces.join(", ")
+            ),
+            Err(error) => {
+                all_ok = false;
+                println!("FAILED {error}");
+            }
+        }
+    }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -23,11 +23,14 @@ use crate::{
 
 /// Paths the gateway answers itself.
 pub const HEALTH_PATH: &str = "/__health";
+/// What plugins are loaded (name, version, ABI, file, namespaces).
+pub const PLUGINS_PATH: &str = "/__plugins";
 
 /// A configured gateway, ready to serve.
 pub struct Gateway {
     router: Router<Pipeline>,
     jwks: Option<(String, JwksPublisher)>,
+    plugins_body: Bytes,
 }
 
 impl Gateway {
@@ -56,7 +59,11 @@ impl Gateway {
             router.insert(method_of(endpoint.method), &endpoint.endpoint, pipeline);
         }
         let jwks = Self::jwks_route(config, &router, chains)?;
-        Ok(Self { router, jwks })
+        Ok(Self {
+            router,
+            jwks,
+            plugins_body: plugins_listing(plugins),
+        })
     }
 
     fn jwks_route(
@@ -93,6 +100,9 @@ impl Gateway {
             if path == HEALTH_PATH {
                 return health();
             }
+            if path == PLUGINS_PATH {
+                return json_response(self.plugins_body.clone());
+            }
             if let Some((jwks_path, publisher)) = &self.jwks {
                 if path == jwks_path {
                     return publisher.respond();
@@ -122,12 +132,33 @@ impl Gateway {
     }
 }
 
+fn plugins_listing(plugins: &PluginHost) -> Bytes {
+    let list: Vec<serde_json::Value> = plugins
+        .plugins()
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.library.name,
+                "version": p.library.version,
+                "abi_version": p.library.abi_version,
+                "path": p.library.path.display().to_string(),
+                "namespaces": p.library.namespaces,
+            })
+        })
+        .collect();
+    Bytes::from(sepia_json::to_vec(&serde_json::json!({ "plugins": list })))
+}
+
 fn health() -> Response<ResponseBody> {
     let body = format!(
         r#"{{"agents":{{}},"now":"{}","status":"ok"}}"#,
         rfc3339_utc(SystemTime::now())
     );
-    let mut response = Response::new(full(Bytes::from(body)));
+    json_response(Bytes::from(body))
+}
+
+fn json_response(body: Bytes) -> Response<ResponseBody> {
+    let mut response = Response::new(full(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(JSON_CONTENT_TYPE),

@@ -118,7 +118,7 @@ pub fn unserved_namespaces(config: &Config, plugins: &PluginHost) -> Vec<(String
 pub fn report_skipped(skipped: &[LoadError]) {
     for problem in skipped {
         match problem {
-            LoadError::NotAPlugin { .. } => tracing::warn!("{problem}"),
+            LoadError::NotAPlugin { .. } => tracing::warn!("{problem}; skipped"),
             LoadError::Refused { .. } => tracing::error!("{problem}"),
         }
     }

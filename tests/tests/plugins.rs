@@ -324,3 +324,57 @@ async fn namespaces_without_a_plugin_warn_but_security_ones_stop_start_up() {
     .expect("start-up fails");
     assert!(err.contains("no loaded plugin serves this namespace, and serving the endpoint without it would be unsafe"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_plugin_and_the_plugins_listing_say_what_loads() {
+    let good = plugin_library("sepia-header-modifier");
+    let bad = fixture_library("abi-mismatch-plugin", "abi_mismatch_plugin");
+    let output = sepia_e2e::run_sepia(&["check-plugin", good.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("OK ") && stdout.contains("header-modifier 0.1.0 (sepia-plugin-api 1."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("namespaces: sepia/header-modifier"),
+        "{stdout}"
+    );
+    let output = sepia_e2e::run_sepia(
+        &[
+            "check-plugin",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            "/etc/hostname",
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAILED plugin") && stdout.contains("rebuild it against sepia-plugin-api"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAILED /etc/hostname is not a Sepia plugin"),
+        "{stdout}"
+    );
+
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let sepia = Sepia::start(
+        json!({"version": 3, "endpoints": [endpoint_with("/x", &backend, json!({}))]}),
+    )
+    .await;
+    let listing = get(&sepia.url("/__plugins")).await.json();
+    let plugins = listing["plugins"].as_array().unwrap();
+    let header = plugins
+        .iter()
+        .find(|p| p["name"] == "header-modifier")
+        .expect("listed");
+    assert_eq!(header["namespaces"], json!(["sepia/header-modifier"]));
+    assert!(header["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("libsepia_header_modifier.so"));
+    assert!(header["abi_version"].as_str().unwrap().starts_with("1."));
+}

@@ -33,7 +33,7 @@ pub struct LoadedLibrary {
 pub enum LoadError {
     /// The file is not a Sepia plugin at all (another shared library, a
     /// text file matching the pattern, ...): skipped with a warning.
-    #[error("{path} is not a Sepia plugin ({reason}); skipped")]
+    #[error("{path} is not a Sepia plugin ({reason})")]
     NotAPlugin {
         /// The file.
         path: PathBuf,
@@ -145,6 +145,12 @@ fn check_trust(path: &Path) -> Result<(), String> {
 
 /// Loads and checks one file.
 pub fn load_library(path: &Path, allow_insecure: bool) -> Result<LoadedLibrary, LoadError> {
+    // dlopen searches the library path for a name without a '/': always
+    // hand it the file itself.
+    let path = &fs::canonicalize(path).map_err(|e| LoadError::NotAPlugin {
+        path: path.to_owned(),
+        reason: format!("cannot be read: {e}"),
+    })?;
     let refused = |reason: String| LoadError::Refused {
         path: path.to_owned(),
         reason,
