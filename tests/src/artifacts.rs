@@ -73,16 +73,19 @@ pub fn plugin_library(crate_name: &str) -> PathBuf {
 }
 
 /// Builds a crate under `tests/fixtures/NAME` (outside the workspace) into
-/// `target/fixtures` and returns its library. Serialised: one cargo at a time.
+/// `target/fixtures` and returns its library.
 pub fn fixture_library(name: &str, lib_name: &str) -> PathBuf {
+    standalone_library(&format!("tests/fixtures/{name}"), lib_name)
+}
+
+/// Builds the standalone crate in `folder` (relative to the workspace root)
+/// into `target/fixtures`, as its author would with `cargo build`, and
+/// returns its library. Serialised: one cargo at a time.
+pub fn standalone_library(folder: &str, lib_name: &str) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let target = workspace_root().join("target").join("fixtures");
-    let manifest = workspace_root()
-        .join("tests")
-        .join("fixtures")
-        .join(name)
-        .join("Cargo.toml");
+    let manifest = workspace_root().join(folder).join("Cargo.toml");
     run_cargo(
         &[
             "build",

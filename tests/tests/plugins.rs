@@ -378,3 +378,41 @@ async fn check_plugin_and_the_plugins_listing_say_what_loads() {
         .ends_with("libsepia_header_modifier.so"));
     assert!(header["abi_version"].as_str().unwrap().starts_with("1."));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plugin_template_builds_on_its_own_and_loads_from_a_fresh_folder() {
+    let library = sepia_e2e::artifacts::standalone_library(
+        "examples/plugin-template",
+        "sepia_plugin_template",
+    );
+    let folder = plugin_folder();
+    copy_plugin(folder.path(), "api-key-guard.so", &library);
+    let backend = TestBackend::always(Reply::json(200, r#"{"orders":[]}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3,
+        "plugin": {"folder": folder.path(), "pattern": ".so"},
+        "endpoints": [{"endpoint": "/orders", "input_headers": ["X-Api-Key"],
+            "backend": [{"host": [backend.url()], "url_pattern": "/orders"}],
+            "extra_config": {"example/api-key-guard": {"keys": ["s3cret"], "served_by": "test"}}}]}))
+    .await;
+    let refused = get(&sepia.url("/orders")).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("www-authenticate"), Some("ApiKey"));
+    assert!(backend.requests().is_empty());
+    let allowed = request(
+        Method::GET,
+        &sepia.url("/orders"),
+        &[("x-api-key", "s3cret")],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.header("x-served-by"), Some("test"));
+    assert_eq!(backend.requests()[0].header("x-api-key"), None);
+    let logs = sepia.logs();
+    assert!(
+        logs.contains("api-key-guard") && logs.contains("API-key guard ready"),
+        "{logs}"
+    );
+    assert!(logs.contains("request without a valid API key"), "{logs}");
+}
