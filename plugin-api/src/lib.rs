@@ -48,8 +48,14 @@
 //! appending: new fields of prefix types ([`PluginModule`]) and new methods of
 //! the trait objects ([`AbiModifier`], [`AbiHost`]) come after the last field
 //! or method of the previous version, and each new trait method has a default
-//! body, so an older plugin keeps its behaviour. Plain data types
-//! ([`Request`], [`Response`], ...) never change within a major version.
+//! body. abi_stable refuses a library whose vtables are shorter than the
+//! host's, so the gateway keeps each earlier minor version of this crate
+//! frozen and loads older plugins through it, with the defaults for what they
+//! lack. Plain data types ([`Request`], [`Response`], ...) never change within
+//! a major version.
+//!
+//! Version history: 1.0 the first interface; 1.1 appended
+//! [`Modifier::is_blocking`] and [`Modifier::public_keys`].
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -416,3 +416,36 @@ async fn the_plugin_template_builds_on_its_own_and_loads_from_a_fresh_folder() {
     );
     assert!(logs.contains("request without a valid API key"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_built_against_the_previous_interface_still_loads_and_runs() {
+    let folder = plugin_folder();
+    copy_plugin(
+        folder.path(),
+        "old.so",
+        &fixture_library("old-abi-plugin", "old_abi_plugin"),
+    );
+    copy_plugin(
+        folder.path(),
+        "next.so",
+        &fixture_library("abi-next-minor-plugin", "abi_next_minor_plugin"),
+    );
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":1}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"},
+        "endpoints": [{"endpoint": "/old", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
+                       "extra_config": {"test/old-abi": {}}}]}))
+    .await;
+    let answer = get(&sepia.url("/old")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("x-old-plugin"), Some("abi-1.0"));
+    let logs = sepia.logs();
+    assert!(
+        logs.contains("name=old-abi") && logs.contains("abi=1.0.0"),
+        "{logs}"
+    );
+    let next = logs
+        .lines()
+        .find(|l| l.contains("next.so refused"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(next.contains("built against sepia-plugin-api 1.99.0, newer than this gateway's 1.1.0: upgrade the gateway"), "{next}");
+}

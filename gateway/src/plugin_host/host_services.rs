@@ -2,13 +2,8 @@
 
 #![allow(non_local_definitions)]
 
-use abi_stable::{
-    sabi_trait::TD_Opaque,
-    std_types::{RArc, RResult, RStr},
-};
-use sepia_plugin_api::{
-    AbiHost, AbiHost_TO, FetchRequest, FetchResponse, HostBox, LogLevel, PluginError,
-};
+use abi_stable::std_types::{RResult, RStr};
+use sepia_plugin_api::{AbiHost, FetchRequest, FetchResponse, LogLevel, PluginError};
 
 use super::{fetch::Fetcher, log_bridge::PluginLog};
 
@@ -20,14 +15,13 @@ pub struct GatewayHost {
 }
 
 impl GatewayHost {
-    /// The services for the plugin called `plugin_name`, as an ABI object.
-    pub fn boxed(plugin_name: &str, max_level: LogLevel, fetcher: Fetcher) -> HostBox {
-        let host = GatewayHost {
+    /// The services for the plugin called `plugin_name`.
+    pub fn new(plugin_name: &str, max_level: LogLevel, fetcher: Fetcher) -> Self {
+        GatewayHost {
             log: PluginLog::new(plugin_name),
             max_level,
             fetcher,
-        };
-        AbiHost_TO::from_ptr(RArc::new(host), TD_Opaque)
+        }
     }
 }
 

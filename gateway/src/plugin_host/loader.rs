@@ -11,6 +11,8 @@ use std::{
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use sepia_plugin_api::{PluginModuleRef, ABI_VERSION};
 
+use super::root_module::RootModule;
+
 /// A plugin whose library loaded and passed every check, not yet initialised.
 #[derive(Clone)]
 pub struct LoadedLibrary {
@@ -25,7 +27,7 @@ pub struct LoadedLibrary {
     /// The namespaces it serves.
     pub namespaces: Vec<String>,
     /// Its root module.
-    pub module: PluginModuleRef,
+    pub module: RootModule,
 }
 
 /// Why a file was not loaded.
@@ -173,17 +175,31 @@ pub fn load_library(path: &Path, allow_insecure: bool) -> Result<LoadedLibrary, 
     if let Some(reason) = version_mismatch(&abi_version, ABI_VERSION) {
         return Err(refused(reason));
     }
-    let module = header.init_root_module::<PluginModuleRef>().map_err(|e| {
-        tracing::debug!(path = %path.display(), error = %e, "abi_stable's account of the refusal");
-        refused(summarise(&e))
-    })?;
-    let info = (module.info())();
+    let module = match header.init_root_module::<PluginModuleRef>() {
+        Ok(module) => RootModule::Current(module),
+        // An older plugin's vtables have fewer methods: try the frozen
+        // interfaces it may have been built against.
+        Err(current @ LibraryError::AbiInstability(_)) => {
+            match header.init_root_module::<sepia_plugin_api_v1_0::PluginModuleRef>() {
+                Ok(module) => RootModule::V1_0(module),
+                Err(_) => {
+                    tracing::debug!(path = %path.display(), error = %current, "abi_stable's account of the refusal");
+                    return Err(refused(summarise(&current)));
+                }
+            }
+        }
+        Err(e) => {
+            tracing::debug!(path = %path.display(), error = %e, "abi_stable's account of the refusal");
+            return Err(refused(summarise(&e)));
+        }
+    };
+    let info = module.info();
     Ok(LoadedLibrary {
         path: path.to_owned(),
-        name: info.name.to_string(),
-        version: info.version.to_string(),
+        name: info.name,
+        version: info.version,
         abi_version,
-        namespaces: info.namespaces.iter().map(|n| n.to_string()).collect(),
+        namespaces: info.namespaces,
         module,
     })
 }

@@ -6,10 +6,10 @@ pub mod fetch;
 pub mod host_services;
 pub mod loader;
 pub mod log_bridge;
+pub mod root_module;
 
 use std::{collections::HashMap, sync::Arc};
 
-use abi_stable::std_types::RString;
 use sepia_config::{namespace::canonical, ExtraConfig};
 use sepia_plugin_api::{EndpointInfo, ModifierBox};
 
@@ -149,8 +149,8 @@ impl PluginHost {
         let max_level = host_max_level();
         for plugin in &self.plugins {
             let library = &plugin.library;
-            let host = GatewayHost::boxed(&library.name, max_level, fetcher.clone());
-            if let Err(e) = (library.module.init())(host).into_result() {
+            let host = GatewayHost::new(&library.name, max_level, fetcher.clone());
+            if let Err(e) = library.module.init(host) {
                 return Err(PluginHostError::Init {
                     plugin: library.name.clone(),
                     path: library.path.display().to_string(),
@@ -193,12 +193,10 @@ impl PluginHost {
             };
             let library = &self.plugins[*index].library;
             let config_json = serde_json::to_string(&entry.value).unwrap_or_else(|_| "null".into());
-            let result = (library.module.new_modifier())(
-                RString::from(spelling.as_str()).as_rstr(),
-                RString::from(config_json).as_rstr(),
-                endpoint,
-            );
-            match result.into_result() {
+            match library
+                .module
+                .new_modifier(spelling, &config_json, endpoint)
+            {
                 Ok(modifier) => out.push(BoundModifier {
                     plugin: Arc::from(library.name.as_str()),
                     modifier,
