@@ -21,7 +21,7 @@ pub use diagnostics::{Problem, ProblemKind};
 pub use duration::parse_duration;
 pub use model::{
     Backend, BackendEncoding, Config, Endpoint, ExtraConfig, ExtraConfigEntry, Method,
-    OutputEncoding, PluginSettings,
+    OutputEncoding, PluginSettings, Shaping,
 };
 pub use parse::placeholders;
 

@@ -136,6 +136,29 @@ pub struct PluginSettings {
     pub pattern: String,
 }
 
+/// How a backend's decoded response is reshaped before merging, in
+/// KrakenD's order: `target`, `allow` or `deny`, `mapping`, `group`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shaping {
+    /// Keep only the object under this (dot-separated) key.
+    pub target: Option<String>,
+    /// Keep only these dot paths (`whitelist` in version 2).
+    pub allow: Vec<String>,
+    /// Remove these dot paths (`blacklist` in version 2).
+    pub deny: Vec<String>,
+    /// Rename top-level keys: `(from, to)`.
+    pub mapping: Vec<(String, String)>,
+    /// Wrap everything under this key.
+    pub group: Option<String>,
+}
+
+impl Shaping {
+    /// Whether it changes nothing.
+    pub fn is_identity(&self) -> bool {
+        self == &Shaping::default()
+    }
+}
+
 /// A backend of an endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backend {
@@ -149,6 +172,10 @@ pub struct Backend {
     pub method: Method,
     /// How to decode its response.
     pub encoding: BackendEncoding,
+    /// The response is a JSON array, kept under `collection`.
+    pub is_collection: bool,
+    /// How the response is reshaped.
+    pub shaping: Shaping,
     /// Its `extra_config`.
     pub extra_config: ExtraConfig,
 }

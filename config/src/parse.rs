@@ -12,7 +12,7 @@ use crate::{
     diagnostics::{index, join, Diagnostics},
     model::{
         Backend, BackendEncoding, Config, Endpoint, ExtraConfig, Method, OutputEncoding,
-        PluginSettings,
+        PluginSettings, Shaping,
     },
     namespace::same_namespace,
     reader::{type_name, ObjectReader},
@@ -53,14 +53,6 @@ const ENDPOINT_NOT_SUPPORTED: &[&str] = &["concurrent_calls", "cache_ttl"];
 
 /// Backend settings Sepia does not implement yet.
 const BACKEND_NOT_SUPPORTED: &[&str] = &[
-    "is_collection",
-    "target",
-    "allow",
-    "deny",
-    "whitelist",
-    "blacklist",
-    "mapping",
-    "group",
     "sd",
     "sd_scheme",
     "disable_host_sanitize",
@@ -514,6 +506,8 @@ fn backend(
     }
     let method = method(&mut reader, diags).unwrap_or(endpoint_method);
     let encoding = backend_encoding(&mut reader, diags).unwrap_or(BackendEncoding::Json);
+    let is_collection = reader.bool("is_collection", diags).unwrap_or(false);
+    let shaping = shaping(&mut reader, diags);
     let extra_config = extra_config(&mut reader, diags);
     reader.finish(BACKEND_NOT_SUPPORTED, diags);
     Some(Backend {
@@ -522,8 +516,35 @@ fn backend(
         url_pattern,
         method,
         encoding,
+        is_collection,
+        shaping,
         extra_config,
     })
+}
+
+fn shaping(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Shaping {
+    let target = reader.string("target", diags).filter(|t| !t.is_empty());
+    let allow = reader
+        .string_list_any(&["allow", "whitelist"], diags)
+        .unwrap_or_default();
+    let deny = reader
+        .string_list_any(&["deny", "blacklist"], diags)
+        .unwrap_or_default();
+    if !allow.is_empty() && !deny.is_empty() {
+        diags.invalid(
+            &reader.path_of("deny"),
+            "\"allow\" and \"deny\" are both set: KrakenD uses only \"allow\" then; keep one",
+        );
+    }
+    let mapping = reader.string_map("mapping", diags).unwrap_or_default();
+    let group = reader.string("group", diags).filter(|g| !g.is_empty());
+    Shaping {
+        target,
+        allow,
+        deny,
+        mapping,
+        group,
+    }
 }
 
 fn check_duplicates(endpoints: &[Endpoint], diags: &mut Diagnostics) {

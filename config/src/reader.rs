@@ -115,6 +115,31 @@ impl<'a> ObjectReader<'a> {
         self.typed(keys, diags, "a string", |v| v.as_str().map(str::to_owned))
     }
 
+    pub(crate) fn bool(&mut self, key: &'a str, diags: &mut Diagnostics) -> Option<bool> {
+        self.typed(&[key], diags, "true or false", Value::as_bool)
+    }
+
+    /// An object of strings to strings, in file order.
+    pub(crate) fn string_map(
+        &mut self,
+        key: &'a str,
+        diags: &mut Diagnostics,
+    ) -> Option<Vec<(String, String)>> {
+        let path = self.path_of(key);
+        let map = self.typed(&[key], diags, "an object of strings", Value::as_object)?;
+        let mut out = Vec::with_capacity(map.len());
+        for (name, value) in map {
+            match value.as_str() {
+                Some(text) => out.push((name.clone(), text.to_owned())),
+                None => diags.invalid(
+                    &join(&path, name),
+                    format!("expected a string, found {}", type_name(value)),
+                ),
+            }
+        }
+        Some(out)
+    }
+
     /// A non-negative whole number no larger than `max`.
     pub(crate) fn uint(&mut self, key: &'a str, max: u64, diags: &mut Diagnostics) -> Option<u64> {
         let value = self.typed(&[key], diags, "a whole number", Value::as_u64)?;

@@ -114,7 +114,7 @@ fn not_json_names_line_and_column() {
 #[test]
 fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     let text = r#"{"version":3,"colour":"red","endpoints":[
-        {"endpoint":"/a","cache_ttl":"1s","backend":[{"host":["h"],"url_pattern":"/","mapping":{"a":"b"}}]}]}"#;
+        {"endpoint":"/a","cache_ttl":"1s","backend":[{"host":["h"],"url_pattern":"/","sd":"dns"}]}]}"#;
     let loaded = parse_str(text, false).unwrap();
     let w: Vec<String> = loaded.warnings.iter().map(|p| p.to_string()).collect();
     assert!(has(&w, "colour: unknown key"), "{w:?}");
@@ -126,7 +126,7 @@ fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
         "{w:?}"
     );
     assert!(
-        has(&w, "endpoints[0].backend[0].mapping: a KrakenD setting"),
+        has(&w, "endpoints[0].backend[0].sd: a KrakenD setting"),
         "{w:?}"
     );
     let p = problems(text, true);
@@ -182,4 +182,35 @@ fn a_param_must_fill_a_segment() {
         false,
     );
     assert!(has(&p, "must fill a whole path segment"), "{p:?}");
+}
+
+#[test]
+fn shaping_reads_in_both_spellings() {
+    let loaded = parse_str(
+        r#"{"version":2,"host":["h"],"endpoints":[{"endpoint":"/a","backend":[{"url_pattern":"/",
+            "target":"data","whitelist":["a.b","c"],"mapping":{"c":"d"},"group":"g","is_collection":true}]}]}"#,
+        false,
+    )
+    .unwrap();
+    let b = &loaded.config.endpoints[0].backends[0];
+    assert!(b.is_collection);
+    assert_eq!(b.shaping.target.as_deref(), Some("data"));
+    assert_eq!(b.shaping.allow, vec!["a.b", "c"]);
+    assert_eq!(b.shaping.mapping, vec![("c".to_owned(), "d".to_owned())]);
+    assert_eq!(b.shaping.group.as_deref(), Some("g"));
+    let p = problems(
+        r#"{"version":3,"host":["h"],"endpoints":[{"endpoint":"/a","backend":[{"url_pattern":"/","allow":["a"],"deny":["b"],"mapping":{"x":1}}]}]}"#,
+        false,
+    );
+    assert!(
+        has(
+            &p,
+            "endpoints[0].backend[0].deny: \"allow\" and \"deny\" are both set"
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(&p, "endpoints[0].backend[0].mapping.x: expected a string"),
+        "{p:?}"
+    );
 }

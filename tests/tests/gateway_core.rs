@@ -391,7 +391,7 @@ fn check_reports_every_problem_with_its_path() {
 fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({"version": 3, "host": ["http://h"], "colour": "red", "endpoints": [
-        {"endpoint": "/a", "backend": [{"url_pattern": "/"}, {"url_pattern": "/b", "mapping": {"x": "y"}}],
+        {"endpoint": "/a", "backend": [{"url_pattern": "/"}, {"url_pattern": "/b", "sd": "dns"}],
          "extra_config": {"example/not-installed": {}}}
     ]});
     let path = write_config(dir.path(), &config);
@@ -407,9 +407,8 @@ fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
     );
     assert!(stderr.contains("warning: colour: unknown key"), "{stderr}");
     assert!(
-        stderr.contains(
-            "endpoints[0].backend[1].mapping: a KrakenD setting Sepia does not implement yet"
-        ),
+        stderr
+            .contains("endpoints[0].backend[1].sd: a KrakenD setting Sepia does not implement yet"),
         "{stderr}"
     );
     assert!(
@@ -476,4 +475,40 @@ async fn a_second_gateway_on_a_taken_port_is_refused() {
         "{err}"
     );
     assert_eq!(get(&first.url("/__health")).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_responses_are_shaped_in_krakend_order_before_merging() {
+    let users = TestBackend::always(Reply::json(
+        200,
+        r#"{"data":{"id":7,"name":"Ann","secret":"x","address":{"city":"Oslo","zip":"0150"}},"meta":{"page":1}}"#,
+    ))
+    .await;
+    let posts = TestBackend::always(Reply::json(200, r#"[{"id":1},{"id":2}]"#)).await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/profile", "backend": [
+            {"host": [users.url()], "url_pattern": "/", "target": "data",
+             "allow": ["id", "name", "address.city"], "mapping": {"name": "full_name"}, "group": "user"},
+            {"host": [posts.url()], "url_pattern": "/", "is_collection": true, "mapping": {"collection": "posts"}}
+        ]},
+        {"endpoint": "/denied", "backend": [
+            {"host": [users.url()], "url_pattern": "/", "deny": ["data.secret", "data.address.zip", "meta"]}
+        ]},
+        {"endpoint": "/posts", "output_encoding": "json-collection", "backend": [
+            {"host": [posts.url()], "url_pattern": "/", "is_collection": true}
+        ]}
+    ]}))
+    .await;
+    assert_eq!(
+        get(&sepia.url("/profile")).await.text(),
+        r#"{"posts":[{"id":1},{"id":2}],"user":{"address":{"city":"Oslo"},"full_name":"Ann","id":7}}"#
+    );
+    assert_eq!(
+        get(&sepia.url("/denied")).await.text(),
+        r#"{"data":{"address":{"city":"Oslo"},"id":7,"name":"Ann"}}"#
+    );
+    assert_eq!(
+        get(&sepia.url("/posts")).await.text(),
+        r#"[{"id":1},{"id":2}]"#
+    );
 }

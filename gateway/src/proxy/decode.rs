@@ -25,14 +25,26 @@ fn wrap(key: &str, value: Value) -> Map<String, Value> {
     map
 }
 
-/// Decodes `body`. `json` wants an object; `safejson` takes any value (arrays
-/// under `collection`, scalars under `content`); `string` puts the text under
+/// Decodes `body`. `json` wants an object (an array with `is_collection`,
+/// kept under `collection`); `safejson` takes any value (arrays under
+/// `collection`, scalars under `content`); `string` puts the text under
 /// `content`.
-pub fn decode(encoding: BackendEncoding, body: &[u8]) -> Result<Map<String, Value>, DecodeError> {
+pub fn decode(
+    encoding: BackendEncoding,
+    is_collection: bool,
+    body: &[u8],
+) -> Result<Map<String, Value>, DecodeError> {
     match encoding {
         BackendEncoding::Json | BackendEncoding::NoOp => {
             match serde_json::from_slice::<Value>(body) {
-                Ok(Value::Object(map)) => Ok(map),
+                Ok(Value::Object(map)) if !is_collection => Ok(map),
+                Ok(Value::Array(items)) if is_collection => {
+                    Ok(wrap("collection", Value::Array(items)))
+                }
+                Ok(Value::Object(_)) => Err(DecodeError(
+                    "expected a JSON array (the backend is marked is_collection), found an object"
+                        .into(),
+                )),
                 Ok(other) => Err(DecodeError(format!(
                     "expected a JSON object, found {}",
                     kind(&other)
@@ -71,26 +83,34 @@ mod tests {
     #[test]
     fn each_encoding_decodes_as_krakend_does() {
         assert_eq!(
-            decode(BackendEncoding::Json, br#"{"a":1}"#).unwrap()["a"],
+            decode(BackendEncoding::Json, false, br#"{"a":1}"#).unwrap()["a"],
             1
         );
-        assert!(decode(BackendEncoding::Json, b"[1]")
+        assert!(decode(BackendEncoding::Json, false, b"[1]")
             .unwrap_err()
             .0
             .contains("found an array"));
-        assert!(decode(BackendEncoding::Json, b"<html>").is_err());
         assert_eq!(
-            decode(BackendEncoding::SafeJson, b"[1,2]").unwrap()["collection"][1],
+            decode(BackendEncoding::Json, true, b"[1]").unwrap()["collection"][0],
+            1
+        );
+        assert!(decode(BackendEncoding::Json, true, b"{}")
+            .unwrap_err()
+            .0
+            .contains("is_collection"));
+        assert!(decode(BackendEncoding::Json, false, b"<html>").is_err());
+        assert_eq!(
+            decode(BackendEncoding::SafeJson, false, b"[1,2]").unwrap()["collection"][1],
             2
         );
         assert_eq!(
-            decode(BackendEncoding::SafeJson, b"true").unwrap()["content"],
+            decode(BackendEncoding::SafeJson, false, b"true").unwrap()["content"],
             true
         );
         assert_eq!(
-            decode(BackendEncoding::String, b"hi").unwrap()["content"],
+            decode(BackendEncoding::String, false, b"hi").unwrap()["content"],
             "hi"
         );
-        assert!(decode(BackendEncoding::String, &[0xff]).is_err());
+        assert!(decode(BackendEncoding::String, false, &[0xff]).is_err());
     }
 }

@@ -7,4 +7,5 @@ pub mod hook_pool;
 pub mod hooks;
 pub mod merge;
 pub mod pipeline;
+pub mod shaping;
 pub mod url_template;

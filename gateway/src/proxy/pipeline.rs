@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
-use sepia_config::{BackendEncoding, Endpoint, OutputEncoding};
+use sepia_config::{BackendEncoding, Endpoint, OutputEncoding, Shaping};
 use sepia_plugin_api::{Header, Request as PluginRequest, Response as PluginResponse};
 use serde_json::{Map, Value};
 
@@ -29,6 +29,7 @@ use super::{
         from_plugin_headers, from_plugin_response, to_plugin_headers, ModifierChain, RequestOutcome,
     },
     merge::merge,
+    shaping,
     url_template::UrlTemplate,
 };
 use crate::{
@@ -52,6 +53,8 @@ pub struct BackendCall {
     template: UrlTemplate,
     method: Method,
     encoding: BackendEncoding,
+    is_collection: bool,
+    shaping: Shaping,
 }
 
 impl BackendCall {
@@ -168,6 +171,8 @@ impl Pipeline {
                 template: UrlTemplate::parse(&b.url_pattern, &endpoint.params),
                 method: method_of(b.method),
                 encoding: b.encoding,
+                is_collection: b.is_collection,
+                shaping: b.shaping.clone(),
             })
             .collect();
         let pass_through = endpoint.output_encoding == OutputEncoding::NoOp
@@ -409,11 +414,18 @@ impl Pipeline {
             });
         }
         let body = read_backend_body(body, backend).await?;
-        let data = decode(backend.encoding, &body).map_err(|e| ProxyError::BackendBody {
-            url: backend_label(backend),
-            encoding: encoding_name(backend.encoding),
-            reason: e.0,
+        let data = decode(backend.encoding, backend.is_collection, &body).map_err(|e| {
+            ProxyError::BackendBody {
+                url: backend_label(backend),
+                encoding: encoding_name(backend.encoding),
+                reason: e.0,
+            }
         })?;
+        let data = if backend.shaping.is_identity() {
+            data
+        } else {
+            shaping::apply(&backend.shaping, data)
+        };
         Ok(BackendAnswer::Data(parts.status, data))
     }
 
