@@ -195,6 +195,11 @@ pub struct Endpoint {
     pub backends: Vec<Backend>,
     /// The whole request's time limit.
     pub timeout: Duration,
+    /// `Cache-Control: public, max-age=N` on complete GET responses.
+    pub cache_ttl: Option<Duration>,
+    /// Identical calls made to each backend at once; the first good answer
+    /// wins.
+    pub concurrent_calls: u32,
     /// Client headers forwarded to backends (`*` for all); KrakenD's default
     /// is `Content-Type` alone.
     pub input_headers: Vec<String>,
@@ -231,6 +236,10 @@ pub struct Config {
     pub extra_config: ExtraConfig,
     /// Plugin folder and pattern, when configured.
     pub plugin: Option<PluginSettings>,
+    /// `/__debug/` answers and logs every request.
+    pub debug_endpoint: bool,
+    /// `/__echo/` answers with the request it received.
+    pub echo_endpoint: bool,
 }
 
 impl Config {

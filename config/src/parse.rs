@@ -24,9 +24,6 @@ const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo", "/__plugin
 
 /// Top-level KrakenD settings Sepia does not implement yet.
 const TOP_NOT_SUPPORTED: &[&str] = &[
-    "cache_ttl",
-    "debug_endpoint",
-    "echo_endpoint",
     "tls",
     "client_tls",
     "read_timeout",
@@ -49,7 +46,7 @@ const TOP_NOT_SUPPORTED: &[&str] = &[
 ];
 
 /// Endpoint settings Sepia does not implement yet.
-const ENDPOINT_NOT_SUPPORTED: &[&str] = &["concurrent_calls", "cache_ttl"];
+const ENDPOINT_NOT_SUPPORTED: &[&str] = &[];
 
 /// Backend settings Sepia does not implement yet.
 const BACKEND_NOT_SUPPORTED: &[&str] = &[
@@ -99,6 +96,9 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     };
     let host = hosts(&mut top, diags).unwrap_or_default();
     let timeout = positive(&mut top, "timeout", diags).unwrap_or(DEFAULT_TIMEOUT);
+    let cache_ttl = top.duration("cache_ttl", diags).filter(|d| !d.is_zero());
+    let debug_endpoint = top.bool("debug_endpoint", diags).unwrap_or(false);
+    let echo_endpoint = top.bool("echo_endpoint", diags).unwrap_or(false);
     let idle_timeout = top.duration("idle_timeout", diags);
     let read_header_timeout = top.duration("read_header_timeout", diags);
     let output_encoding = output_encoding(&mut top, diags).unwrap_or(OutputEncoding::Json);
@@ -107,6 +107,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let defaults = EndpointDefaults {
         host: &host,
         timeout,
+        cache_ttl,
         output_encoding,
     };
     let endpoints = match top.array("endpoints", diags) {
@@ -131,12 +132,15 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         endpoints,
         extra_config,
         plugin,
+        debug_endpoint,
+        echo_endpoint,
     })
 }
 
 struct EndpointDefaults<'a> {
     host: &'a [String],
     timeout: Duration,
+    cache_ttl: Option<Duration>,
     output_encoding: OutputEncoding,
 }
 
@@ -389,6 +393,19 @@ fn endpoint(
     let params = endpoint_params(&endpoint_path, &endpoint, diags);
     let method = method(&mut reader, diags).unwrap_or(Method::Get);
     let timeout = positive(&mut reader, "timeout", diags).unwrap_or(defaults.timeout);
+    let cache_ttl = match reader.duration("cache_ttl", diags) {
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+        None => defaults.cache_ttl,
+    };
+    let concurrent_calls = match reader.uint("concurrent_calls", 16, diags) {
+        Some(0) => {
+            diags.invalid(&reader.path_of("concurrent_calls"), "must be at least 1");
+            1
+        }
+        Some(n) => n as u32,
+        None => 1,
+    };
     let input_headers = reader
         .string_list_any(&["input_headers", "headers_to_pass"], diags)
         .unwrap_or_else(|| vec!["Content-Type".to_owned()]);
@@ -444,6 +461,8 @@ fn endpoint(
         params,
         backends,
         timeout,
+        cache_ttl,
+        concurrent_calls,
         input_headers,
         input_query_strings,
         output_encoding,

@@ -9,6 +9,7 @@ use sepia_config::Config;
 
 use crate::{
     body::{full, ResponseBody, JSON_CONTENT_TYPE},
+    builtin::{self, BuiltinRoutes},
     error::ProxyError,
     jwks::{self, JwksPublisher},
     plugin_host::PluginHost,
@@ -31,6 +32,7 @@ pub struct Gateway {
     router: Router<Pipeline>,
     jwks: Option<(String, JwksPublisher)>,
     plugins_body: Bytes,
+    builtin: BuiltinRoutes,
 }
 
 impl Gateway {
@@ -59,10 +61,23 @@ impl Gateway {
             router.insert(method_of(endpoint.method), &endpoint.endpoint, pipeline);
         }
         let jwks = Self::jwks_route(config, &router, chains)?;
+        let (builtin, warnings) =
+            BuiltinRoutes::from_config(config).map_err(StartupError::Router)?;
+        for warning in warnings {
+            tracing::warn!("configuration: {warning}");
+        }
+        if let Some(health) = &builtin.health_path {
+            if !matches!(router.find(&Method::GET, health), RouteMatch::NotFound) {
+                return Err(StartupError::Router(format!(
+                    "extra_config.router.health_path {health} is also an endpoint: choose another path"
+                )));
+            }
+        }
         Ok(Self {
             router,
             jwks,
             plugins_body: plugins_listing(plugins),
+            builtin,
         })
     }
 
@@ -96,8 +111,18 @@ impl Gateway {
         client_ip: IpAddr,
     ) -> Response<ResponseBody> {
         let path = request.uri().path();
+        if self.builtin.debug && builtin::under(path, "/__debug") {
+            let (parts, _) = request.into_parts();
+            return json_response(Bytes::from(sepia_json::to_vec(&builtin::debug(&parts))));
+        }
+        if self.builtin.echo && builtin::under(path, "/__echo") {
+            let (parts, body) = request.into_parts();
+            return json_response(Bytes::from(sepia_json::to_vec(
+                &builtin::echo(parts, body).await,
+            )));
+        }
         if request.method() == Method::GET {
-            if path == HEALTH_PATH {
+            if self.builtin.health_path.as_deref() == Some(path) {
                 return health();
             }
             if path == PLUGINS_PATH {

@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 pub mod body;
+pub mod builtin;
 pub mod cli;
 pub mod demo;
 pub mod error;

@@ -42,6 +42,9 @@ pub enum StartupError {
         /// The namespace.
         namespace: String,
     },
+    /// The router settings are wrong.
+    #[error("{0}")]
+    Router(String),
     /// The JWK set publishing setting is wrong.
     #[error("{0}")]
     Jwks(String),

@@ -512,3 +512,74 @@ async fn backend_responses_are_shaped_in_krakend_order_before_merging() {
         r#"[{"id":1},{"id":2}]"#
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cache_ttl_concurrent_calls_round_robin_and_builtin_routes() {
+    let a = TestBackend::always(Reply::json(200, r#"{"from":"a"}"#)).await;
+    let b = TestBackend::always(Reply::json(200, r#"{"from":"b"}"#)).await;
+    let slow =
+        TestBackend::always(Reply::json(200, r#"{"x":1}"#).delayed(Duration::from_millis(400)))
+            .await;
+    let broken = TestBackend::always(Reply::json(500, "{}")).await;
+    let sepia = Sepia::start(json!({"version": 3, "cache_ttl": "1m", "debug_endpoint": true, "echo_endpoint": true,
+        "extra_config": {"router": {"health_path": "/ping"}},
+        "endpoints": [
+            {"endpoint": "/cached", "backend": [{"host": [a.url()], "url_pattern": "/"}]},
+            {"endpoint": "/own-ttl", "cache_ttl": "10s", "backend": [{"host": [a.url()], "url_pattern": "/"}]},
+            {"endpoint": "/partial", "backend": [{"host": [a.url()], "url_pattern": "/"}, {"host": [broken.url()], "url_pattern": "/"}]},
+            {"endpoint": "/balanced", "backend": [{"host": [a.url(), b.url()], "url_pattern": "/"}]},
+            {"endpoint": "/racing", "concurrent_calls": 3, "backend": [{"host": [slow.url(), a.url()], "url_pattern": "/"}]}
+        ]}))
+    .await;
+    assert_eq!(
+        get(&sepia.url("/cached")).await.header("cache-control"),
+        Some("public, max-age=60")
+    );
+    assert_eq!(
+        get(&sepia.url("/own-ttl")).await.header("cache-control"),
+        Some("public, max-age=10")
+    );
+    assert_eq!(
+        get(&sepia.url("/partial")).await.header("cache-control"),
+        None
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        seen.insert(
+            get(&sepia.url("/balanced")).await.json()["from"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(seen.len(), 2, "both hosts used: {seen:?}");
+    // Three identical calls go to slow, fast, slow: the fast answer wins.
+    let started = Instant::now();
+    assert_eq!(get(&sepia.url("/racing")).await.json()["from"], "a");
+    assert!(
+        started.elapsed() < Duration::from_millis(350),
+        "{:?}",
+        started.elapsed()
+    );
+
+    assert_eq!(get(&sepia.url("/ping")).await.json()["status"], "ok");
+    assert_eq!(get(&sepia.url("/__health")).await.status, 404);
+    assert_eq!(
+        get(&sepia.url("/__debug/anything")).await.json()["message"],
+        "pong"
+    );
+    let echo = request(
+        Method::POST,
+        &sepia.url("/__echo/x?a=1"),
+        &[("x-test", "v")],
+        b"hello",
+        false,
+    )
+    .await
+    .json();
+    assert_eq!(echo["req_method"], "POST");
+    assert_eq!(echo["req_uri_details"]["path"], "/__echo/x");
+    assert_eq!(echo["req_querystring"]["a"], json!(["1"]));
+    assert_eq!(echo["req_body"], "hello");
+    assert_eq!(echo["req_headers"]["X-Test"], json!(["v"]));
+}

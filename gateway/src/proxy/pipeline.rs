@@ -12,7 +12,7 @@ use std::{
 
 use abi_stable::std_types::{RString, RVec, Tuple2};
 use bytes::Bytes;
-use futures_util::future::join_all;
+use futures_util::future::{join_all, select_ok};
 use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
@@ -117,9 +117,9 @@ enum BackendAnswer {
 impl BackendAnswer {
     /// The data, or the refusal as a failure (when several backends are
     /// merged, a refusal is one backend failing).
-    fn into_data(self) -> Result<Map<String, Value>, ProxyError> {
+    fn into_success(self) -> Result<(StatusCode, Map<String, Value>), ProxyError> {
         match self {
-            BackendAnswer::Data(_, data) => Ok(data),
+            BackendAnswer::Data(status, data) => Ok((status, data)),
             BackendAnswer::Refused { url, status, .. } => {
                 Err(ProxyError::BackendStatus { url, status })
             }
@@ -139,6 +139,9 @@ pub struct Pipeline {
     query: QueryFilter,
     output: OutputEncoding,
     pass_through: bool,
+    /// `Cache-Control` for complete GET answers (`cache_ttl`).
+    cache_control: Option<HeaderValue>,
+    concurrent_calls: u32,
     modifiers: ModifierChain,
     clients: ClientSet,
 }
@@ -187,6 +190,13 @@ impl Pipeline {
             query: QueryFilter::new(&endpoint.input_query_strings),
             output: endpoint.output_encoding,
             pass_through,
+            cache_control: endpoint
+                .cache_ttl
+                .filter(|_| endpoint.method == sepia_config::Method::Get)
+                .and_then(|ttl| {
+                    HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs())).ok()
+                }),
+            concurrent_calls: endpoint.concurrent_calls,
             modifiers: ModifierChain::new(modifiers, hook_pool),
             clients,
         }
@@ -334,8 +344,8 @@ impl Pipeline {
         let mut parts = Vec::with_capacity(count);
         let mut first_error = None;
         for result in results {
-            match result.and_then(BackendAnswer::into_data) {
-                Ok(data) => parts.push(data),
+            match result.and_then(BackendAnswer::into_success) {
+                Ok((_, data)) => parts.push(data),
                 Err(error) => {
                     tracing::warn!(endpoint = %self.endpoint, error = %error, "a backend failed");
                     first_error.get_or_insert(error);
@@ -390,7 +400,27 @@ impl Pipeline {
             })
     }
 
+    /// One backend's answer; with `concurrent_calls` several identical
+    /// calls race and the first success wins (a 4xx then counts as failure).
     async fn fetch_data(
+        &self,
+        backend: &BackendCall,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<BackendAnswer, ProxyError> {
+        if self.concurrent_calls <= 1 {
+            return self.fetch_once(backend, outgoing).await;
+        }
+        let attempts = (0..self.concurrent_calls).map(|_| {
+            Box::pin(async {
+                let answer = self.fetch_once(backend, outgoing).await?;
+                answer.into_success()
+            })
+        });
+        let ((status, data), _) = select_ok(attempts).await?;
+        Ok(BackendAnswer::Data(status, data))
+    }
+
+    async fn fetch_once(
         &self,
         backend: &BackendCall,
         outgoing: &Outgoing<'_>,
@@ -470,6 +500,8 @@ impl Pipeline {
                 complete,
             } => {
                 let (body, content_type) = render(self.output, data);
+                // KrakenD lets clients cache only complete answers.
+                let cache_control = self.cache_control.as_ref().filter(|_| complete);
                 if self.modifiers.is_empty() {
                     let mut response = Response::new(full(body));
                     *response.status_mut() = status;
@@ -479,14 +511,21 @@ impl Pipeline {
                         COMPLETED,
                         HeaderValue::from_static(if complete { "true" } else { "false" }),
                     );
+                    if let Some(value) = cache_control {
+                        headers.insert(header::CACHE_CONTROL, value.clone());
+                    }
                     return Ok(response);
+                }
+                let mut headers = vec![
+                    Header::new("content-type", content_type),
+                    Header::new(COMPLETED, if complete { "true" } else { "false" }),
+                ];
+                if let Some(value) = cache_control {
+                    headers.push(Header::new("cache-control", value.as_bytes()));
                 }
                 let response = PluginResponse {
                     status: status.as_u16(),
-                    headers: RVec::from(vec![
-                        Header::new("content-type", content_type),
-                        Header::new(COMPLETED, if complete { "true" } else { "false" }),
-                    ]),
+                    headers: RVec::from(headers),
                     body: RVec::from(body),
                     complete,
                 };

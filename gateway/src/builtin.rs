@@ -1,0 +1,169 @@
+//! The endpoints the gateway answers itself, beside the configured ones:
+//! health (`router.health_path`, `router.disable_health`), KrakenD's
+//! `debug_endpoint` (`/__debug/...`) and `echo_endpoint` (`/__echo/...`).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use sepia_config::Config;
+use serde_json::{json, Value};
+
+/// Router settings (`extra_config.router`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltinRoutes {
+    /// Where health answers; `None` when disabled.
+    pub health_path: Option<String>,
+    /// `/__debug/` is on.
+    pub debug: bool,
+    /// `/__echo/` is on.
+    pub echo: bool,
+}
+
+/// Router settings Sepia reads; the others are reported as not supported.
+const ROUTER_KEYS: &[&str] = &["health_path", "disable_health"];
+
+impl BuiltinRoutes {
+    /// From the configuration; unknown router settings are returned as
+    /// warnings.
+    pub fn from_config(config: &Config) -> Result<(Self, Vec<String>), String> {
+        let mut routes = BuiltinRoutes {
+            health_path: Some(crate::gateway::HEALTH_PATH.to_owned()),
+            debug: config.debug_endpoint,
+            echo: config.echo_endpoint,
+        };
+        let mut warnings = Vec::new();
+        let Some(router) = config.extra_config.get("router") else {
+            return Ok((routes, warnings));
+        };
+        let map = router
+            .as_object()
+            .ok_or("extra_config.router must be an object")?;
+        if let Some(path) = map.get("health_path") {
+            match path.as_str() {
+                Some(p) if p.starts_with('/') => routes.health_path = Some(p.to_owned()),
+                _ => {
+                    return Err(
+                        "extra_config.router.health_path must be a path starting with '/'".into(),
+                    )
+                }
+            }
+        }
+        match map.get("disable_health") {
+            None | Some(Value::Bool(false)) => {}
+            Some(Value::Bool(true)) => routes.health_path = None,
+            Some(_) => {
+                return Err("extra_config.router.disable_health must be true or false".into())
+            }
+        }
+        for key in map.keys().filter(|k| !ROUTER_KEYS.contains(&k.as_str())) {
+            warnings.push(format!(
+                "extra_config.router.{key}: a KrakenD setting Sepia does not implement yet: it is ignored"
+            ));
+        }
+        Ok((routes, warnings))
+    }
+}
+
+/// `/__debug/...`: logs the request, answers `{"message":"pong"}`.
+pub fn debug(parts: &Parts) -> Value {
+    tracing::debug!(method = %parts.method, uri = %parts.uri, headers = ?parts.headers, "debug endpoint");
+    json!({"message": "pong"})
+}
+
+/// `/__echo/...`: the request as KrakenD's echo endpoint describes it.
+pub async fn echo(parts: Parts, body: Incoming) -> Value {
+    let body: Bytes = Limited::new(body, 1024 * 1024)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        headers
+            .entry(canonical_header(name.as_str()))
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let mut query: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for pair in parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        query.entry(k.to_owned()).or_default().push(v.to_owned());
+    }
+    json!({
+        "req_uri": parts.uri.to_string(),
+        "req_uri_details": {
+            "user": "",
+            "host": parts.uri.host().unwrap_or(""),
+            "path": parts.uri.path(),
+            "query": parts.uri.query().unwrap_or(""),
+            "fragment": "",
+        },
+        "req_method": parts.method.as_str(),
+        "req_querystring": query,
+        "req_body": String::from_utf8_lossy(&body),
+        "req_headers": headers,
+    })
+}
+
+/// `x-forwarded-for` as Go writes header names: `X-Forwarded-For`.
+fn canonical_header(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Whether `path` is under `prefix` (`/__debug` or `/__debug/...`).
+pub fn under(path: &str, prefix: &str) -> bool {
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_canonical_and_prefixes_match_whole_segments() {
+        assert_eq!(canonical_header("x-forwarded-for"), "X-Forwarded-For");
+        assert!(under("/__echo", "/__echo"));
+        assert!(under("/__echo/a/b", "/__echo"));
+        assert!(!under("/__echoes", "/__echo"));
+    }
+
+    #[test]
+    fn router_settings_move_or_disable_health() {
+        let config = |extra: Value| {
+            let text = json!({"version": 3, "extra_config": {"router": extra}, "endpoints": []})
+                .to_string();
+            sepia_config::parse_str(&text, false).unwrap().config
+        };
+        let (routes, warnings) = BuiltinRoutes::from_config(&config(
+            json!({"health_path": "/ping", "return_error_msg": "x"}),
+        ))
+        .unwrap();
+        assert_eq!(routes.health_path.as_deref(), Some("/ping"));
+        assert!(warnings[0].contains("router.return_error_msg"));
+        let (routes, _) =
+            BuiltinRoutes::from_config(&config(json!({"disable_health": true}))).unwrap();
+        assert_eq!(routes.health_path, None);
+        assert!(BuiltinRoutes::from_config(&config(json!({"health_path": 1}))).is_err());
+    }
+}
