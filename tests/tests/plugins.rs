@@ -449,3 +449,35 @@ async fn a_plugin_built_against_the_previous_interface_still_loads_and_runs() {
         .unwrap_or_else(|| panic!("{logs}"));
     assert!(next.contains("built against sepia-plugin-api 1.99.0, newer than this gateway's 1.1.0: upgrade the gateway"), "{next}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn krakend_req_resp_modifier_names_plugins() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let endpoint = |config: Value| {
+        json!({"endpoint": "/named", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
+               "extra_config": {"plugin/req-resp-modifier": config}})
+    };
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [endpoint(json!({
+        "name": ["header-modifier"],
+        "header-modifier": {"response_set": {"x-named": "yes"}}
+    }))]}))
+    .await;
+    assert_eq!(
+        get(&sepia.url("/named")).await.header("x-named"),
+        Some("yes")
+    );
+    assert!(
+        !sepia.logs().contains("no loaded plugin serves"),
+        "{}",
+        sepia.logs()
+    );
+    let err = Sepia::try_start(
+        json!({"version": 3, "endpoints": [endpoint(json!({"name": ["nope"]}))]}),
+        &[],
+        &[],
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(err.contains("no loaded plugin is named \"nope\""), "{err}");
+}

@@ -21,6 +21,9 @@ use self::{
     log_bridge::host_max_level,
 };
 
+/// KrakenD's namespace that names modifier plugins instead of being one.
+pub const NAMED_MODIFIERS: &str = "plugin/req-resp-modifier";
+
 /// A start-up failure of the plugin host.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginHostError {
@@ -174,12 +177,17 @@ impl PluginHost {
         &self.plugins
     }
 
-    /// Whether some plugin serves `namespace` (either spelling).
+    /// Whether some plugin serves `namespace` (either spelling). KrakenD's
+    /// `plugin/req-resp-modifier` is served by the host, which checks its
+    /// names when it builds the modifiers.
     pub fn serves(&self, namespace: &str) -> bool {
-        self.by_namespace.contains_key(canonical(namespace))
+        let canonical = canonical(namespace);
+        canonical == NAMED_MODIFIERS || self.by_namespace.contains_key(canonical)
     }
 
-    /// Builds the modifiers an `extra_config` asks for, in file order.
+    /// Builds the modifiers an `extra_config` asks for, in file order: one
+    /// for each namespace a plugin serves, and one for each plugin that
+    /// KrakenD's `plugin/req-resp-modifier` lists by `name`.
     pub fn modifiers_for(
         &self,
         json_path: &str,
@@ -188,29 +196,108 @@ impl PluginHost {
     ) -> Result<Vec<BoundModifier>, PluginHostError> {
         let mut out = Vec::new();
         for entry in extra_config.entries() {
+            if entry.canonical == NAMED_MODIFIERS {
+                for (index, name, config) in
+                    self.named(json_path, &entry.namespace, &entry.value)?
+                {
+                    out.push(self.build(
+                        index,
+                        &name,
+                        config,
+                        json_path,
+                        &entry.namespace,
+                        endpoint,
+                    )?);
+                }
+                continue;
+            }
             let Some((index, spelling)) = self.by_namespace.get(&entry.canonical) else {
                 continue;
             };
-            let library = &self.plugins[*index].library;
-            let config_json = serde_json::to_string(&entry.value).unwrap_or_else(|_| "null".into());
-            match library
-                .module
-                .new_modifier(spelling, &config_json, endpoint)
-            {
-                Ok(modifier) => out.push(BoundModifier {
-                    plugin: Arc::from(library.name.as_str()),
-                    modifier,
-                }),
-                Err(e) => {
-                    return Err(PluginHostError::Modifier {
-                        json_path: json_path.to_owned(),
-                        namespace: entry.namespace.clone(),
-                        plugin: library.name.clone(),
-                        message: e.message().to_owned(),
-                    })
-                }
-            }
+            out.push(self.build(
+                *index,
+                spelling,
+                &entry.value,
+                json_path,
+                &entry.namespace,
+                endpoint,
+            )?);
         }
         Ok(out)
+    }
+
+    /// The plugins a `plugin/req-resp-modifier` entry names, each with its
+    /// configuration: the entry's member of that name, as KrakenD plugins
+    /// read it, or the whole entry.
+    fn named<'v>(
+        &self,
+        json_path: &str,
+        namespace: &str,
+        value: &'v serde_json::Value,
+    ) -> Result<Vec<(usize, String, &'v serde_json::Value)>, PluginHostError> {
+        let refuse = |message: String| PluginHostError::Modifier {
+            json_path: json_path.to_owned(),
+            namespace: namespace.to_owned(),
+            plugin: "(gateway)".into(),
+            message,
+        };
+        let names = value
+            .get("name")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| {
+                refuse("\"name\" must list the plugins to run, such as [\"my-modifier\"]".into())
+            })?;
+        let mut out = Vec::new();
+        for name in names {
+            let name = name
+                .as_str()
+                .ok_or_else(|| refuse("\"name\" must hold only strings".into()))?;
+            let index = self
+                .plugins
+                .iter()
+                .position(|p| {
+                    p.library.name == name || p.library.namespaces.iter().any(|n| n == name)
+                })
+                .ok_or_else(|| {
+                    refuse(format!(
+                        "no loaded plugin is named \"{name}\" (loaded: {})",
+                        self.plugins
+                            .iter()
+                            .map(|p| p.library.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            out.push((index, name.to_owned(), value.get(name).unwrap_or(value)));
+        }
+        Ok(out)
+    }
+
+    fn build(
+        &self,
+        index: usize,
+        namespace: &str,
+        config: &serde_json::Value,
+        json_path: &str,
+        written: &str,
+        endpoint: &EndpointInfo,
+    ) -> Result<BoundModifier, PluginHostError> {
+        let library = &self.plugins[index].library;
+        let config_json = serde_json::to_string(config).unwrap_or_else(|_| "null".into());
+        match library
+            .module
+            .new_modifier(namespace, &config_json, endpoint)
+        {
+            Ok(modifier) => Ok(BoundModifier {
+                plugin: Arc::from(library.name.as_str()),
+                modifier,
+            }),
+            Err(e) => Err(PluginHostError::Modifier {
+                json_path: json_path.to_owned(),
+                namespace: written.to_owned(),
+                plugin: library.name.clone(),
+                message: e.message().to_owned(),
+            }),
+        }
     }
 }
