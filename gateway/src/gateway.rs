@@ -56,8 +56,27 @@ impl Gateway {
             };
             let modifiers =
                 plugins.modifiers_for(&endpoint.json_path, &endpoint.extra_config, &info)?;
-            let pipeline = Pipeline::new(endpoint, modifiers, clients.clone(), &hook_pool);
-            chains.push(pipeline.modifiers().shared());
+            let mut backend_modifiers = Vec::with_capacity(endpoint.backends.len());
+            for backend in &endpoint.backends {
+                let info = sepia_plugin_api::EndpointInfo {
+                    scope: sepia_plugin_api::ModifierScope::Backend,
+                    backend_url_pattern: backend.url_pattern.as_str().into(),
+                    ..info.clone()
+                };
+                backend_modifiers.push(plugins.modifiers_for(
+                    &backend.json_path,
+                    &backend.extra_config,
+                    &info,
+                )?);
+            }
+            let pipeline = Pipeline::new(
+                endpoint,
+                modifiers,
+                backend_modifiers,
+                clients.clone(),
+                &hook_pool,
+            );
+            chains.extend(pipeline.modifier_chains().map(|chain| chain.shared()));
             router.insert(method_of(endpoint.method), &endpoint.endpoint, pipeline);
         }
         let jwks = Self::jwks_route(config, &router, chains)?;

@@ -481,3 +481,42 @@ async fn krakend_req_resp_modifier_names_plugins() {
     .expect("refused");
     assert!(err.contains("no loaded plugin is named \"nope\""), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_level_modifiers_see_each_backend_call() {
+    let a = TestBackend::always(Reply::json(200, r#"{"a":1}"#)).await;
+    let b = TestBackend::always(Reply::json(200, r#"{"b":2}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/both", "input_headers": ["x-block"], "backend": [
+            {"host": [a.url()], "url_pattern": "/a", "extra_config": {NS: {"request_set": {"x-for": "a"}}}},
+            {"host": [b.url()], "url_pattern": "/b", "extra_config": {NS: {"block_when_header": "x-block"}}}
+        ]},
+        {"endpoint": "/broken", "backend": [
+            {"host": [a.url()], "url_pattern": "/a", "extra_config": {NS: {"fault": {"on": "response", "kind": "error"}}}}
+        ]}
+    ]}))
+    .await;
+    let answer = get(&sepia.url("/both")).await;
+    assert_eq!(answer.text(), r#"{"a":1,"b":2}"#);
+    assert_eq!(a.requests()[0].header("x-for"), Some("a"));
+    assert_eq!(b.requests()[0].header("x-for"), None);
+    // The second backend's modifier answers for it: that backend "fails".
+    let partial = request(
+        Method::GET,
+        &sepia.url("/both"),
+        &[("x-block", "1")],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(partial.text(), r#"{"a":1}"#);
+    assert_eq!(partial.header("x-krakend-completed"), Some("false"));
+    assert_eq!(
+        b.requests().len(),
+        1,
+        "the blocked call never reached backend b"
+    );
+    let broken = get(&sepia.url("/broken")).await;
+    assert_eq!(broken.status, 418);
+    assert_eq!(broken.json()["source"], "plugin");
+}

@@ -26,7 +26,8 @@ use super::{
     forwarding::{add_forwarded, strip_hop_by_hop, HeaderFilter, QueryFilter},
     hook_pool::HookPool,
     hooks::{
-        from_plugin_headers, from_plugin_response, to_plugin_headers, ModifierChain, RequestOutcome,
+        from_plugin_headers, from_plugin_response, plugin_error, to_plugin_headers, ModifierChain,
+        RequestOutcome,
     },
     merge::merge,
     shaping,
@@ -55,6 +56,15 @@ pub struct BackendCall {
     encoding: BackendEncoding,
     is_collection: bool,
     shaping: Shaping,
+    /// Modifiers configured in this backend's `extra_config`.
+    modifiers: ModifierChain,
+}
+
+/// A backend's answer, read whole.
+struct BackendReply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
 impl BackendCall {
@@ -158,17 +168,24 @@ pub fn method_of(method: sepia_config::Method) -> Method {
 }
 
 impl Pipeline {
-    /// Prepares `endpoint` with its modifiers.
+    /// Prepares `endpoint` with its modifiers and those of each backend
+    /// (in backend order).
     pub fn new(
         endpoint: &Endpoint,
         modifiers: Vec<BoundModifier>,
+        backend_modifiers: Vec<Vec<BoundModifier>>,
         clients: ClientSet,
         hook_pool: &HookPool,
     ) -> Self {
+        let mut backend_modifiers = backend_modifiers.into_iter();
         let backends: Vec<BackendCall> = endpoint
             .backends
             .iter()
             .map(|b| BackendCall {
+                modifiers: ModifierChain::new(
+                    backend_modifiers.next().unwrap_or_default(),
+                    hook_pool,
+                ),
                 hosts: b.hosts.clone(),
                 next_host: AtomicUsize::new(0),
                 template: UrlTemplate::parse(&b.url_pattern, &endpoint.params),
@@ -202,9 +219,9 @@ impl Pipeline {
         }
     }
 
-    /// The endpoint's modifiers.
-    pub fn modifiers(&self) -> &ModifierChain {
-        &self.modifiers
+    /// Every modifier chain of the endpoint: its own, then each backend's.
+    pub fn modifier_chains(&self) -> impl Iterator<Item = &ModifierChain> {
+        std::iter::once(&self.modifiers).chain(self.backends.iter().map(|b| &b.modifiers))
     }
 
     /// Serves one request; every failure becomes its JSON error response.
@@ -275,12 +292,7 @@ impl Pipeline {
             method: RString::from(parts.method.as_str()),
             path: RString::from(parts.uri.path()),
             query: RString::from(outgoing.query.as_ref()),
-            params: outgoing
-                .params
-                .iter()
-                .enumerate()
-                .map(|(i, v)| Tuple2(RString::from(self.param_name(i)), RString::from(v.as_str())))
-                .collect(),
+            params: self.plugin_params(&outgoing.params),
             headers: to_plugin_headers(&outgoing.headers),
             body: RVec::from(outgoing.body.to_vec()),
         };
@@ -298,6 +310,15 @@ impl Pipeline {
         Ok(None)
     }
 
+    /// The endpoint's `{param}` names with these values, as ABI data.
+    fn plugin_params(&self, values: &[String]) -> RVec<Tuple2<RString, RString>> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Tuple2(RString::from(self.param_name(i)), RString::from(v.as_str())))
+            .collect()
+    }
+
     fn param_name(&self, index: usize) -> &str {
         self.param_names
             .get(index)
@@ -308,16 +329,14 @@ impl Pipeline {
     async fn call_backends(&self, outgoing: &Outgoing<'_>) -> Result<Collected, ProxyError> {
         if self.pass_through {
             let backend = &self.backends[0];
-            let response = self.send(backend, outgoing).await?;
-            if self.modifiers.is_empty() {
-                return Ok(Collected::Stream(response));
+            if self.modifiers.is_empty() && backend.modifiers.is_empty() {
+                return Ok(Collected::Stream(self.send(backend, outgoing).await?));
             }
-            let (parts, body) = response.into_parts();
-            let body = read_backend_body(body, backend).await?;
+            let reply = self.exchange(backend, outgoing).await?;
             return Ok(Collected::Raw {
-                status: parts.status,
-                headers: parts.headers,
-                body,
+                status: reply.status,
+                headers: reply.headers,
+                body: reply.body,
             });
         }
         if self.backends.len() == 1 {
@@ -365,27 +384,49 @@ impl Pipeline {
         }
     }
 
+    /// The backend's path and query for this request.
+    fn backend_target(&self, backend: &BackendCall, outgoing: &Outgoing<'_>) -> String {
+        let mut target = String::with_capacity(64);
+        backend.template.render("", &outgoing.params, &mut target);
+        if !self.query.is_empty() {
+            self.query
+                .append(&outgoing.query, &mut target, backend.template.has_query());
+        }
+        target
+    }
+
     async fn send(
         &self,
         backend: &BackendCall,
         outgoing: &Outgoing<'_>,
     ) -> Result<Response<Incoming>, ProxyError> {
         let mut url = String::with_capacity(96);
-        backend
-            .template
-            .render(backend.host(), &outgoing.params, &mut url);
-        if !self.query.is_empty() {
-            self.query
-                .append(&outgoing.query, &mut url, backend.template.has_query());
-        }
+        url.push_str(backend.host());
+        url.push_str(&self.backend_target(backend, outgoing));
+        self.dispatch(
+            backend,
+            url,
+            outgoing.headers.clone(),
+            outgoing.body.clone(),
+        )
+        .await
+    }
+
+    async fn dispatch(
+        &self,
+        backend: &BackendCall,
+        url: String,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, ProxyError> {
         let body = if backend.method == Method::GET || backend.method == Method::DELETE {
             Bytes::new()
         } else {
-            outgoing.body.clone()
+            body
         };
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = backend.method.clone();
-        *request.headers_mut() = outgoing.headers.clone();
+        *request.headers_mut() = headers;
         *request.uri_mut() = url.parse().map_err(|e| ProxyError::BackendUnreachable {
             url: url.clone(),
             reason: format!("not a valid URL: {e}"),
@@ -398,6 +439,73 @@ impl Pipeline {
                 url,
                 reason: describe(&e),
             })
+    }
+
+    /// Calls a backend and reads its answer whole, through the backend's
+    /// own modifiers when it has some: they see the request to this backend
+    /// (and may answer it themselves) and its raw answer.
+    async fn exchange(
+        &self,
+        backend: &BackendCall,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<BackendReply, ProxyError> {
+        if backend.modifiers.is_empty() {
+            let (parts, body) = self.send(backend, outgoing).await?.into_parts();
+            let body = read_backend_body(body, backend).await?;
+            return Ok(BackendReply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            });
+        }
+        let plugin = backend.modifiers.last_plugin();
+        let target = self.backend_target(backend, outgoing);
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let request = PluginRequest {
+            method: RString::from(backend.method.as_str()),
+            path: RString::from(path),
+            query: RString::from(query),
+            params: self.plugin_params(&outgoing.params),
+            headers: to_plugin_headers(&outgoing.headers),
+            body: RVec::from(outgoing.body.to_vec()),
+        };
+        let reply = match backend.modifiers.on_request(request).await? {
+            RequestOutcome::Respond(_, response) => response,
+            RequestOutcome::Continue(request) => {
+                let mut url = format!("{}{}", backend.host(), request.path);
+                if !request.query.is_empty() {
+                    url.push('?');
+                    url.push_str(&request.query);
+                }
+                let headers = from_plugin_headers(&request.headers, "request", &plugin)?;
+                let body = Bytes::from(request.body.into_vec());
+                let (parts, body) = self
+                    .dispatch(backend, url, headers, body)
+                    .await?
+                    .into_parts();
+                let body = read_backend_body(body, backend).await?;
+                PluginResponse {
+                    status: parts.status.as_u16(),
+                    headers: to_plugin_headers(&parts.headers),
+                    body: RVec::from(body.to_vec()),
+                    complete: true,
+                }
+            }
+        };
+        let reply = backend.modifiers.on_response(reply).await?;
+        Ok(BackendReply {
+            status: StatusCode::from_u16(reply.status).map_err(|_| {
+                plugin_error(
+                    &plugin,
+                    sepia_plugin_api::PluginError::internal(format!(
+                        "the plugin set an invalid status {}",
+                        reply.status
+                    )),
+                )
+            })?,
+            headers: from_plugin_headers(&reply.headers, "response", &plugin)?,
+            body: Bytes::from(reply.body.into_vec()),
+        })
     }
 
     /// One backend's answer; with `concurrent_calls` several identical
@@ -425,26 +533,23 @@ impl Pipeline {
         backend: &BackendCall,
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendAnswer, ProxyError> {
-        let response = self.send(backend, outgoing).await?;
-        let (parts, body) = response.into_parts();
-        if parts.status.is_client_error() {
-            let body = read_backend_body(body, backend).await?;
+        let reply = self.exchange(backend, outgoing).await?;
+        if reply.status.is_client_error() {
             return Ok(BackendAnswer::Refused {
                 url: backend_label(backend),
-                status: parts.status,
-                headers: parts.headers,
-                body,
+                status: reply.status,
+                headers: reply.headers,
+                body: reply.body,
             });
         }
         // KrakenD counts only 200 and 201 as success.
-        if parts.status != StatusCode::OK && parts.status != StatusCode::CREATED {
+        if reply.status != StatusCode::OK && reply.status != StatusCode::CREATED {
             return Err(ProxyError::BackendStatus {
                 url: backend_label(backend),
-                status: parts.status,
+                status: reply.status,
             });
         }
-        let body = read_backend_body(body, backend).await?;
-        let data = decode(backend.encoding, backend.is_collection, &body).map_err(|e| {
+        let data = decode(backend.encoding, backend.is_collection, &reply.body).map_err(|e| {
             ProxyError::BackendBody {
                 url: backend_label(backend),
                 encoding: encoding_name(backend.encoding),
@@ -456,7 +561,7 @@ impl Pipeline {
         } else {
             shaping::apply(&backend.shaping, data)
         };
-        Ok(BackendAnswer::Data(parts.status, data))
+        Ok(BackendAnswer::Data(reply.status, data))
     }
 
     async fn respond(&self, collected: Collected) -> Result<Response<ResponseBody>, ProxyError> {
