@@ -520,3 +520,32 @@ async fn backend_level_modifiers_see_each_backend_call() {
     assert_eq!(broken.status, 418);
     assert_eq!(broken.json()["source"], "plugin");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_plugin_does_not_stall_other_endpoints() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":true}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        endpoint_with("/slow", &backend, json!({"delay_ms": 400})),
+        endpoint_with("/fast", &backend, json!({}))
+    ]}))
+    .await;
+    let slow: Vec<_> = (0..8)
+        .map(|_| {
+            let url = sepia.url("/slow");
+            tokio::spawn(async move { get(&url).await.status })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        assert_eq!(get(&sepia.url("/fast")).await.status, 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(300),
+            "fast endpoint took {:?}",
+            started.elapsed()
+        );
+    }
+    for task in slow {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+}

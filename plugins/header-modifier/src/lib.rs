@@ -10,7 +10,8 @@
 //!     "response_remove": ["server"],
 //!     "block_when_header": "x-block",
 //!     "log_responses": true,
-//!     "fault": {"on": "request", "kind": "panic"}
+//!     "fault": {"on": "request", "kind": "panic"},
+//!     "delay_ms": 0
 //!   }
 //! }
 //! ```
@@ -18,7 +19,8 @@
 //! `block_when_header` answers requests carrying that header with 403 and a
 //! JSON body, without calling the backend. `fault` injects a failure (`kind`
 //! `panic` or `error`, `on` `request` or `response`) so that a gateway's
-//! handling of misbehaving plugins can be tested.
+//! handling of misbehaving plugins can be tested; `delay_ms` makes every
+//! response hook that slow (and declares the modifier blocking).
 
 mod settings;
 
@@ -73,6 +75,9 @@ impl Modifier for HeaderModifier {
 
     fn on_response(&self, response: &mut Response) -> Result<(), PluginError> {
         self.inject(Hook::Response)?;
+        if self.settings.delay_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(self.settings.delay_ms));
+        }
         for name in &self.settings.response_remove {
             response.remove_header(name);
         }
@@ -83,6 +88,11 @@ impl Modifier for HeaderModifier {
             tracing::info!(endpoint = %self.endpoint, status = response.status, "response modified");
         }
         Ok(())
+    }
+
+    /// A deliberately slow modifier says so, and runs on the hook threads.
+    fn is_blocking(&self) -> bool {
+        self.settings.delay_ms > 0
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Settings {
     pub block_when_header: Option<String>,
     pub log_responses: bool,
     pub fault: Option<Fault>,
+    /// Milliseconds each response hook sleeps: a slow plugin, for testing.
+    pub delay_ms: u64,
 }
 
 fn string_map(key: &str, value: &Value) -> Result<Vec<(String, String)>, String> {
@@ -103,9 +105,14 @@ impl Settings {
                         .ok_or("\"log_responses\" must be true or false")?
                 }
                 "fault" => settings.fault = Some(fault(value)?),
+                "delay_ms" => {
+                    settings.delay_ms = value
+                        .as_u64()
+                        .ok_or("\"delay_ms\" must be a whole number of milliseconds")?
+                }
                 other => {
                     return Err(format!(
-                        "unknown setting \"{other}\": use request_set, request_remove, response_set, response_remove, block_when_header, log_responses or fault"
+                        "unknown setting \"{other}\": use request_set, request_remove, response_set, response_remove, block_when_header, log_responses, fault or delay_ms"
                     ))
                 }
             }
