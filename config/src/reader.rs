@@ -11,16 +11,7 @@ use crate::{
     duration::parse_duration,
 };
 
-pub(crate) fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use sepia_json::type_name;
 
 pub(crate) struct ObjectReader<'a> {
     pub(crate) path: String,

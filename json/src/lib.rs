@@ -120,6 +120,18 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// What kind of JSON value this is, for messages: "an object", "null", ...
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// The Go encoding of `value`.
 pub fn to_vec(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);

@@ -47,7 +47,7 @@ pub fn decode(
                 )),
                 Ok(other) => Err(DecodeError(format!(
                     "expected a JSON object, found {}",
-                    kind(&other)
+                    sepia_json::type_name(&other)
                 ))),
                 Err(e) => Err(DecodeError(e.to_string())),
             }
@@ -62,17 +62,6 @@ pub fn decode(
             Ok(text) => Ok(wrap("content", Value::String(text.to_owned()))),
             Err(e) => Err(DecodeError(format!("the body is not UTF-8 text: {e}"))),
         },
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
