@@ -25,12 +25,14 @@ ROUNDS=${ROUNDS:-3}
 BACKEND_PORT=18101
 NGINX_PROXY_PORT=18102
 SEPIA_PORT=18103
+COMPILED_IN_PORT=18104
 
 for tool in wrk nginx; do
     command -v "$tool" >/dev/null || { echo "bench: needs $tool (apt-get install wrk nginx-light)" >&2; exit 1; }
 done
 
 cargo build --release --workspace >&2
+cargo build --release -p sepia --example compiled_in >&2
 
 work=$(mktemp -d)
 # nginx workers run as another user: they must read the served file.
@@ -87,9 +89,19 @@ cat > "$work/sepia.json" <<JSON
    {"endpoint": "/merge", "backend": [{"url_pattern": "/data.json"}, {"url_pattern": "/data.json"}]},
    {"endpoint": "/hs256", "backend": [{"url_pattern": "/data.json"}], "extra_config": $(signer HS256)},
    {"endpoint": "/es256", "backend": [{"url_pattern": "/data.json"}], "extra_config": $(signer ES256)},
-   {"endpoint": "/rs256", "backend": [{"url_pattern": "/data.json"}], "extra_config": $(signer RS256)}
+   {"endpoint": "/rs256", "backend": [{"url_pattern": "/data.json"}], "extra_config": $(signer RS256)},
+   {"endpoint": "/modifier", "backend": [{"url_pattern": "/data.json"}], "extra_config": {"sepia/header-modifier": {"response_set": {"x-bench": "1"}}}}
  ]}
 JSON
+# The same header-modifier compiled into the binary instead of loaded.
+cat > "$work/compiled-in.json" <<JSON
+{"version": 3, "listen_ip": "127.0.0.1", "port": $COMPILED_IN_PORT, "host": ["http://127.0.0.1:$BACKEND_PORT"],
+ "endpoints": [
+   {"endpoint": "/modifier", "backend": [{"url_pattern": "/data.json"}], "extra_config": {"sepia/header-modifier": {"response_set": {"x-bench": "1"}}}}
+ ]}
+JSON
+RUST_LOG=warn target/release/examples/compiled_in run -c "$work/compiled-in.json" 2>"$work/compiled-in.log" &
+pids+=($!)
 RUST_LOG=warn target/release/sepia run -c "$work/sepia.json" 2>"$work/sepia.log" &
 pids+=($!)
 
@@ -108,7 +120,11 @@ measure() {
 
 # Every scenario must answer 200 before it is measured: a fast error is no
 # benchmark.
-for path in json noop merge hs256 es256 rs256; do
+for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$COMPILED_IN_PORT/__health" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+for path in json noop merge hs256 es256 rs256 modifier; do
     code=$(curl -s -o "$work/check.out" -w '%{http_code}' "http://127.0.0.1:$SEPIA_PORT/$path")
     if [ "$code" != 200 ]; then
         echo "bench: /$path answered $code: $(cat "$work/check.out")" >&2
@@ -131,6 +147,8 @@ scenarios=(
     "sepia hs256|http://127.0.0.1:$SEPIA_PORT/hs256"
     "sepia es256|http://127.0.0.1:$SEPIA_PORT/es256"
     "sepia rs256|http://127.0.0.1:$SEPIA_PORT/rs256"
+    "modifier, plugin .so|http://127.0.0.1:$SEPIA_PORT/modifier"
+    "modifier, compiled in|http://127.0.0.1:$COMPILED_IN_PORT/modifier"
 )
 for round in $(seq "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS" >&2
@@ -155,6 +173,10 @@ done
 row "sepia merge (2 backends)" "${rps[sepia merge (2 backends)]}" "${p99[sepia merge (2 backends)]}" "$(ratio "${rps[sepia merge (2 backends)]}" "${rps[sepia json]}") of json"
 for alg in hs256 es256 rs256; do
     row "sepia $alg" "${rps[sepia $alg]}" "${p99[sepia $alg]}" "$(ratio "${rps[sepia $alg]}" "${rps[sepia json]}") of json"
+done
+
+for name in "modifier, plugin .so" "modifier, compiled in"; do
+    row "$name" "${rps[$name]}" "${p99[$name]}" "$(ratio "${rps[$name]}" "${rps[modifier, compiled in]}") of compiled in"
 done
 
 # The RS256 ceiling: what OpenSSL signs on two cores, two tokens a response.

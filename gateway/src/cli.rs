@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     logging::{self, LogFormat},
-    plugin_host::{loader::load_library, PluginHost},
+    plugin_host::{loader::load_library, root_module::Builtin, PluginHost},
     startup::{self, plugin_sources, unserved_namespaces, RunOptions},
 };
 
@@ -90,6 +90,12 @@ fn parse_duration_arg(text: &str) -> Result<Duration, String> {
 
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
+    main_with_builtins(Vec::new())
+}
+
+/// Runs the command line of a program that embeds the gateway with plugins
+/// compiled in (they win over loaded plugins serving the same namespace).
+pub fn main_with_builtins(builtins: Vec<Builtin>) -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Version => {
@@ -104,7 +110,7 @@ pub fn main() -> ExitCode {
             config,
             lint,
             allow_insecure_plugins,
-        } => check(&config, lint, allow_insecure_plugins),
+        } => check(&config, lint, allow_insecure_plugins, &builtins),
         Command::Keygen { alg, kid, public } => keygen(&alg, &kid, public.as_deref()),
         Command::CheckPlugin {
             files,
@@ -127,6 +133,7 @@ pub fn main() -> ExitCode {
                 port,
                 allow_insecure_plugins,
                 shutdown_timeout,
+                builtins,
             }))
         }
     }
@@ -209,7 +216,12 @@ fn keygen(alg: &str, kid: &str, public: Option<&std::path::Path>) -> ExitCode {
 }
 
 /// `sepia check`: every problem with its path, or a one-line summary.
-fn check(path: &std::path::Path, lint: bool, allow_insecure: bool) -> ExitCode {
+fn check(
+    path: &std::path::Path,
+    lint: bool,
+    allow_insecure: bool,
+    builtins: &[Builtin],
+) -> ExitCode {
     let loaded = match sepia_config::load(path, lint) {
         Ok(loaded) => loaded,
         Err(error) => {
@@ -221,13 +233,14 @@ fn check(path: &std::path::Path, lint: bool, allow_insecure: bool) -> ExitCode {
         eprintln!("warning: {warning}");
     }
     let config = &loaded.config;
-    let (plugins, skipped) = match PluginHost::load(&plugin_sources(config), allow_insecure) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("{}: {error}", path.display());
-            return ExitCode::FAILURE;
-        }
-    };
+    let (plugins, skipped) =
+        match PluginHost::load(&plugin_sources(config), builtins, allow_insecure) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                eprintln!("{}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        };
     for problem in &skipped {
         eprintln!("warning: {problem}");
     }

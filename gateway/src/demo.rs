@@ -200,6 +200,7 @@ pub async fn run(port: u16) -> Result<(), DemoError> {
         port: Some(port),
         allow_insecure_plugins: false,
         shutdown_timeout: Duration::from_secs(5),
+        builtins: Vec::new(),
     })
     .await;
     let _ = std::fs::remove_dir_all(&folder);

@@ -11,6 +11,7 @@ use crate::{
         discovery::{executable_folder, Origin, PluginSource},
         fetch::Fetcher,
         loader::LoadError,
+        root_module::Builtin,
         PluginHost, PluginHostError,
     },
     proxy::backend_client::ClientSet,
@@ -75,6 +76,8 @@ pub struct RunOptions {
     pub allow_insecure_plugins: bool,
     /// How long shutdown waits for requests in flight.
     pub shutdown_timeout: std::time::Duration,
+    /// Plugins compiled into the binary.
+    pub builtins: Vec<Builtin>,
 }
 
 /// The plugin folders for a configuration: `plugin.folder` and the
@@ -143,8 +146,9 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     }
     let sources = plugin_sources(&config);
     let allow_insecure = options.allow_insecure_plugins;
+    let builtins = options.builtins.clone();
     let (plugins, skipped) =
-        tokio::task::spawn_blocking(move || PluginHost::load(&sources, allow_insecure))
+        tokio::task::spawn_blocking(move || PluginHost::load(&sources, &builtins, allow_insecure))
             .await
             .map_err(|e| StartupError::Task(e.to_string()))??;
     report_skipped(&skipped);

@@ -60,6 +60,21 @@ pub fn sepia_bin() -> PathBuf {
     profile_dir().join("sepia")
 }
 
+/// An example program of the `sepia` crate (`gateway/examples/NAME.rs`),
+/// built on first use.
+pub fn example_bin(name: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_built();
+    let release = profile_dir().file_name().is_some_and(|n| n == "release");
+    let mut args = vec!["build", "-p", "sepia", "--example", name];
+    if release {
+        args.push("--release");
+    }
+    run_cargo(&args, None);
+    profile_dir().join("examples").join(name)
+}
+
 /// A workspace plugin's library, by crate name (`sepia-header-modifier`).
 pub fn plugin_library(crate_name: &str) -> PathBuf {
     ensure_built();

@@ -90,6 +90,17 @@ impl Sepia {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Sepia, String> {
+        Self::try_start_program(&sepia_bin(), config, args, env).await
+    }
+
+    /// Like [`Sepia::try_start`] with another program that runs the gateway
+    /// (an example embedding it).
+    pub async fn try_start_program(
+        program: &Path,
+        config: Value,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Sepia, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = write_config(dir.path(), &config);
         let mut full_args = vec![
@@ -98,23 +109,28 @@ impl Sepia {
             config_path.display().to_string(),
         ];
         full_args.extend(args.iter().map(|a| a.to_string()));
-        Self::spawn(dir, &full_args, env).await
+        Self::spawn_program(program, dir, &full_args, env).await
     }
 
     /// Starts `sepia demo` on a free port.
     pub async fn start_demo() -> Sepia {
         let dir = tempfile::tempdir().expect("temp dir");
-        match Self::spawn(dir, &["demo".to_owned()], &[]).await {
+        match Self::spawn_program(&sepia_bin(), dir, &["demo".to_owned()], &[]).await {
             Ok(sepia) => sepia,
             Err(logs) => panic!("sepia demo did not start:\n{logs}"),
         }
     }
 
     /// Runs `sepia ARGS -p PORT` and waits until `/__health` answers.
-    async fn spawn(dir: TempDir, args: &[String], env: &[(&str, &str)]) -> Result<Sepia, String> {
+    async fn spawn_program(
+        program: &Path,
+        dir: TempDir,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<Sepia, String> {
         let port = free_port();
         let log = fs::File::create(dir.path().join("sepia.log")).expect("log file");
-        let mut command = Command::new(sepia_bin());
+        let mut command = Command::new(program);
         command
             .args(args)
             .arg("-p")

@@ -201,7 +201,9 @@ async fn a_configured_folder_wins_over_the_executable_folder() {
         "{logs}"
     );
     assert!(
-        logs.contains("not used: the configured plugin folder serves its namespace"),
+        logs.contains(
+            "plugin not used: a built-in or configured-folder plugin serves its namespace"
+        ),
         "{logs}"
     );
 }
@@ -548,4 +550,19 @@ async fn a_slow_plugin_does_not_stall_other_endpoints() {
     for task in slow {
         assert_eq!(task.await.unwrap(), 200);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_compiled_in_behaves_as_the_loaded_one() {
+    let program = sepia_e2e::artifacts::example_bin("compiled_in");
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":true}"#)).await;
+    let config = json!({"version": 3, "endpoints": [endpoint_with("/x", &backend, json!({"response_set": {"x-built": "in"}}))]});
+    let sepia = Sepia::try_start_program(&program, config, &[], &[])
+        .await
+        .unwrap_or_else(|logs| panic!("{logs}"));
+    let answer = get(&sepia.url("/x")).await;
+    assert_eq!(answer.header("x-built"), Some("in"));
+    let listing = get(&sepia.url("/__plugins")).await.json();
+    assert_eq!(listing["plugins"][0]["path"], "(built in)");
+    assert_eq!(listing["plugins"][0]["name"], "header-modifier");
 }

@@ -11,6 +11,8 @@ use std::{
 /// default-folder ones that serve the same namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Origin {
+    /// Compiled into the binary.
+    Builtin,
     /// `plugin.folder` of the configuration.
     Configured,
     /// The folder of the `sepia` executable.

@@ -19,6 +19,7 @@ use self::{
     host_services::GatewayHost,
     loader::{load_library, LoadError, LoadedLibrary},
     log_bridge::host_max_level,
+    root_module::{Builtin, RootModule},
 };
 
 /// KrakenD's namespace that names modifier plugins instead of being one.
@@ -103,12 +104,27 @@ impl PluginHost {
     /// plugins. Plugins are not initialised yet (see [`PluginHost::init`]).
     pub fn load(
         sources: &[PluginSource],
+        builtins: &[Builtin],
         allow_insecure: bool,
     ) -> Result<(Self, Skipped), PluginHostError> {
         let mut candidates: Vec<Candidate> = discover(sources)?;
-        // Configured plugins first: they win over default-folder ones.
+        // Built-in, then configured plugins first: they win over
+        // default-folder ones.
         candidates.sort_by_key(|c| c.origin);
         let mut host = Self::empty();
+        for builtin in builtins {
+            let module = RootModule::Builtin(*builtin);
+            let info = module.info();
+            let library = LoadedLibrary {
+                path: std::path::PathBuf::from("(built in)"),
+                name: info.name,
+                version: info.version,
+                abi_version: sepia_plugin_api::ABI_VERSION.to_owned(),
+                namespaces: info.namespaces,
+                module,
+            };
+            host.add(library, Origin::Builtin)?;
+        }
         let mut skipped = Vec::new();
         for candidate in candidates {
             match load_library(&candidate.path, allow_insecure) {
@@ -133,7 +149,7 @@ impl PluginHost {
                 tracing::info!(
                     path = %library.path.display(),
                     shadowed_by = %other.library.path.display(),
-                    "plugin in the executable's folder not used: the configured plugin folder serves its namespace"
+                    "plugin not used: a built-in or configured-folder plugin serves its namespace"
                 );
                 return Ok(());
             }

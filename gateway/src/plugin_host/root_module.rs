@@ -19,6 +19,42 @@ use sepia_plugin_api_v1_0 as v1_0;
 
 use super::host_services::GatewayHost;
 
+/// What builds a built-in plugin's modifiers: [`sepia_plugin_api::Plugin::new_modifier`].
+pub type ModifierFactory =
+    fn(&str, &str, &EndpointInfo) -> Result<Box<dyn sepia_plugin_api::Modifier>, PluginError>;
+
+/// A plugin compiled into the binary, for programs that embed the gateway
+/// as a library: the same [`sepia_plugin_api::Plugin`] a `.so` exports,
+/// called without crossing a library boundary.
+#[derive(Clone, Copy)]
+pub struct Builtin {
+    name: &'static str,
+    version: &'static str,
+    namespaces: &'static [&'static str],
+    factory: ModifierFactory,
+}
+
+impl std::fmt::Debug for Builtin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builtin")
+            .field("name", &self.name)
+            .field("namespaces", &self.namespaces)
+            .finish()
+    }
+}
+
+impl Builtin {
+    /// The built-in form of plugin `P`.
+    pub fn of<P: sepia_plugin_api::Plugin>() -> Self {
+        Self {
+            name: P::NAME,
+            version: P::VERSION,
+            namespaces: P::NAMESPACES,
+            factory: P::new_modifier,
+        }
+    }
+}
+
 /// The root module of a plugin.
 #[derive(Clone, Copy)]
 pub enum RootModule {
@@ -26,6 +62,8 @@ pub enum RootModule {
     Current(PluginModuleRef),
     /// Built against ABI 1.0.
     V1_0(v1_0::PluginModuleRef),
+    /// Compiled into this binary.
+    Builtin(Builtin),
 }
 
 /// What a plugin says about itself.
@@ -55,6 +93,11 @@ impl RootModule {
                     namespaces: info.namespaces.iter().map(|n| n.to_string()).collect(),
                 }
             }
+            RootModule::Builtin(builtin) => Info {
+                name: builtin.name.to_owned(),
+                version: builtin.version.to_owned(),
+                namespaces: builtin.namespaces.iter().map(|n| (*n).to_owned()).collect(),
+            },
         }
     }
 
@@ -70,6 +113,8 @@ impl RootModule {
                 let host: v1_0::HostBox = v1_0::AbiHost_TO::from_ptr(RArc::new(host), TD_Opaque);
                 (module.init())(host).into_result().map_err(error_from_v1_0)
             }
+            // Compiled in: it shares the gateway's tracing and runtime.
+            RootModule::Builtin(_) => Ok(()),
         }
     }
 
@@ -101,6 +146,8 @@ impl RootModule {
                     .map(|old| AbiModifier_TO::from_value(V1_0Modifier(old), TD_Opaque))
                     .map_err(error_from_v1_0)
             }
+            RootModule::Builtin(builtin) => (builtin.factory)(namespace, config_json, endpoint)
+                .map(sepia_plugin_api::into_modifier_box),
         }
     }
 }

@@ -96,7 +96,8 @@ impl Modifier for HeaderModifier {
     }
 }
 
-struct HeaderModifierPlugin;
+/// The plugin, also usable compiled in (see `sepia::plugin_host::root_module::Builtin`).
+pub struct HeaderModifierPlugin;
 
 impl Plugin for HeaderModifierPlugin {
     const NAME: &'static str = "header-modifier";
