@@ -265,7 +265,12 @@ impl Pipeline {
                 return Ok(response);
             }
         }
-        let host = parts.headers.get(header::HOST);
+        // HTTP/2 carries the host in the URI's authority, not a Host header.
+        let authority = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+        let host = parts.headers.get(header::HOST).or(authority.as_ref());
         add_forwarded(
             &client_ip.to_string(),
             host,
