@@ -28,6 +28,15 @@ fn plugin_folder() -> tempfile::TempDir {
     dir
 }
 
+/// A fresh plugin folder holding these libraries under these names.
+fn plugin_folder_with(files: &[(&str, std::path::PathBuf)]) -> tempfile::TempDir {
+    let folder = plugin_folder();
+    for (name, library) in files {
+        copy_plugin(folder.path(), name, library);
+    }
+    folder
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hooks_edit_requests_and_responses_and_can_answer_themselves() {
     let backend =
@@ -178,12 +187,10 @@ async fn a_refused_modifier_config_stops_start_up_naming_endpoint_and_plugin() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_configured_folder_wins_over_the_executable_folder() {
-    let folder = plugin_folder();
-    copy_plugin(
-        folder.path(),
+    let folder = plugin_folder_with(&[(
         "my-header-plugin.so",
-        &plugin_library("sepia-header-modifier"),
-    );
+        plugin_library("sepia-header-modifier"),
+    )]);
     fs::write(folder.path().join("notes-plugin.txt"), "not a library").unwrap();
     let backend = TestBackend::always(Reply::json(200, "{}")).await;
     let sepia = Sepia::start(json!({"version": 3,
@@ -210,10 +217,8 @@ async fn a_configured_folder_wins_over_the_executable_folder() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_plugins_claiming_one_namespace_stop_start_up() {
-    let folder = plugin_folder();
     let library = plugin_library("sepia-header-modifier");
-    copy_plugin(folder.path(), "a.so", &library);
-    copy_plugin(folder.path(), "b.so", &library);
+    let folder = plugin_folder_with(&[("a.so", library.clone()), ("b.so", library)]);
     let err = Sepia::try_start(
         json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"}, "endpoints": []}),
         &[],
@@ -231,12 +236,7 @@ async fn two_plugins_claiming_one_namespace_stop_start_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn world_writable_plugins_are_refused_unless_allowed() {
-    let folder = plugin_folder();
-    copy_plugin(
-        folder.path(),
-        "open.so",
-        &plugin_library("sepia-header-modifier"),
-    );
+    let folder = plugin_folder_with(&[("open.so", plugin_library("sepia-header-modifier"))]);
     fs::set_permissions(
         folder.path().join("open.so"),
         fs::Permissions::from_mode(0o777),
@@ -261,17 +261,16 @@ async fn world_writable_plugins_are_refused_unless_allowed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn incompatible_libraries_are_refused_with_a_short_message() {
-    let folder = plugin_folder();
-    copy_plugin(
-        folder.path(),
-        "layout.so",
-        &fixture_library("abi-mismatch-plugin", "abi_mismatch_plugin"),
-    );
-    copy_plugin(
-        folder.path(),
-        "future.so",
-        &fixture_library("abi-next-major-plugin", "abi_next_major_plugin"),
-    );
+    let folder = plugin_folder_with(&[
+        (
+            "layout.so",
+            fixture_library("abi-mismatch-plugin", "abi_mismatch_plugin"),
+        ),
+        (
+            "future.so",
+            fixture_library("abi-next-major-plugin", "abi_next_major_plugin"),
+        ),
+    ]);
     let backend = TestBackend::always(Reply::json(200, r#"{"still":"serving"}"#)).await;
     let sepia = Sepia::start(json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"},
         "endpoints": [{"endpoint": "/x", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
@@ -387,8 +386,7 @@ async fn the_plugin_template_builds_on_its_own_and_loads_from_a_fresh_folder() {
         "examples/plugin-template",
         "sepia_plugin_template",
     );
-    let folder = plugin_folder();
-    copy_plugin(folder.path(), "api-key-guard.so", &library);
+    let folder = plugin_folder_with(&[("api-key-guard.so", library)]);
     let backend = TestBackend::always(Reply::json(200, r#"{"orders":[]}"#)).await;
     let sepia = Sepia::start(json!({"version": 3,
         "plugin": {"folder": folder.path(), "pattern": ".so"},
@@ -421,17 +419,16 @@ async fn the_plugin_template_builds_on_its_own_and_loads_from_a_fresh_folder() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plugin_built_against_the_previous_interface_still_loads_and_runs() {
-    let folder = plugin_folder();
-    copy_plugin(
-        folder.path(),
-        "old.so",
-        &fixture_library("old-abi-plugin", "old_abi_plugin"),
-    );
-    copy_plugin(
-        folder.path(),
-        "next.so",
-        &fixture_library("abi-next-minor-plugin", "abi_next_minor_plugin"),
-    );
+    let folder = plugin_folder_with(&[
+        (
+            "old.so",
+            fixture_library("old-abi-plugin", "old_abi_plugin"),
+        ),
+        (
+            "next.so",
+            fixture_library("abi-next-minor-plugin", "abi_next_minor_plugin"),
+        ),
+    ]);
     let backend = TestBackend::always(Reply::json(200, r#"{"ok":1}"#)).await;
     let sepia = Sepia::start(json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"},
         "endpoints": [{"endpoint": "/old", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
