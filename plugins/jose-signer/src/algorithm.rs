@@ -199,8 +199,29 @@ impl Algorithm {
         Ok(())
     }
 
-    /// The josekit signer for a key that passed [`Algorithm::check_key`].
-    pub fn signer(self, jwk: &Jwk) -> Result<Box<dyn JwsSigner>, KeyProblem> {
+    /// The signer for a key that passed [`Algorithm::check_key`]. HMAC goes
+    /// through aws-lc with the key prepared once: josekit's HMAC sets up an
+    /// OpenSSL 3 context on every call, which took most of the time of an
+    /// HS256 endpoint. The other algorithms sign with josekit.
+    pub fn signer(self, jwk: &Jwk) -> Result<Signer, KeyProblem> {
+        let hmac = match self {
+            Algorithm::Hs256 => Some(aws_lc_rs::hmac::HMAC_SHA256),
+            Algorithm::Hs384 => Some(aws_lc_rs::hmac::HMAC_SHA384),
+            Algorithm::Hs512 => Some(aws_lc_rs::hmac::HMAC_SHA512),
+            _ => None,
+        };
+        if let Some(hmac) = hmac {
+            let secret = member(jwk, "k")
+                .and_then(|k| URL_SAFE_NO_PAD.decode(k.trim_end_matches('=')).ok())
+                .ok_or("its \"k\" member is not base64url")?;
+            return Ok(Signer::Hmac(Box::new(aws_lc_rs::hmac::Key::new(
+                hmac, &secret,
+            ))));
+        }
+        self.josekit_signer(jwk).map(Signer::Josekit)
+    }
+
+    fn josekit_signer(self, jwk: &Jwk) -> Result<Box<dyn JwsSigner>, KeyProblem> {
         let result: Result<Box<dyn JwsSigner>, josekit::JoseError> = match self {
             Algorithm::Hs256 => jws::HS256.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
             Algorithm::Hs384 => jws::HS384.signer_from_jwk(jwk).map(|s| Box::new(s) as _),
@@ -218,6 +239,24 @@ impl Algorithm {
         };
         // josekit's messages name parameters, never their values.
         result.map_err(|e| format!("the key is not usable for {}: {e}", self.name()))
+    }
+}
+
+/// Makes signatures with one key.
+pub enum Signer {
+    /// HMAC, through aws-lc (boxed: the prepared key is over a kilobyte).
+    Hmac(Box<aws_lc_rs::hmac::Key>),
+    /// Everything else, through josekit.
+    Josekit(Box<dyn JwsSigner>),
+}
+
+impl Signer {
+    /// The raw JWS signature of `message`.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            Signer::Hmac(key) => Ok(aws_lc_rs::hmac::sign(key, message).as_ref().to_vec()),
+            Signer::Josekit(signer) => signer.sign(message).map_err(|e| e.to_string()),
+        }
     }
 }
 

@@ -5,15 +5,18 @@
 use std::time::{Duration, Instant};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use josekit::{jwk::Jwk, jws::JwsSigner};
+use josekit::jwk::Jwk;
 use sepia_plugin_api::{FetchRequest, Host};
 use serde_json::{json, Value};
 
-use crate::settings::{KeySource, Settings};
+use crate::{
+    algorithm::Signer,
+    settings::{KeySource, Settings},
+};
 
 /// A key ready to sign with.
 pub struct SigningKey {
-    pub signer: Box<dyn JwsSigner>,
+    pub signer: Signer,
     /// `b64url(protected header)`, the same for every token of this key.
     pub header_b64: String,
     /// The public half as a JWK, for asymmetric keys.

@@ -3,12 +3,13 @@
 //! thread keeps fresh.
 
 use std::{
+    collections::BTreeMap,
     sync::{Arc, RwLock, Weak},
     time::Duration,
 };
 
 use sepia_plugin_api::{host, Modifier, PluginError, RVec, Response};
-use serde_json::Value;
+use serde_json::{value::RawValue, Value};
 
 use crate::{
     key_set::{load_key, load_key_at_start, SigningKey},
@@ -102,20 +103,42 @@ impl Modifier for Signer {
         if !(200..300).contains(&response.status) {
             return Ok(());
         }
-        let mut body: Value = serde_json::from_slice(&response.body).map_err(|_| {
-            self.failure("the response body is not JSON (use the json output encoding)")
-        })?;
-        let Value::Object(map) = &mut body else {
-            return Err(self.failure("the response body is not a JSON object"));
+        // Only the top level is decoded: every other value is copied as the
+        // gateway encoded it, and only the claims objects are parsed.
+        let top: BTreeMap<String, &RawValue> = match serde_json::from_slice(&response.body) {
+            Ok(top) => top,
+            Err(_) if serde_json::from_slice::<Value>(&response.body).is_ok() => {
+                return Err(self.failure("the response body is not a JSON object"))
+            }
+            Err(_) => {
+                return Err(
+                    self.failure("the response body is not JSON (use the json output encoding)")
+                )
+            }
         };
         let key = self.current_key()?;
-        for name in &self.settings.keys_to_sign {
-            if let Some(claims @ Value::Object(_)) = map.get(name) {
-                let token = sign(claims, &key, self.settings.full).map_err(|e| self.failure(&e))?;
-                map.insert(name.clone(), Value::String(token));
+        let mut body = Vec::with_capacity(response.body.len() + 512);
+        body.push(b'{');
+        // BTreeMap order is byte order, as Go sorts keys.
+        for (i, (name, raw)) in top.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            sepia_json::write_string(&mut body, name);
+            body.push(b':');
+            let is_object = raw.get().trim_start().starts_with('{');
+            if is_object && self.settings.keys_to_sign.iter().any(|k| k == name) {
+                let claims: Value = serde_json::from_str(raw.get())
+                    .map_err(|_| self.failure("a claims object is not valid JSON"))?;
+                let token =
+                    sign(&claims, &key, self.settings.full).map_err(|e| self.failure(&e))?;
+                sepia_json::write_string(&mut body, &token);
+            } else {
+                body.extend_from_slice(raw.get().as_bytes());
             }
         }
-        response.body = RVec::from(sepia_json::to_vec(&body));
+        body.push(b'}');
+        response.body = RVec::from(body);
         Ok(())
     }
 
