@@ -152,13 +152,6 @@ pub struct Shaping {
     pub group: Option<String>,
 }
 
-impl Shaping {
-    /// Whether it changes nothing.
-    pub fn is_identity(&self) -> bool {
-        self == &Shaping::default()
-    }
-}
-
 /// A backend of an endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backend {

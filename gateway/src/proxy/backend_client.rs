@@ -24,13 +24,18 @@ pub struct BackendClient {
 impl BackendClient {
     /// A client whose https connections use `tls`.
     pub fn new(tls: &TlsSettings) -> Result<Self, TlsError> {
+        Ok(Self::with_config(client_config(tls)?))
+    }
+
+    /// A client with a prepared TLS configuration.
+    fn with_config(tls: rustls::ClientConfig) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_keepalive(Some(Duration::from_secs(60)));
         http.set_connect_timeout(Some(Duration::from_secs(10)));
         let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(client_config(tls)?)
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -40,7 +45,7 @@ impl BackendClient {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
-        Ok(Self { client })
+        Self { client }
     }
 
     /// Sends a request and waits for the response head.
@@ -73,9 +78,11 @@ pub struct ClientSet {
 impl ClientSet {
     /// `workers` clients with the same TLS settings.
     pub fn new(workers: usize, tls: &TlsSettings) -> Result<Self, TlsError> {
-        let clients = (0..workers.max(1))
-            .map(|_| BackendClient::new(tls))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Loading the system roots is the costly part: once for all workers.
+        let config = client_config(tls)?;
+        let clients: Vec<BackendClient> = (0..workers.max(1))
+            .map(|_| BackendClient::with_config(config.clone()))
+            .collect();
         Ok(Self {
             clients: clients.into(),
         })

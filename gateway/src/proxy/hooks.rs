@@ -161,11 +161,12 @@ pub fn from_plugin_headers(
     Ok(map)
 }
 
-/// A plugin's response as the client's.
-pub fn from_plugin_response(
+/// A plugin's response as plain HTTP parts, refusing a status or headers
+/// HTTP does not allow.
+pub fn plugin_reply(
     response: PluginResponse,
     plugin: &str,
-) -> Result<Response<ResponseBody>, ProxyError> {
+) -> Result<(StatusCode, HeaderMap, Bytes), ProxyError> {
     let status = StatusCode::from_u16(response.status).map_err(|_| {
         plugin_error(
             plugin,
@@ -175,11 +176,30 @@ pub fn from_plugin_response(
             )),
         )
     })?;
-    let mut headers = from_plugin_headers(&response.headers, "response", plugin)?;
+    let headers = from_plugin_headers(&response.headers, "response", plugin)?;
+    Ok((status, headers, Bytes::from(response.body.into_vec())))
+}
+
+/// A buffered answer for the client: connection-level headers and a stale
+/// `content-length` dropped (the server sets its own).
+pub fn buffered_response(
+    status: StatusCode,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> Response<ResponseBody> {
     headers.remove(header::CONTENT_LENGTH);
     strip_hop_by_hop(&mut headers);
-    let mut out = Response::new(full(Bytes::from(response.body.into_vec())));
+    let mut out = Response::new(full(body));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
-    Ok(out)
+    out
+}
+
+/// A plugin's response as the client's.
+pub fn from_plugin_response(
+    response: PluginResponse,
+    plugin: &str,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    let (status, headers, body) = plugin_reply(response, plugin)?;
+    Ok(buffered_response(status, headers, body))
 }

@@ -26,8 +26,8 @@ use super::{
     forwarding::{add_forwarded, strip_hop_by_hop, HeaderFilter, QueryFilter},
     hook_pool::HookPool,
     hooks::{
-        from_plugin_headers, from_plugin_response, plugin_error, to_plugin_headers, ModifierChain,
-        RequestOutcome,
+        buffered_response, from_plugin_headers, from_plugin_response, plugin_reply,
+        to_plugin_headers, ModifierChain, RequestOutcome,
     },
     merge::merge,
     shaping,
@@ -389,15 +389,13 @@ impl Pipeline {
         }
     }
 
-    /// The backend's path and query for this request.
-    fn backend_target(&self, backend: &BackendCall, outgoing: &Outgoing<'_>) -> String {
-        let mut target = String::with_capacity(64);
-        backend.template.render("", &outgoing.params, &mut target);
+    /// Appends the backend's path and query for this request to `out`.
+    fn append_target(&self, backend: &BackendCall, outgoing: &Outgoing<'_>, out: &mut String) {
+        backend.template.render("", &outgoing.params, out);
         if !self.query.is_empty() {
             self.query
-                .append(&outgoing.query, &mut target, backend.template.has_query());
+                .append(&outgoing.query, out, backend.template.has_query());
         }
-        target
     }
 
     async fn send(
@@ -407,7 +405,7 @@ impl Pipeline {
     ) -> Result<Response<Incoming>, ProxyError> {
         let mut url = String::with_capacity(96);
         url.push_str(backend.host());
-        url.push_str(&self.backend_target(backend, outgoing));
+        self.append_target(backend, outgoing, &mut url);
         self.dispatch(
             backend,
             url,
@@ -464,7 +462,8 @@ impl Pipeline {
             });
         }
         let plugin = backend.modifiers.last_plugin();
-        let target = self.backend_target(backend, outgoing);
+        let mut target = String::with_capacity(64);
+        self.append_target(backend, outgoing, &mut target);
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let request = PluginRequest {
             method: RString::from(backend.method.as_str()),
@@ -498,18 +497,11 @@ impl Pipeline {
             }
         };
         let reply = backend.modifiers.on_response(reply).await?;
+        let (status, headers, body) = plugin_reply(reply, &plugin)?;
         Ok(BackendReply {
-            status: StatusCode::from_u16(reply.status).map_err(|_| {
-                plugin_error(
-                    &plugin,
-                    sepia_plugin_api::PluginError::internal(format!(
-                        "the plugin set an invalid status {}",
-                        reply.status
-                    )),
-                )
-            })?,
-            headers: from_plugin_headers(&reply.headers, "response", &plugin)?,
-            body: Bytes::from(reply.body.into_vec()),
+            status,
+            headers,
+            body,
         })
     }
 
@@ -561,28 +553,19 @@ impl Pipeline {
                 reason: e.0,
             }
         })?;
-        let data = if backend.shaping.is_identity() {
-            data
-        } else {
-            shaping::apply(&backend.shaping, data)
-        };
-        Ok(BackendAnswer::Data(reply.status, data))
+        Ok(BackendAnswer::Data(
+            reply.status,
+            shaping::apply(&backend.shaping, data),
+        ))
     }
 
     async fn respond(&self, collected: Collected) -> Result<Response<ResponseBody>, ProxyError> {
         match collected {
             Collected::Refused {
                 status,
-                mut headers,
+                headers,
                 body,
-            } => {
-                strip_hop_by_hop(&mut headers);
-                headers.remove(header::CONTENT_LENGTH);
-                let mut response = Response::new(full(body));
-                *response.status_mut() = status;
-                *response.headers_mut() = headers;
-                Ok(response)
-            }
+            } => Ok(buffered_response(status, headers, body)),
             Collected::Stream(response) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
