@@ -11,6 +11,16 @@ pub type ResponseBody = Either<Full<Bytes>, Incoming>;
 /// The content type of every JSON body the gateway writes.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
+/// A 200 answer with a JSON body the gateway wrote.
+pub fn json_response(body: impl Into<Bytes>) -> http::Response<ResponseBody> {
+    let mut response = http::Response::new(full(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    response
+}
+
 /// A buffered body.
 pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
     Either::Left(Full::new(bytes.into()))

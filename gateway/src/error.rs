@@ -5,11 +5,10 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use sepia_plugin_api::PluginError;
 
-use crate::body::{full, ResponseBody};
+use crate::body::{json_response, ResponseBody};
 
 /// Which side of the gateway a failure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,13 +150,9 @@ impl ProxyError {
             "error": self.to_string(),
             "source": source.as_str(),
         });
-        let mut response = Response::new(full(Bytes::from(sepia_json::to_vec(&body))));
+        let mut response = json_response(sepia_json::to_vec(&body));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(crate::body::JSON_CONTENT_TYPE),
-        );
         headers.insert(
             "x-sepia-error-source",
             HeaderValue::from_static(source.as_str()),

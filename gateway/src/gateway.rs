@@ -3,12 +3,12 @@
 use std::{net::IpAddr, sync::Arc, time::SystemTime};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use sepia_config::Config;
 
 use crate::{
-    body::{full, ResponseBody, JSON_CONTENT_TYPE},
+    body::{json_response, ResponseBody},
     builtin::{self, BuiltinRoutes},
     error::ProxyError,
     jwks::{self, JwksPublisher},
@@ -132,13 +132,11 @@ impl Gateway {
         let path = request.uri().path();
         if self.builtin.debug && builtin::under(path, "/__debug") {
             let (parts, _) = request.into_parts();
-            return json_response(Bytes::from(sepia_json::to_vec(&builtin::debug(&parts))));
+            return json_response(sepia_json::to_vec(&builtin::debug(&parts)));
         }
         if self.builtin.echo && builtin::under(path, "/__echo") {
             let (parts, body) = request.into_parts();
-            return json_response(Bytes::from(sepia_json::to_vec(
-                &builtin::echo(parts, body).await,
-            )));
+            return json_response(sepia_json::to_vec(&builtin::echo(parts, body).await));
         }
         if request.method() == Method::GET {
             if self.builtin.health_path.as_deref() == Some(path) {
@@ -199,15 +197,6 @@ fn health() -> Response<ResponseBody> {
         rfc3339_utc(SystemTime::now())
     );
     json_response(Bytes::from(body))
-}
-
-fn json_response(body: Bytes) -> Response<ResponseBody> {
-    let mut response = Response::new(full(body));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_CONTENT_TYPE),
-    );
-    response
 }
 
 /// `2026-11-29T14:03:42Z`. Days to civil date after Howard Hinnant's

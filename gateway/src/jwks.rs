@@ -9,12 +9,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Response};
 use serde_json::Value;
 
 use crate::{
-    body::{full, ResponseBody, JSON_CONTENT_TYPE},
+    body::{json_response, ResponseBody},
     plugin_host::BoundModifier,
 };
 
@@ -118,13 +117,8 @@ impl JwksPublisher {
 
     /// The HTTP answer.
     pub fn respond(&self) -> Response<ResponseBody> {
-        let mut response = Response::new(full(Bytes::from(sepia_json::to_vec(&self.key_set()))));
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(JSON_CONTENT_TYPE),
-        );
-        headers.insert(
+        let mut response = json_response(sepia_json::to_vec(&self.key_set()));
+        response.headers_mut().insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=60"),
         );
