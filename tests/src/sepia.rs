@@ -112,6 +112,15 @@ impl Sepia {
         Self::spawn_program(program, dir, &full_args, env).await
     }
 
+    /// Starts `sepia run` with a configuration that must be refused; the
+    /// logs of the refusal.
+    pub async fn refused(config: Value) -> String {
+        match Self::try_start(config.clone(), &[], &[]).await {
+            Ok(_) => panic!("sepia started, but this configuration should be refused: {config}"),
+            Err(logs) => logs,
+        }
+    }
+
     /// Starts `sepia demo` on a free port.
     pub async fn start_demo() -> Sepia {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -435,14 +435,9 @@ fn version_names_the_plugin_abi() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unusable_config_stops_run_with_the_problem() {
-    let err = Sepia::try_start(
-        json!({"version": 3, "endpoints": [{"endpoint": "nope", "backend": []}]}),
-        &[],
-        &[],
-    )
-    .await
-    .err()
-    .expect("start-up fails");
+    let err =
+        Sepia::refused(json!({"version": 3, "endpoints": [{"endpoint": "nope", "backend": []}]}))
+            .await;
     assert!(
         err.contains("endpoints[0].endpoint: \"nope\" must start with '/'"),
         "{err}"

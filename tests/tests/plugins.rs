@@ -171,14 +171,7 @@ async fn panics_fail_only_their_requests_even_under_load() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_modifier_config_stops_start_up_naming_endpoint_and_plugin() {
     let backend = TestBackend::always(Reply::json(200, "{}")).await;
-    let err = Sepia::try_start(
-        json!({"version": 3, "endpoints": [endpoint_with("/bad", &backend, json!({"colour": "red"}))]}),
-        &[],
-        &[],
-    )
-    .await
-    .err()
-    .expect("start-up fails");
+    let err = Sepia::refused(json!({"version": 3, "endpoints": [endpoint_with("/bad", &backend, json!({"colour": "red"}))]})).await;
     assert!(
         err.contains("endpoints[0].extra_config.\"sepia/header-modifier\": plugin header-modifier refused the configuration: unknown setting \"colour\""),
         "{err}"
@@ -219,14 +212,7 @@ async fn a_configured_folder_wins_over_the_executable_folder() {
 async fn two_plugins_claiming_one_namespace_stop_start_up() {
     let library = plugin_library("sepia-header-modifier");
     let folder = plugin_folder_with(&[("a.so", library.clone()), ("b.so", library)]);
-    let err = Sepia::try_start(
-        json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"}, "endpoints": []}),
-        &[],
-        &[],
-    )
-    .await
-    .err()
-    .expect("start-up fails");
+    let err = Sepia::refused(json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"}, "endpoints": []})).await;
     assert!(
         err.contains("both serve namespace \"sepia/header-modifier\""),
         "{err}"
@@ -313,16 +299,10 @@ async fn namespaces_without_a_plugin_warn_but_security_ones_stop_start_up() {
          "extra_config": {"example/none": {}}}]}))
     .await;
     assert!(sepia.logs().contains("endpoints[0].extra_config.\"example/none\": no loaded plugin serves this namespace; it is ignored"));
-    let err = Sepia::try_start(
-        json!({"version": 3, "endpoints": [
+    let err = Sepia::refused(json!({"version": 3, "endpoints": [
             {"endpoint": "/t", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
-             "extra_config": {"github.com/devopsfaith/krakend-jose/validator": {}}}]}),
-        &[],
-        &[],
-    )
-    .await
-    .err()
-    .expect("start-up fails");
+             "extra_config": {"github.com/devopsfaith/krakend-jose/validator": {}}}]}))
+    .await;
     assert!(err.contains("no loaded plugin serves this namespace, and serving the endpoint without it would be unsafe"), "{err}");
 }
 
@@ -470,14 +450,9 @@ async fn krakend_req_resp_modifier_names_plugins() {
         "{}",
         sepia.logs()
     );
-    let err = Sepia::try_start(
-        json!({"version": 3, "endpoints": [endpoint(json!({"name": ["nope"]}))]}),
-        &[],
-        &[],
-    )
-    .await
-    .err()
-    .expect("refused");
+    let err =
+        Sepia::refused(json!({"version": 3, "endpoints": [endpoint(json!({"name": ["nope"]}))]}))
+            .await;
     assert!(err.contains("no loaded plugin is named \"nope\""), "{err}");
 }
 

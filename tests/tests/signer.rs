@@ -243,27 +243,20 @@ async fn https_key_sets_use_the_test_ca_and_pins() {
     );
 
     let refused = |extra: Value| json!({"version": 3, "endpoints": [token_endpoint("/t", &backend, "auth/signer", signer(extra))]});
-    let wrong_pin = Sepia::try_start(refused(json!({"jwk_local_ca": ca_path, "jwk_fingerprints": ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]})), &[], &[]).await.err().expect("refused");
+    let wrong_pin = Sepia::refused(refused(json!({"jwk_local_ca": ca_path, "jwk_fingerprints": ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]}))).await;
     assert!(
         wrong_pin.contains("matches the configured fingerprints"),
         "{wrong_pin}"
     );
-    let untrusted = Sepia::try_start(refused(json!({})), &[], &[])
-        .await
-        .err()
-        .expect("refused");
+    let untrusted = Sepia::refused(refused(json!({}))).await;
     assert!(
         untrusted.contains("UnknownIssuer") || untrusted.contains("unknown issuer"),
         "{untrusted}"
     );
-    let unknown_suite = Sepia::try_start(
-        refused(json!({"jwk_local_ca": ca_path, "cipher_suites": [5]})),
-        &[],
-        &[],
-    )
-    .await
-    .err()
-    .expect("refused");
+    let unknown_suite = Sepia::refused(refused(
+        json!({"jwk_local_ca": ca_path, "cipher_suites": [5]}),
+    ))
+    .await;
     assert!(
         unknown_suite.contains("cipher suite 5 (0x0005) is not supported"),
         "{unknown_suite}"
@@ -277,12 +270,12 @@ async fn plain_http_and_local_files_need_disable_jwk_security() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("keys.json");
     fs::write(&file, fixture_set("symmetric.json").to_string()).unwrap();
-    let http = Sepia::try_start(json!({"version": 3, "endpoints": [token_endpoint("/t", &backend, "auth/signer", json!({
-        "alg": "HS256", "kid": "sim2", "keys_to_sign": ["access_token"], "jwk_url": keys.url()}))]}), &[], &[]).await.err().expect("refused");
+    let http = Sepia::refused(json!({"version": 3, "endpoints": [token_endpoint("/t", &backend, "auth/signer", json!({
+        "alg": "HS256", "kid": "sim2", "keys_to_sign": ["access_token"], "jwk_url": keys.url()}))]})).await;
     assert!(http.contains("endpoints[0].extra_config.\"auth/signer\": plugin jose-signer refused the configuration: insecure connection to the JWK service"), "{http}");
     assert!(http.contains("disable_jwk_security"), "{http}");
-    let local = Sepia::try_start(json!({"version": 3, "endpoints": [token_endpoint("/t", &backend, "auth/signer", json!({
-        "alg": "HS256", "kid": "sim2", "keys_to_sign": ["access_token"], "jwk_local_path": file}))]}), &[], &[]).await.err().expect("refused");
+    let local = Sepia::refused(json!({"version": 3, "endpoints": [token_endpoint("/t", &backend, "auth/signer", json!({
+        "alg": "HS256", "kid": "sim2", "keys_to_sign": ["access_token"], "jwk_local_path": file}))]})).await;
     assert!(
         local.contains("\"jwk_local_path\"") && local.contains("disable_jwk_security"),
         "{local}"
@@ -330,10 +323,7 @@ async fn unusable_keys_and_settings_stop_start_up_with_the_reason() {
         let object = signer.as_object_mut().unwrap();
         object.insert("keys_to_sign".into(), json!(["access_token"]));
         object.insert("disable_jwk_security".into(), json!(true));
-        let err = Sepia::try_start(json!({"version": 3, "endpoints": [token_endpoint("/token", &backend, "auth/signer", signer.clone())]}), &[], &[])
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{signer} should be refused"));
+        let err = Sepia::refused(json!({"version": 3, "endpoints": [token_endpoint("/token", &backend, "auth/signer", signer.clone())]})).await;
         assert!(err.contains(needle), "{needle}:\n{err}");
         assert!(
             err.contains("endpoints[0].extra_config.\"auth/signer\""),
