@@ -10,6 +10,7 @@
 
 mod diagnostics;
 mod duration;
+mod gateway_namespaces;
 mod model;
 pub mod namespace;
 mod parse;
@@ -19,9 +20,10 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostics::{Problem, ProblemKind};
 pub use duration::parse_duration;
+pub use gateway_namespaces::response_reference;
 pub use model::{
-    Backend, BackendEncoding, Config, Endpoint, ExtraConfig, ExtraConfigEntry, Method,
-    OutputEncoding, PluginSettings, Shaping,
+    Backend, BackendEncoding, BackendErrors, Config, Endpoint, ExtraConfig, ExtraConfigEntry,
+    Method, OutputEncoding, PluginSettings, Shaping, StaticResponse, StaticStrategy,
 };
 pub use parse::placeholders;
 

@@ -3,7 +3,7 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::namespace::canonical;
 
@@ -124,6 +124,54 @@ impl ExtraConfig {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// Removes a namespace the gateway itself reads, in either spelling.
+    pub(crate) fn take(&mut self, namespace: &str) -> Option<ExtraConfigEntry> {
+        let wanted = canonical(namespace);
+        let position = self.entries.iter().position(|e| e.canonical == wanted)?;
+        Some(self.entries.remove(position))
+    }
+}
+
+/// When an endpoint's static data is added to its response
+/// (`extra_config.proxy.static.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaticStrategy {
+    /// To every response, and in place of every failure.
+    Always,
+    /// When no backend failed.
+    Success,
+    /// When a backend failed (the data replaces the failure).
+    Errored,
+    /// When every backend answered and no backend failed.
+    Complete,
+    /// When a backend failed or the response is partial.
+    Incomplete,
+}
+
+/// Data added to an endpoint's response (`extra_config.proxy.static`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticResponse {
+    /// When the data is added.
+    pub strategy: StaticStrategy,
+    /// Top-level keys added, replacing a backend's keys of the same name.
+    pub data: Map<String, Value>,
+}
+
+/// What the client learns when a backend answers with a status other than
+/// 200 or 201 (`extra_config."backend/http"`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BackendErrors {
+    /// Sepia's default: a single backend's 4xx reaches the client whole;
+    /// any other failure is a gateway error.
+    #[default]
+    Default,
+    /// `return_error_code`: a single backend's status reaches the client,
+    /// with an empty body (the body too with `router.return_error_msg`).
+    StatusCode,
+    /// `return_error_details`: the status, body and content type go under
+    /// `error_<name>` in the response, which counts as incomplete.
+    Details(String),
 }
 
 /// Where plugins are loaded from (`plugin`).
@@ -169,7 +217,9 @@ pub struct Backend {
     pub is_collection: bool,
     /// How the response is reshaped.
     pub shaping: Shaping,
-    /// Its `extra_config`.
+    /// How its failures reach the client (`backend/http`).
+    pub errors: BackendErrors,
+    /// Its `extra_config`, without the namespaces the gateway reads itself.
     pub extra_config: ExtraConfig,
 }
 
@@ -200,7 +250,12 @@ pub struct Endpoint {
     pub input_query_strings: Vec<String>,
     /// How the response is written.
     pub output_encoding: OutputEncoding,
-    /// Its `extra_config`.
+    /// Backends are called one after the other, each able to use the
+    /// earlier responses in its `url_pattern` (`proxy.sequential`).
+    pub sequential: bool,
+    /// Data added to the response (`proxy.static`).
+    pub static_response: Option<StaticResponse>,
+    /// Its `extra_config`, without the namespaces the gateway reads itself.
     pub extra_config: ExtraConfig,
 }
 

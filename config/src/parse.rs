@@ -10,6 +10,9 @@ use serde_json::Value;
 
 use crate::{
     diagnostics::{index, join, Diagnostics},
+    gateway_namespaces::{
+        backend_http, endpoint_proxy, is_whole_response_reference, response_reference,
+    },
     model::{
         Backend, BackendEncoding, Config, Endpoint, ExtraConfig, Method, OutputEncoding,
         PluginSettings, Shaping,
@@ -413,21 +416,22 @@ fn endpoint(
         .string_list_any(&["input_query_strings", "querystring_params"], diags)
         .unwrap_or_default();
     let output_encoding = output_encoding(&mut reader, diags).unwrap_or(defaults.output_encoding);
-    let extra_config = extra_config(&mut reader, diags);
+    let mut extra_config = extra_config(&mut reader, diags);
+    let proxy = endpoint_proxy(&mut extra_config, &path, diags);
     let backend_path = reader.path_of("backend");
     let backends: Vec<Backend> = match reader.array("backend", diags) {
         Some(list) if !list.is_empty() => list
             .iter()
             .enumerate()
             .filter_map(|(i, value)| {
-                backend(
-                    index(&backend_path, i),
-                    value,
-                    &params,
-                    method,
-                    defaults.host,
-                    diags,
-                )
+                let context = BackendContext {
+                    endpoint_params: &params,
+                    endpoint_method: method,
+                    default_hosts: defaults.host,
+                    position: i,
+                    sequential: proxy.sequential,
+                };
+                backend(index(&backend_path, i), value, &context, diags)
             })
             .collect(),
         Some(_) => {
@@ -453,6 +457,17 @@ fn endpoint(
             "\"no-op\" passes one backend's response through: use a single backend",
         );
     }
+    if let Some(static_response) = &proxy.static_response {
+        let passes_through = output_encoding == OutputEncoding::NoOp
+            || (backends.len() == 1 && backends[0].encoding == BackendEncoding::NoOp);
+        if passes_through && !static_response.data.is_empty() {
+            diags.push(
+                &join(&join(&path, "extra_config"), "proxy.static"),
+                crate::ProblemKind::NotSupported,
+                "a no-op endpoint passes the backend's bytes through: static data cannot be added (KrakenD ignores it too)",
+            );
+        }
+    }
     reader.finish(ENDPOINT_NOT_SUPPORTED, diags);
     Some(Endpoint {
         json_path: path,
@@ -466,22 +481,51 @@ fn endpoint(
         input_headers,
         input_query_strings,
         output_encoding,
+        sequential: proxy.sequential,
+        static_response: proxy.static_response,
         extra_config,
     })
+}
+
+/// What a backend needs to know of its endpoint.
+struct BackendContext<'a> {
+    endpoint_params: &'a [String],
+    endpoint_method: Method,
+    default_hosts: &'a [String],
+    /// Its index among the endpoint's backends.
+    position: usize,
+    /// Whether the endpoint calls its backends in sequence.
+    sequential: bool,
+}
+
+/// Checks one `{name}` of a `url_pattern` that is not an endpoint parameter:
+/// only a sequential backend may use an earlier backend's response.
+fn check_placeholder(name: &str, context: &BackendContext<'_>) -> Result<(), String> {
+    let Some((source, _)) = response_reference(name) else {
+        if is_whole_response_reference(name) {
+            return Err(format!("{{{name}}} would pass a whole response: Sepia does not implement this yet; name a field, such as {{{name}_id}}"));
+        }
+        return Err(format!("{{{name}}} is not a parameter of the endpoint: declare it in the endpoint path or remove it"));
+    };
+    if !context.sequential {
+        return Err(format!("{{{name}}} uses backend {source}'s response, which needs sequential calls: set \"sequential\": true in the endpoint's extra_config.proxy"));
+    }
+    if source >= context.position {
+        return Err(format!("{{{name}}} uses backend {source}'s response, but this is backend {} and backends are called in order: only an earlier backend's response can be used", context.position));
+    }
+    Ok(())
 }
 
 fn backend(
     path: String,
     value: &Value,
-    endpoint_params: &[String],
-    endpoint_method: Method,
-    default_hosts: &[String],
+    context: &BackendContext<'_>,
     diags: &mut Diagnostics,
 ) -> Option<Backend> {
     let mut reader = ObjectReader::of(path.clone(), value, diags)?;
     let hosts = match hosts(&mut reader, diags) {
         Some(list) if !list.is_empty() => list,
-        _ => default_hosts.to_vec(),
+        _ => context.default_hosts.to_vec(),
     };
     if hosts.is_empty() {
         diags.invalid(
@@ -513,21 +557,22 @@ fn backend(
     match placeholders(&url_pattern) {
         Ok(names) => {
             for name in names {
-                if !endpoint_params.iter().any(|p| p == name) {
-                    diags.invalid(
-                        &url_path,
-                        format!("{{{name}}} is not a parameter of the endpoint: declare it in the endpoint path or remove it"),
-                    );
+                if context.endpoint_params.iter().any(|p| p == name) {
+                    continue;
+                }
+                if let Err(message) = check_placeholder(name, context) {
+                    diags.invalid(&url_path, message);
                 }
             }
         }
         Err(message) => diags.invalid(&url_path, message),
     }
-    let method = method(&mut reader, diags).unwrap_or(endpoint_method);
+    let method = method(&mut reader, diags).unwrap_or(context.endpoint_method);
     let encoding = backend_encoding(&mut reader, diags).unwrap_or(BackendEncoding::Json);
     let is_collection = reader.bool("is_collection", diags).unwrap_or(false);
     let shaping = shaping(&mut reader, diags);
-    let extra_config = extra_config(&mut reader, diags);
+    let mut extra_config = extra_config(&mut reader, diags);
+    let errors = backend_http(&mut extra_config, &path, diags);
     reader.finish(BACKEND_NOT_SUPPORTED, diags);
     Some(Backend {
         json_path: path,
@@ -537,6 +582,7 @@ fn backend(
         encoding,
         is_collection,
         shaping,
+        errors,
         extra_config,
     })
 }

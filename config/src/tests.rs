@@ -211,3 +211,122 @@ fn shaping_reads_in_both_spellings() {
         "{p:?}"
     );
 }
+
+#[test]
+fn proxy_static_and_sequential_are_read_by_the_gateway() {
+    let loaded = parse_str(
+        r#"{"version":3,"host":["h"],"endpoints":[
+            {"endpoint":"/a/{id}","extra_config":{"proxy":{"sequential":true,"static":{"strategy":"errored","data":{"fallback":true}}}},
+             "backend":[{"url_pattern":"/u/{id}"},{"url_pattern":"/p/{resp0_user.id}?tag={Resp0_tags}",
+                "extra_config":{"backend/http":{"return_error_details":"posts"}}}]},
+            {"endpoint":"/b","extra_config":{"github.com/devopsfaith/krakend/proxy":{"static":{"data":{"x":1}}}},
+             "backend":[{"url_pattern":"/b","extra_config":{"github.com/devopsfaith/krakend/http":{"return_error_code":true}}}]}
+        ]}"#,
+        false,
+    )
+    .unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let a = &loaded.config.endpoints[0];
+    assert!(a.sequential);
+    let fixed = a.static_response.as_ref().unwrap();
+    assert_eq!(fixed.strategy, StaticStrategy::Errored);
+    assert_eq!(fixed.data["fallback"], true);
+    assert_eq!(a.backends[0].errors, BackendErrors::Default);
+    assert_eq!(a.backends[1].errors, BackendErrors::Details("posts".into()));
+    let b = &loaded.config.endpoints[1];
+    assert!(!b.sequential);
+    assert_eq!(
+        b.static_response.as_ref().unwrap().strategy,
+        StaticStrategy::Always
+    );
+    assert_eq!(b.backends[0].errors, BackendErrors::StatusCode);
+    // Served by the gateway: no plugin is needed for them.
+    assert!(loaded.config.namespaces().is_empty());
+}
+
+#[test]
+fn proxy_and_backend_http_mistakes_are_reported_with_their_paths() {
+    let p = problems(
+        r#"{"version":3,"host":["h"],"endpoints":[
+            {"endpoint":"/a","extra_config":{"proxy":{"static":{"strategy":"sometimes"}}},
+             "backend":[{"url_pattern":"/a"},{"url_pattern":"/b/{resp0_id}"}]},
+            {"endpoint":"/b","extra_config":{"proxy":{"sequential":true}},
+             "backend":[{"url_pattern":"/a/{resp1_id}"},{"url_pattern":"/b/{resp0}",
+               "extra_config":{"backend/http":{"return_error_details":""}}}]}
+        ]}"#,
+        false,
+    );
+    assert!(
+        has(
+            &p,
+            "endpoints[0].extra_config.proxy.static.strategy: unknown strategy \"sometimes\""
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(&p, "endpoints[0].extra_config.proxy.static.data: missing"),
+        "{p:?}"
+    );
+    assert!(
+        has(&p, "endpoints[0].backend[1].url_pattern: {resp0_id} uses backend 0's response, which needs sequential calls"),
+        "{p:?}"
+    );
+    assert!(
+        has(&p, "endpoints[1].backend[0].url_pattern: {resp1_id} uses backend 1's response, but this is backend 0"),
+        "{p:?}"
+    );
+    assert!(
+        has(
+            &p,
+            "endpoints[1].backend[1].url_pattern: {resp0} would pass a whole response"
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(
+            &p,
+            "endpoints[1].backend[1].extra_config.backend/http.return_error_details: empty"
+        ),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn proxy_settings_sepia_lacks_are_named() {
+    let loaded = parse_str(
+        r#"{"version":3,"host":["h"],"endpoints":[
+            {"endpoint":"/a","output_encoding":"no-op",
+             "extra_config":{"proxy":{"flatmap_filter":[],"static":{"data":{"x":1}}}},
+             "backend":[{"url_pattern":"/a","encoding":"no-op",
+               "extra_config":{"proxy":{"shadow":true},"backend/http":{"return_error_details":"a","return_error_code":true}}}]}
+        ]}"#,
+        false,
+    )
+    .unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        has(&warnings, "endpoints[0].extra_config.proxy.flatmap_filter: a KrakenD setting Sepia does not implement yet"),
+        "{warnings:?}"
+    );
+    assert!(
+        has(
+            &warnings,
+            "endpoints[0].extra_config.proxy.static: a no-op endpoint"
+        ),
+        "{warnings:?}"
+    );
+    assert!(
+        has(
+            &warnings,
+            "endpoints[0].backend[0].extra_config.proxy.shadow"
+        ),
+        "{warnings:?}"
+    );
+    assert!(
+        has(
+            &warnings,
+            "return_error_code: ignored: return_error_details is set too"
+        ),
+        "{warnings:?}"
+    );
+}

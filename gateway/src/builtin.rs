@@ -20,10 +20,13 @@ pub struct BuiltinRoutes {
     pub debug: bool,
     /// `/__echo/` is on.
     pub echo: bool,
+    /// `return_error_msg`: a backend failure passed on by
+    /// `return_error_code` shows the backend's body.
+    pub return_error_msg: bool,
 }
 
 /// Router settings Sepia reads; the others are reported as not supported.
-const ROUTER_KEYS: &[&str] = &["health_path", "disable_health"];
+const ROUTER_KEYS: &[&str] = &["health_path", "disable_health", "return_error_msg"];
 
 impl BuiltinRoutes {
     /// From the configuration; unknown router settings are returned as
@@ -33,6 +36,7 @@ impl BuiltinRoutes {
             health_path: Some(crate::gateway::HEALTH_PATH.to_owned()),
             debug: config.debug_endpoint,
             echo: config.echo_endpoint,
+            return_error_msg: false,
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {
@@ -56,6 +60,13 @@ impl BuiltinRoutes {
             Some(Value::Bool(true)) => routes.health_path = None,
             Some(_) => {
                 return Err("extra_config.router.disable_health must be true or false".into())
+            }
+        }
+        match map.get("return_error_msg") {
+            None => {}
+            Some(Value::Bool(reveal)) => routes.return_error_msg = *reveal,
+            Some(_) => {
+                return Err("extra_config.router.return_error_msg must be true or false".into())
             }
         }
         for key in map.keys().filter(|k| !ROUTER_KEYS.contains(&k.as_str())) {
@@ -156,11 +167,12 @@ mod tests {
             sepia_config::parse_str(&text, false).unwrap().config
         };
         let (routes, warnings) = BuiltinRoutes::from_config(&config(
-            json!({"health_path": "/ping", "return_error_msg": "x"}),
+            json!({"health_path": "/ping", "return_error_msg": true, "auto_options": true}),
         ))
         .unwrap();
         assert_eq!(routes.health_path.as_deref(), Some("/ping"));
-        assert!(warnings[0].contains("router.return_error_msg"));
+        assert!(routes.return_error_msg);
+        assert!(warnings[0].contains("router.auto_options"));
         let (routes, _) =
             BuiltinRoutes::from_config(&config(json!({"disable_health": true}))).unwrap();
         assert_eq!(routes.health_path, None);

@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use sepia_plugin_api::PluginError;
 
-use crate::body::{json_response, ResponseBody};
+use crate::body::{full, json_response, ResponseBody};
 
 /// Which side of the gateway a failure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +79,28 @@ pub enum ProxyError {
         /// Its status.
         status: StatusCode,
     },
+    /// A backend with `return_error_code` failed: its status reaches the
+    /// client, and its body only with `router.return_error_msg`.
+    #[error("backend {url} answered {status}")]
+    BackendCode {
+        /// The backend URL called.
+        url: String,
+        /// Its status.
+        status: StatusCode,
+        /// Its body and content type, when the client may see them.
+        body: Option<(Bytes, Option<HeaderValue>)>,
+    },
+    /// A sequential backend's `url_pattern` uses a value an earlier
+    /// response does not have.
+    #[error("backend {url} needs {{{name}}}, which backend {backend}'s response does not have")]
+    MissingResponseValue {
+        /// The backend URL pattern.
+        url: String,
+        /// The placeholder.
+        name: String,
+        /// The earlier backend.
+        backend: usize,
+    },
     /// The backend's body is not what its `encoding` declares.
     #[error("backend {url} sent a body that is not valid {encoding}: {reason}")]
     BackendBody {
@@ -115,9 +138,12 @@ impl ProxyError {
         match self {
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ProxyError::RequestBody { status, .. } => *status,
+            ProxyError::RequestBody { status, .. } | ProxyError::BackendCode { status, .. } => {
+                *status
+            }
             ProxyError::BackendUnreachable { .. }
             | ProxyError::BackendStatus { .. }
+            | ProxyError::MissingResponseValue { .. }
             | ProxyError::BackendBody { .. } => StatusCode::BAD_GATEWAY,
             // KrakenD answers 500 when no backend delivered anything.
             ProxyError::AllBackendsFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -135,6 +161,8 @@ impl ProxyError {
             | ProxyError::RequestBody { .. } => ErrorSource::Client,
             ProxyError::BackendUnreachable { .. }
             | ProxyError::BackendStatus { .. }
+            | ProxyError::BackendCode { .. }
+            | ProxyError::MissingResponseValue { .. }
             | ProxyError::BackendBody { .. }
             | ProxyError::AllBackendsFailed { .. } => ErrorSource::Backend,
             ProxyError::Timeout(_) => ErrorSource::Gateway,
@@ -146,6 +174,9 @@ impl ProxyError {
     pub fn into_response(self) -> Response<ResponseBody> {
         let status = self.status();
         let source = self.source_side();
+        if let ProxyError::BackendCode { body, .. } = self {
+            return backend_code_response(status, body);
+        }
         let body = serde_json::json!({
             "error": self.to_string(),
             "source": source.as_str(),
@@ -164,6 +195,27 @@ impl ProxyError {
         }
         response
     }
+}
+
+/// KrakenD's `return_error_code` answer: the backend's status, an empty
+/// body unless the router reveals it, and the response marked incomplete.
+fn backend_code_response(
+    status: StatusCode,
+    body: Option<(Bytes, Option<HeaderValue>)>,
+) -> Response<ResponseBody> {
+    let (body, content_type) = body.unwrap_or_default();
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Some(value) = content_type {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert("x-krakend-completed", HeaderValue::from_static("false"));
+    headers.insert(
+        "x-sepia-error-source",
+        HeaderValue::from_static(ErrorSource::Backend.as_str()),
+    );
+    response
 }
 
 #[cfg(test)]

@@ -42,6 +42,11 @@ impl Gateway {
         plugins: &PluginHost,
         clients: &ClientSet,
     ) -> Result<Self, StartupError> {
+        let (builtin, warnings) =
+            BuiltinRoutes::from_config(config).map_err(StartupError::Router)?;
+        for warning in warnings {
+            tracing::warn!("configuration: {warning}");
+        }
         let mut router = Router::default();
         let mut chains = Vec::new();
         let hook_pool = HookPool::per_core()
@@ -75,16 +80,12 @@ impl Gateway {
                 backend_modifiers,
                 clients.clone(),
                 &hook_pool,
+                builtin.return_error_msg,
             );
             chains.extend(pipeline.modifier_chains().map(|chain| chain.shared()));
             router.insert(method_of(endpoint.method), &endpoint.endpoint, pipeline);
         }
         let jwks = Self::jwks_route(config, &router, chains)?;
-        let (builtin, warnings) =
-            BuiltinRoutes::from_config(config).map_err(StartupError::Router)?;
-        for warning in warnings {
-            tracing::warn!("configuration: {warning}");
-        }
         if let Some(health) = &builtin.health_path {
             if !matches!(router.find(&Method::GET, health), RouteMatch::NotFound) {
                 return Err(StartupError::Router(format!(

@@ -7,5 +7,7 @@ pub mod hook_pool;
 pub mod hooks;
 pub mod merge;
 pub mod pipeline;
+pub mod sequence;
 pub mod shaping;
+pub mod static_data;
 pub mod url_template;

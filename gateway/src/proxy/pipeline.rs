@@ -1,6 +1,7 @@
 //! One endpoint's request path: request modifiers, backend calls (in
-//! parallel, under the endpoint timeout), decoding and merging, rendering in
-//! the output encoding, response modifiers. Everything an endpoint needs is
+//! parallel, or in sequence with `proxy.sequential`, under the endpoint
+//! timeout), decoding and merging, static data, rendering in the output
+//! encoding, response modifiers. Everything an endpoint needs is
 //! prepared at start-up; a request only fills it in.
 
 use std::{
@@ -16,7 +17,9 @@ use futures_util::future::{join_all, select_ok};
 use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
-use sepia_config::{BackendEncoding, Endpoint, OutputEncoding, Shaping};
+use sepia_config::{
+    BackendEncoding, BackendErrors, Endpoint, OutputEncoding, Shaping, StaticResponse,
+};
 use sepia_plugin_api::{Header, Request as PluginRequest, Response as PluginResponse};
 use serde_json::{Map, Value};
 
@@ -30,7 +33,9 @@ use super::{
         to_plugin_headers, ModifierChain, RequestOutcome,
     },
     merge::merge,
+    sequence::ResponseRef,
     shaping,
+    static_data::{self, Outcome},
     url_template::UrlTemplate,
 };
 use crate::{
@@ -56,6 +61,13 @@ pub struct BackendCall {
     encoding: BackendEncoding,
     is_collection: bool,
     shaping: Shaping,
+    /// How its failures reach the client (`backend/http`).
+    errors: BackendErrors,
+    /// Earlier responses its `url_pattern` uses (sequential endpoints).
+    references: Vec<ResponseRef>,
+    /// The names of its URL values: the endpoint's parameters, then its
+    /// references.
+    param_names: Vec<String>,
     /// Modifiers configured in this backend's `extra_config`.
     modifiers: ModifierChain,
 }
@@ -108,13 +120,20 @@ enum Collected {
         status: StatusCode,
         data: Map<String, Value>,
         complete: bool,
+        /// Whether a backend failed (the data is what the others sent).
+        errored: bool,
     },
 }
 
 /// One backend's answer.
 enum BackendAnswer {
-    /// Success (200 or 201), decoded.
-    Data(StatusCode, Map<String, Value>),
+    /// Success (200 or 201), decoded; or a failure reported as data
+    /// (`return_error_details`), which makes the response incomplete.
+    Data {
+        status: StatusCode,
+        data: Map<String, Value>,
+        complete: bool,
+    },
     /// A 4xx answer, kept whole.
     Refused {
         url: String,
@@ -127,9 +146,13 @@ enum BackendAnswer {
 impl BackendAnswer {
     /// The data, or the refusal as a failure (when several backends are
     /// merged, a refusal is one backend failing).
-    fn into_success(self) -> Result<(StatusCode, Map<String, Value>), ProxyError> {
+    fn into_success(self) -> Result<(StatusCode, Map<String, Value>, bool), ProxyError> {
         match self {
-            BackendAnswer::Data(status, data) => Ok((status, data)),
+            BackendAnswer::Data {
+                status,
+                data,
+                complete,
+            } => Ok((status, data, complete)),
             BackendAnswer::Refused { url, status, .. } => {
                 Err(ProxyError::BackendStatus { url, status })
             }
@@ -152,6 +175,13 @@ pub struct Pipeline {
     /// `Cache-Control` for complete GET answers (`cache_ttl`).
     cache_control: Option<HeaderValue>,
     concurrent_calls: u32,
+    /// Backends are called one after the other (`proxy.sequential`).
+    sequential: bool,
+    /// Data added to the response (`proxy.static`).
+    static_response: Option<StaticResponse>,
+    /// `router.return_error_msg`: a `return_error_code` failure shows the
+    /// backend's body.
+    reveal_error_body: bool,
     modifiers: ModifierChain,
     clients: ClientSet,
 }
@@ -169,30 +199,39 @@ pub fn method_of(method: sepia_config::Method) -> Method {
 
 impl Pipeline {
     /// Prepares `endpoint` with its modifiers and those of each backend
-    /// (in backend order).
+    /// (in backend order). `reveal_error_body` is `router.return_error_msg`.
     pub fn new(
         endpoint: &Endpoint,
         modifiers: Vec<BoundModifier>,
         backend_modifiers: Vec<Vec<BoundModifier>>,
         clients: ClientSet,
         hook_pool: &HookPool,
+        reveal_error_body: bool,
     ) -> Self {
         let mut backend_modifiers = backend_modifiers.into_iter();
         let backends: Vec<BackendCall> = endpoint
             .backends
             .iter()
-            .map(|b| BackendCall {
-                modifiers: ModifierChain::new(
-                    backend_modifiers.next().unwrap_or_default(),
-                    hook_pool,
-                ),
-                hosts: b.hosts.clone(),
-                next_host: AtomicUsize::new(0),
-                template: UrlTemplate::parse(&b.url_pattern, &endpoint.params),
-                method: method_of(b.method),
-                encoding: b.encoding,
-                is_collection: b.is_collection,
-                shaping: b.shaping.clone(),
+            .map(|b| {
+                let references = ResponseRef::of_pattern(&b.url_pattern, &endpoint.params);
+                let mut param_names = endpoint.params.clone();
+                param_names.extend(references.iter().map(|r| r.name.clone()));
+                BackendCall {
+                    modifiers: ModifierChain::new(
+                        backend_modifiers.next().unwrap_or_default(),
+                        hook_pool,
+                    ),
+                    hosts: b.hosts.clone(),
+                    next_host: AtomicUsize::new(0),
+                    template: UrlTemplate::parse(&b.url_pattern, &param_names),
+                    method: method_of(b.method),
+                    encoding: b.encoding,
+                    is_collection: b.is_collection,
+                    shaping: b.shaping.clone(),
+                    errors: b.errors.clone(),
+                    references,
+                    param_names,
+                }
             })
             .collect();
         let pass_through = endpoint.output_encoding == OutputEncoding::NoOp
@@ -214,6 +253,9 @@ impl Pipeline {
                     HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs())).ok()
                 }),
             concurrent_calls: endpoint.concurrent_calls,
+            sequential: endpoint.sequential && endpoint.backends.len() > 1,
+            static_response: endpoint.static_response.clone(),
+            reveal_error_body,
             modifiers: ModifierChain::new(modifiers, hook_pool),
             clients,
         }
@@ -284,8 +326,67 @@ impl Pipeline {
         }
         let collected = tokio::time::timeout(self.timeout, self.call_backends(&outgoing))
             .await
-            .map_err(|_| ProxyError::Timeout(self.timeout))??;
-        self.respond(collected).await
+            .unwrap_or(Err(ProxyError::Timeout(self.timeout)));
+        self.respond(self.with_static_data(collected)?).await
+    }
+
+    /// Adds the static data (`proxy.static`) where its strategy says: to
+    /// the merged data, or in place of a failure.
+    fn with_static_data(
+        &self,
+        collected: Result<Collected, ProxyError>,
+    ) -> Result<Collected, ProxyError> {
+        let Some(fixed) = &self.static_response else {
+            return collected;
+        };
+        let outcome = match &collected {
+            Ok(Collected::Data {
+                complete, errored, ..
+            }) => match (complete, errored) {
+                (_, true) => Outcome::Errored,
+                (true, false) => Outcome::Complete,
+                (false, false) => Outcome::Incomplete,
+            },
+            Ok(Collected::Refused { .. }) | Err(_) => Outcome::Errored,
+            // Bytes passed through: nothing to add to (the configuration
+            // check warned).
+            Ok(Collected::Stream(_) | Collected::Raw { .. }) => return collected,
+        };
+        if !static_data::applies(fixed.strategy, outcome) {
+            return collected;
+        }
+        match collected {
+            Ok(Collected::Data {
+                status,
+                mut data,
+                complete,
+                errored,
+            }) => {
+                static_data::add(&fixed.data, &mut data);
+                Ok(Collected::Data {
+                    status,
+                    data,
+                    complete,
+                    errored,
+                })
+            }
+            failed => {
+                let why = match &failed {
+                    Err(error) => error.to_string(),
+                    Ok(Collected::Refused { status, .. }) => {
+                        format!("the backend answered {status}")
+                    }
+                    Ok(_) => String::new(),
+                };
+                tracing::warn!(endpoint = %self.endpoint, error = %why, "answering with the static data in place of a failure");
+                Ok(Collected::Data {
+                    status: StatusCode::OK,
+                    data: fixed.data.clone(),
+                    complete: false,
+                    errored: true,
+                })
+            }
+        }
     }
 
     async fn run_request_modifiers(
@@ -297,7 +398,7 @@ impl Pipeline {
             method: RString::from(parts.method.as_str()),
             path: RString::from(parts.uri.path()),
             query: RString::from(outgoing.query.as_ref()),
-            params: self.plugin_params(&outgoing.params),
+            params: plugin_params(&self.param_names, &outgoing.params),
             headers: to_plugin_headers(&outgoing.headers),
             body: RVec::from(outgoing.body.to_vec()),
         };
@@ -315,22 +416,6 @@ impl Pipeline {
         Ok(None)
     }
 
-    /// The endpoint's `{param}` names with these values, as ABI data.
-    fn plugin_params(&self, values: &[String]) -> RVec<Tuple2<RString, RString>> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Tuple2(RString::from(self.param_name(i)), RString::from(v.as_str())))
-            .collect()
-    }
-
-    fn param_name(&self, index: usize) -> &str {
-        self.param_names
-            .get(index)
-            .map(String::as_str)
-            .unwrap_or("")
-    }
-
     async fn call_backends(&self, outgoing: &Outgoing<'_>) -> Result<Collected, ProxyError> {
         if self.pass_through {
             let backend = &self.backends[0];
@@ -346,10 +431,15 @@ impl Pipeline {
         }
         if self.backends.len() == 1 {
             return Ok(match self.fetch_data(&self.backends[0], outgoing).await? {
-                BackendAnswer::Data(status, data) => Collected::Data {
+                BackendAnswer::Data {
                     status,
                     data,
-                    complete: true,
+                    complete,
+                } => Collected::Data {
+                    status,
+                    data,
+                    complete,
+                    errored: false,
                 },
                 BackendAnswer::Refused {
                     status,
@@ -363,13 +453,20 @@ impl Pipeline {
                 },
             });
         }
+        if self.sequential {
+            return self.call_in_sequence(outgoing).await;
+        }
         let results = join_all(self.backends.iter().map(|b| self.fetch_data(b, outgoing))).await;
         let count = results.len();
         let mut parts = Vec::with_capacity(count);
         let mut first_error = None;
+        let mut complete = true;
         for result in results {
             match result.and_then(BackendAnswer::into_success) {
-                Ok((_, data)) => parts.push(data),
+                Ok((_, data, part_complete)) => {
+                    parts.push(data);
+                    complete &= part_complete;
+                }
                 Err(error) => {
                     tracing::warn!(endpoint = %self.endpoint, error = %error, "a backend failed");
                     first_error.get_or_insert(error);
@@ -384,9 +481,100 @@ impl Pipeline {
             partial => Ok(Collected::Data {
                 status: StatusCode::OK,
                 data: merge(parts),
-                complete: partial.is_none(),
+                complete: complete && partial.is_none(),
+                errored: partial.is_some(),
             }),
         }
+    }
+
+    /// `proxy.sequential`: each backend in turn, with the values its
+    /// `url_pattern` takes from earlier responses. The first backend's
+    /// failure is the endpoint's; a later one ends the sequence with what
+    /// arrived so far, marked incomplete (KrakenD's rules).
+    async fn call_in_sequence(&self, outgoing: &Outgoing<'_>) -> Result<Collected, ProxyError> {
+        let mut responses: Vec<Map<String, Value>> = Vec::with_capacity(self.backends.len());
+        let mut complete = true;
+        let mut errored = false;
+        for (position, backend) in self.backends.iter().enumerate() {
+            let answer = match self.outgoing_with_references(backend, outgoing, &responses) {
+                Ok(Some(step)) => self.fetch_data(backend, &step).await,
+                Ok(None) => self.fetch_data(backend, outgoing).await,
+                Err(error) => Err(error),
+            };
+            let failure = match answer {
+                Ok(BackendAnswer::Data {
+                    data,
+                    complete: part_complete,
+                    ..
+                }) => {
+                    responses.push(data);
+                    if part_complete {
+                        continue;
+                    }
+                    complete = false;
+                    break;
+                }
+                Ok(BackendAnswer::Refused {
+                    status,
+                    headers,
+                    body,
+                    ..
+                }) if position == 0 => {
+                    return Ok(Collected::Refused {
+                        status,
+                        headers,
+                        body,
+                    })
+                }
+                Ok(refused) => refused.into_success().err(),
+                Err(error) if position == 0 => return Err(error),
+                Err(error) => Some(error),
+            };
+            if let Some(error) = failure {
+                tracing::warn!(endpoint = %self.endpoint, error = %error, "a backend of the sequence failed; the later ones are not called");
+            }
+            complete = false;
+            errored = true;
+            break;
+        }
+        Ok(Collected::Data {
+            status: StatusCode::OK,
+            data: merge(responses),
+            complete,
+            errored,
+        })
+    }
+
+    /// The request to a sequential backend whose `url_pattern` uses earlier
+    /// responses: the endpoint's values, then the referenced ones. `None`
+    /// when it uses none.
+    fn outgoing_with_references<'a>(
+        &self,
+        backend: &BackendCall,
+        outgoing: &'a Outgoing<'_>,
+        responses: &[Map<String, Value>],
+    ) -> Result<Option<Outgoing<'a>>, ProxyError> {
+        if backend.references.is_empty() {
+            return Ok(None);
+        }
+        let mut params = outgoing.params.clone();
+        for reference in &backend.references {
+            let value =
+                reference
+                    .resolve(responses)
+                    .ok_or_else(|| ProxyError::MissingResponseValue {
+                        url: backend_label(backend),
+                        name: reference.name.clone(),
+                        backend: reference.backend,
+                    })?;
+            params.push(value);
+        }
+        Ok(Some(Outgoing {
+            params,
+            query: Cow::Borrowed(outgoing.query.as_ref()),
+            headers: outgoing.headers.clone(),
+            body: outgoing.body.clone(),
+        }))
     }
 
     /// Appends the backend's path and query for this request to `out`.
@@ -469,7 +657,7 @@ impl Pipeline {
             method: RString::from(backend.method.as_str()),
             path: RString::from(path),
             query: RString::from(query),
-            params: self.plugin_params(&outgoing.params),
+            params: plugin_params(&backend.param_names, &outgoing.params),
             headers: to_plugin_headers(&outgoing.headers),
             body: RVec::from(outgoing.body.to_vec()),
         };
@@ -521,8 +709,12 @@ impl Pipeline {
                 answer.into_success()
             })
         });
-        let ((status, data), _) = select_ok(attempts).await?;
-        Ok(BackendAnswer::Data(status, data))
+        let ((status, data, complete), _) = select_ok(attempts).await?;
+        Ok(BackendAnswer::Data {
+            status,
+            data,
+            complete,
+        })
     }
 
     async fn fetch_once(
@@ -531,6 +723,27 @@ impl Pipeline {
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendAnswer, ProxyError> {
         let reply = self.exchange(backend, outgoing).await?;
+        // KrakenD counts only 200 and 201 as success.
+        let success = reply.status == StatusCode::OK || reply.status == StatusCode::CREATED;
+        match &backend.errors {
+            _ if success => {}
+            BackendErrors::Default => {}
+            BackendErrors::Details(name) => {
+                return Ok(BackendAnswer::Data {
+                    status: StatusCode::OK,
+                    data: error_details(name, &reply),
+                    complete: false,
+                })
+            }
+            BackendErrors::StatusCode => {
+                let content_type = reply.headers.get(header::CONTENT_TYPE).cloned();
+                return Err(ProxyError::BackendCode {
+                    url: backend_label(backend),
+                    status: reply.status,
+                    body: self.reveal_error_body.then_some((reply.body, content_type)),
+                });
+            }
+        }
         if reply.status.is_client_error() {
             return Ok(BackendAnswer::Refused {
                 url: backend_label(backend),
@@ -539,8 +752,7 @@ impl Pipeline {
                 body: reply.body,
             });
         }
-        // KrakenD counts only 200 and 201 as success.
-        if reply.status != StatusCode::OK && reply.status != StatusCode::CREATED {
+        if !success {
             return Err(ProxyError::BackendStatus {
                 url: backend_label(backend),
                 status: reply.status,
@@ -553,10 +765,11 @@ impl Pipeline {
                 reason: e.0,
             }
         })?;
-        Ok(BackendAnswer::Data(
-            reply.status,
-            shaping::apply(&backend.shaping, data),
-        ))
+        Ok(BackendAnswer::Data {
+            status: reply.status,
+            data: shaping::apply(&backend.shaping, data),
+            complete: true,
+        })
     }
 
     async fn respond(&self, collected: Collected) -> Result<Response<ResponseBody>, ProxyError> {
@@ -591,6 +804,7 @@ impl Pipeline {
                 status,
                 data,
                 complete,
+                ..
             } => {
                 let (body, content_type) = render(self.output, data);
                 // KrakenD lets clients cache only complete answers.
@@ -634,6 +848,48 @@ impl Pipeline {
         let response = self.modifiers.on_response(response).await?;
         from_plugin_response(response, &self.modifiers.last_plugin())
     }
+}
+
+/// These `{param}` names with these values, as ABI data.
+fn plugin_params(names: &[String], values: &[String]) -> RVec<Tuple2<RString, RString>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let name = names.get(i).map(String::as_str).unwrap_or("");
+            Tuple2(RString::from(name), RString::from(v.as_str()))
+        })
+        .collect()
+}
+
+/// `return_error_details`: the failure as data under `error_<name>`, with
+/// the fields KrakenD writes (empty ones left out, as Go's `omitempty`).
+fn error_details(name: &str, reply: &BackendReply) -> Map<String, Value> {
+    let mut detail = Map::new();
+    detail.insert(
+        "http_status_code".to_owned(),
+        Value::from(reply.status.as_u16()),
+    );
+    if !reply.body.is_empty() {
+        detail.insert(
+            "http_body".to_owned(),
+            Value::String(String::from_utf8_lossy(&reply.body).into_owned()),
+        );
+    }
+    if let Some(content_type) = reply
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
+        detail.insert(
+            "http_body_encoding".to_owned(),
+            Value::String(content_type.to_owned()),
+        );
+    }
+    let mut data = Map::new();
+    data.insert(format!("error_{name}"), Value::Object(detail));
+    data
 }
 
 /// The backend's first host and pattern, for messages.

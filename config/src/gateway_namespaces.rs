@@ -1,0 +1,198 @@
+//! The KrakenD namespaces the gateway serves itself rather than through a
+//! plugin: `proxy` at endpoints (static data, sequential calls) and
+//! `backend/http` at backends (how a backend's error reaches the client).
+//! They are taken out of the `extra_config` they sit in, so that no plugin
+//! is looked for and no "no plugin serves this namespace" warning is given.
+
+use serde_json::Value;
+
+use crate::{
+    diagnostics::{join, Diagnostics, ProblemKind},
+    model::{BackendErrors, ExtraConfig, StaticResponse, StaticStrategy},
+    reader::{type_name, ObjectReader},
+};
+
+const PROXY: &str = "proxy";
+const BACKEND_HTTP: &str = "backend/http";
+
+/// Endpoint `proxy` settings Sepia does not implement yet.
+const PROXY_NOT_SUPPORTED: &[&str] =
+    &["flatmap_filter", "combiner", "sequential_propagated_params"];
+/// Backend `proxy` settings Sepia does not implement yet.
+const BACKEND_PROXY_NOT_SUPPORTED: &[&str] = &["shadow", "flatmap_filter"];
+
+/// What an endpoint's `proxy` namespace asks for.
+#[derive(Debug, Default)]
+pub(crate) struct ProxySettings {
+    pub(crate) sequential: bool,
+    pub(crate) static_response: Option<StaticResponse>,
+}
+
+/// Takes `proxy` out of an endpoint's `extra_config` and reads it.
+pub(crate) fn endpoint_proxy(
+    extra: &mut ExtraConfig,
+    parent: &str,
+    diags: &mut Diagnostics,
+) -> ProxySettings {
+    let mut settings = ProxySettings::default();
+    let Some(entry) = extra.take(PROXY) else {
+        return settings;
+    };
+    let path = join(&join(parent, "extra_config"), &entry.namespace);
+    let Some(mut reader) = ObjectReader::of(path, &entry.value, diags) else {
+        return settings;
+    };
+    settings.sequential = reader.bool("sequential", diags).unwrap_or(false);
+    if let Some(static_reader) = reader.object("static", diags) {
+        settings.static_response = static_response(static_reader, diags);
+    }
+    reader.finish(PROXY_NOT_SUPPORTED, diags);
+    settings
+}
+
+fn static_response(
+    mut reader: ObjectReader<'_>,
+    diags: &mut Diagnostics,
+) -> Option<StaticResponse> {
+    let strategy = match reader.string("strategy", diags).as_deref() {
+        // KrakenD's default.
+        None | Some("always") => StaticStrategy::Always,
+        Some("success") => StaticStrategy::Success,
+        Some("errored") => StaticStrategy::Errored,
+        Some("complete") => StaticStrategy::Complete,
+        Some("incomplete") => StaticStrategy::Incomplete,
+        Some(other) => {
+            // KrakenD quietly treats an unknown strategy as "always".
+            diags.invalid(
+                &reader.path_of("strategy"),
+                format!("unknown strategy \"{other}\": use always, success, errored, complete or incomplete"),
+            );
+            StaticStrategy::Always
+        }
+    };
+    let data_path = reader.path_of("data");
+    let data = match reader.raw("data") {
+        Some(Value::Object(map)) => Some(map.clone()),
+        Some(other) => {
+            diags.invalid(
+                &data_path,
+                format!(
+                    "expected an object of the keys to add, found {}",
+                    type_name(other)
+                ),
+            );
+            None
+        }
+        None => {
+            // KrakenD quietly ignores a static response without data.
+            diags.invalid(
+                &data_path,
+                "missing: the object whose keys are added to the response",
+            );
+            None
+        }
+    };
+    reader.finish(&[], diags);
+    Some(StaticResponse {
+        strategy,
+        data: data?,
+    })
+}
+
+/// Takes `backend/http` (and the backend-level `proxy`) out of a backend's
+/// `extra_config` and reads them.
+pub(crate) fn backend_http(
+    extra: &mut ExtraConfig,
+    parent: &str,
+    diags: &mut Diagnostics,
+) -> BackendErrors {
+    if let Some(entry) = extra.take(PROXY) {
+        let path = join(&join(parent, "extra_config"), &entry.namespace);
+        if let Some(reader) = ObjectReader::of(path, &entry.value, diags) {
+            reader.finish(BACKEND_PROXY_NOT_SUPPORTED, diags);
+        }
+    }
+    let Some(entry) = extra.take(BACKEND_HTTP) else {
+        return BackendErrors::Default;
+    };
+    let path = join(&join(parent, "extra_config"), &entry.namespace);
+    let Some(mut reader) = ObjectReader::of(path, &entry.value, diags) else {
+        return BackendErrors::Default;
+    };
+    let details = reader.string("return_error_details", diags);
+    let code = reader.bool("return_error_code", diags).unwrap_or(false);
+    let errors = match details {
+        Some(name) if name.is_empty() => {
+            diags.invalid(
+                &reader.path_of("return_error_details"),
+                "empty: name the key the errors go under (error_<name>)",
+            );
+            BackendErrors::Default
+        }
+        Some(name) => {
+            if code {
+                // KrakenD reads return_error_details first and never looks
+                // at return_error_code then.
+                diags.push(
+                    &reader.path_of("return_error_code"),
+                    ProblemKind::NotSupported,
+                    "ignored: return_error_details is set too, and wins (as in KrakenD); keep one",
+                );
+            }
+            BackendErrors::Details(name)
+        }
+        None if code => BackendErrors::StatusCode,
+        None => BackendErrors::Default,
+    };
+    reader.finish(&[], diags);
+    errors
+}
+
+/// `{respN}`: KrakenD passes backend N's whole (no-op) response.
+pub(crate) fn is_whole_response_reference(name: &str) -> bool {
+    let rest = name
+        .strip_prefix("resp")
+        .or_else(|| name.strip_prefix("Resp"))
+        .unwrap_or("");
+    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A `{respN_field}` placeholder of a sequential backend: the index of the
+/// earlier backend and the dot path into its response. KrakenD spells the
+/// prefix `resp` (or `Resp`).
+pub fn response_reference(name: &str) -> Option<(usize, &str)> {
+    let rest = name
+        .strip_prefix("resp")
+        .or_else(|| name.strip_prefix("Resp"))?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let index = rest[..digits].parse().ok()?;
+    let field = rest[digits..].strip_prefix('_')?;
+    let valid = !field.is_empty()
+        && field
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    valid.then_some((index, field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_references_name_a_backend_and_a_path() {
+        assert_eq!(response_reference("resp0_id"), Some((0, "id")));
+        assert_eq!(response_reference("Resp12_user.id"), Some((12, "user.id")));
+        assert_eq!(response_reference("resp1_a-b_c"), Some((1, "a-b_c")));
+        assert_eq!(response_reference("resp0"), None);
+        assert_eq!(response_reference("resp_id"), None);
+        assert_eq!(response_reference("resp0_"), None);
+        assert_eq!(response_reference("resp0_a b"), None);
+        assert_eq!(response_reference("id"), None);
+        assert!(is_whole_response_reference("resp0"));
+        assert!(!is_whole_response_reference("resp"));
+        assert!(!is_whole_response_reference("resp0_id"));
+    }
+}
