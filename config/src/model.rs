@@ -219,6 +219,10 @@ pub struct Backend {
     pub shaping: Shaping,
     /// How its failures reach the client (`backend/http`).
     pub errors: BackendErrors,
+    /// Narrows the endpoint's `input_headers` for this backend.
+    pub input_headers: Option<Vec<String>>,
+    /// Narrows the endpoint's `input_query_strings` for this backend.
+    pub input_query_strings: Option<Vec<String>>,
     /// Its `extra_config`, without the namespaces the gateway reads itself.
     pub extra_config: ExtraConfig,
 }

@@ -52,13 +52,7 @@ const TOP_NOT_SUPPORTED: &[&str] = &[
 const ENDPOINT_NOT_SUPPORTED: &[&str] = &[];
 
 /// Backend settings Sepia does not implement yet.
-const BACKEND_NOT_SUPPORTED: &[&str] = &[
-    "sd",
-    "sd_scheme",
-    "disable_host_sanitize",
-    "input_headers",
-    "input_query_strings",
-];
+const BACKEND_NOT_SUPPORTED: &[&str] = &[];
 
 /// Reads a whole configuration document.
 pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Config> {
@@ -97,7 +91,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         },
         None => IpAddr::from([0, 0, 0, 0]),
     };
-    let host = hosts(&mut top, diags).unwrap_or_default();
+    let host = hosts(&mut top, true, diags).unwrap_or_default();
     let timeout = positive(&mut top, "timeout", diags).unwrap_or(DEFAULT_TIMEOUT);
     let cache_ttl = top.duration("cache_ttl", diags).filter(|d| !d.is_zero());
     let debug_endpoint = top.bool("debug_endpoint", diags).unwrap_or(false);
@@ -164,12 +158,28 @@ fn positive(
 }
 
 /// `host`: base URLs with `http://` added where no scheme is given and the
-/// trailing `/` removed, as KrakenD sanitises them.
-fn hosts(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Option<Vec<String>> {
+/// trailing `/` removed, as KrakenD sanitises them (unless a backend sets
+/// `disable_host_sanitize`).
+fn hosts(
+    reader: &mut ObjectReader<'_>,
+    sanitize: bool,
+    diags: &mut Diagnostics,
+) -> Option<Vec<String>> {
     let list = reader.string_list("host", diags)?;
     let path = reader.path_of("host");
     let mut out = Vec::with_capacity(list.len());
     for (i, raw) in list.iter().enumerate() {
+        if !sanitize {
+            if raw.starts_with("http://") || raw.starts_with("https://") {
+                out.push(raw.clone());
+            } else {
+                diags.invalid(
+                    &index(&path, i),
+                    format!("\"{raw}\": with disable_host_sanitize the host is used as written, so it needs its http:// or https://"),
+                );
+            }
+            continue;
+        }
         let trimmed = raw.trim().trim_end_matches('/');
         if trimmed.is_empty() {
             diags.invalid(
@@ -523,7 +533,9 @@ fn backend(
     diags: &mut Diagnostics,
 ) -> Option<Backend> {
     let mut reader = ObjectReader::of(path.clone(), value, diags)?;
-    let hosts = match hosts(&mut reader, diags) {
+    let sanitize = !reader.bool("disable_host_sanitize", diags).unwrap_or(false);
+    service_discovery(&mut reader, diags);
+    let hosts = match hosts(&mut reader, sanitize, diags) {
         Some(list) if !list.is_empty() => list,
         _ => context.default_hosts.to_vec(),
     };
@@ -570,6 +582,8 @@ fn backend(
     let method = method(&mut reader, diags).unwrap_or(context.endpoint_method);
     let encoding = backend_encoding(&mut reader, diags).unwrap_or(BackendEncoding::Json);
     let is_collection = reader.bool("is_collection", diags).unwrap_or(false);
+    let input_headers = reader.string_list("input_headers", diags);
+    let input_query_strings = reader.string_list("input_query_strings", diags);
     let shaping = shaping(&mut reader, diags);
     let mut extra_config = extra_config(&mut reader, diags);
     let errors = backend_http(&mut extra_config, &path, diags);
@@ -583,8 +597,37 @@ fn backend(
         is_collection,
         shaping,
         errors,
+        input_headers,
+        input_query_strings,
         extra_config,
     })
+}
+
+/// `sd`: `static` (the default) is the `host` list, as Sepia always uses
+/// it; DNS SRV discovery is not implemented yet.
+fn service_discovery(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) {
+    let scheme = reader.string("sd_scheme", diags);
+    match reader.string("sd", diags).as_deref() {
+        None | Some("static") => {}
+        Some("dns") => {
+            diags.push(
+                &reader.path_of("sd"),
+                crate::ProblemKind::NotSupported,
+                "DNS SRV service discovery is not implemented by Sepia yet: the host list is used as it is",
+            );
+            if scheme.is_some() {
+                diags.push(
+                    &reader.path_of("sd_scheme"),
+                    crate::ProblemKind::NotSupported,
+                    "only used by DNS service discovery, which Sepia does not implement yet",
+                );
+            }
+        }
+        Some(other) => diags.invalid(
+            &reader.path_of("sd"),
+            format!("unknown service discovery \"{other}\": use static or dns"),
+        ),
+    }
 }
 
 fn shaping(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Shaping {

@@ -123,7 +123,10 @@ fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
         "{w:?}"
     );
     assert!(
-        has(&w, "endpoints[0].backend[0].sd: a KrakenD setting"),
+        has(
+            &w,
+            "endpoints[0].backend[0].sd: DNS SRV service discovery is not implemented"
+        ),
         "{w:?}"
     );
     let p = problems(text, true);
@@ -328,5 +331,46 @@ fn proxy_settings_sepia_lacks_are_named() {
             "return_error_code: ignored: return_error_details is set too"
         ),
         "{warnings:?}"
+    );
+}
+
+#[test]
+fn service_discovery_and_host_sanitizing_are_checked() {
+    let loaded = parse_str(
+        r#"{"version":3,"endpoints":[{"endpoint":"/a","backend":[
+            {"host":["api.service.consul"],"url_pattern":"/a","sd":"dns","sd_scheme":"https"}]}]}"#,
+        false,
+    )
+    .unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        has(
+            &warnings,
+            "endpoints[0].backend[0].sd: DNS SRV service discovery is not implemented"
+        ),
+        "{warnings:?}"
+    );
+    assert!(
+        has(&warnings, "endpoints[0].backend[0].sd_scheme"),
+        "{warnings:?}"
+    );
+    let p = problems(
+        r#"{"version":3,"endpoints":[{"endpoint":"/a","backend":[
+            {"host":["h:8080"],"url_pattern":"/a","sd":"consul","disable_host_sanitize":true}]}]}"#,
+        false,
+    );
+    assert!(
+        has(
+            &p,
+            "endpoints[0].backend[0].sd: unknown service discovery \"consul\""
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(
+            &p,
+            "endpoints[0].backend[0].host[0]: \"h:8080\": with disable_host_sanitize"
+        ),
+        "{p:?}"
     );
 }

@@ -407,8 +407,7 @@ fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
     );
     assert!(stderr.contains("warning: colour: unknown key"), "{stderr}");
     assert!(
-        stderr
-            .contains("endpoints[0].backend[1].sd: a KrakenD setting Sepia does not implement yet"),
+        stderr.contains("endpoints[0].backend[1].sd: DNS SRV service discovery is not implemented"),
         "{stderr}"
     );
     assert!(
@@ -577,4 +576,38 @@ async fn cache_ttl_concurrent_calls_round_robin_and_builtin_routes() {
     assert_eq!(echo["req_querystring"]["a"], json!(["1"]));
     assert_eq!(echo["req_body"], "hello");
     assert_eq!(echo["req_headers"]["X-Test"], json!(["v"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_level_forwarding_narrows_what_the_endpoint_forwards() {
+    let narrow = TestBackend::always(Reply::json(200, r#"{"n":1}"#)).await;
+    let wide = TestBackend::always(Reply::json(200, r#"{"w":1}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/f", "input_headers": ["X-Tenant", "Authorization"], "input_query_strings": ["a", "b"],
+         "backend": [
+            {"host": [narrow.url()], "url_pattern": "/n", "sd": "static",
+             "input_headers": ["X-Tenant"], "input_query_strings": ["b", "c"]},
+            {"host": [format!("{}/", wide.url())], "url_pattern": "/w", "disable_host_sanitize": true}
+         ]}
+    ]}))
+    .await;
+    let answer = request(
+        Method::GET,
+        &sepia.url("/f?a=1&b=2&c=3"),
+        &[("x-tenant", "t1"), ("authorization", "Bearer x")],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(answer.text(), r#"{"n":1,"w":1}"#);
+    let n = &narrow.requests()[0];
+    assert_eq!(n.query.as_deref(), Some("b=2"));
+    assert_eq!(n.header("x-tenant"), Some("t1"));
+    assert_eq!(n.header("authorization"), None);
+    assert!(n.header("x-forwarded-for").is_some());
+    let w = &wide.requests()[0];
+    // Not sanitized: the host's trailing slash stays, as in KrakenD.
+    assert_eq!(w.path, "//w");
+    assert_eq!(w.query.as_deref(), Some("a=1&b=2"));
+    assert_eq!(w.header("authorization"), Some("Bearer x"));
 }

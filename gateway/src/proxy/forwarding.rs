@@ -66,7 +66,23 @@ impl HeaderFilter {
             HeaderFilter::Only(names) => names.contains(name),
         }
     }
+
+    /// A backend's own `input_headers` applied to what the endpoint
+    /// forwards: the client headers it does not list are dropped; the ones
+    /// the gateway sets itself (`X-Forwarded-*`, `User-Agent`) stay.
+    pub fn narrow(&self, headers: &HeaderMap) -> HeaderMap {
+        let mut kept = HeaderMap::with_capacity(headers.len());
+        for (name, value) in headers {
+            if self.allows(name) || GATEWAY_SET.contains(&name.as_str()) {
+                kept.append(name.clone(), value.clone());
+            }
+        }
+        kept
+    }
 }
+
+/// Headers the gateway writes on every backend request.
+const GATEWAY_SET: &[&str] = &["x-forwarded-for", "x-forwarded-host", "user-agent"];
 
 /// `input_query_strings`: every parameter (`*`) or a list of names.
 #[derive(Debug, Clone)]
@@ -92,17 +108,31 @@ impl QueryFilter {
         matches!(self, QueryFilter::Only(names) if names.is_empty())
     }
 
+    fn allows(&self, name: &str) -> bool {
+        match self {
+            QueryFilter::All => true,
+            QueryFilter::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+
+    /// What passes both filters: a backend's own `input_query_strings`
+    /// narrows the endpoint's.
+    pub fn intersect(&self, other: &QueryFilter) -> QueryFilter {
+        match (self, other) {
+            (QueryFilter::All, narrower) | (narrower, QueryFilter::All) => narrower.clone(),
+            (QueryFilter::Only(names), other) => {
+                QueryFilter::Only(names.iter().filter(|n| other.allows(n)).cloned().collect())
+            }
+        }
+    }
+
     /// Appends the allowed parameters of `query` to `url`, with `?` or `&`
     /// as `url` needs.
     pub fn append(&self, query: &str, url: &mut String, url_has_query: bool) {
         let mut has_query = url_has_query;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let name = pair.split('=').next().unwrap_or(pair);
-            let allowed = match self {
-                QueryFilter::All => true,
-                QueryFilter::Only(names) => names.iter().any(|n| n == name),
-            };
-            if allowed {
+            if self.allows(name) {
                 url.push(if has_query { '&' } else { '?' });
                 url.push_str(pair);
                 has_query = true;
@@ -174,6 +204,33 @@ mod tests {
         HeaderFilter::new(&["*".into()]).copy(&from, &mut to);
         assert_eq!(to.len(), 2);
         assert!(to.get("connection").is_none());
+    }
+
+    #[test]
+    fn backend_filters_narrow_the_endpoint_ones() {
+        let endpoint = QueryFilter::new(&["a".into(), "b".into()]);
+        let backend = QueryFilter::new(&["b".into(), "c".into()]);
+        let mut url = String::new();
+        endpoint
+            .intersect(&backend)
+            .append("a=1&b=2&c=3", &mut url, false);
+        assert_eq!(url, "?b=2");
+        let mut url = String::new();
+        QueryFilter::All
+            .intersect(&backend)
+            .append("a=1&c=3", &mut url, false);
+        assert_eq!(url, "?c=3");
+
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("x"));
+        headers.insert("x-tenant", HeaderValue::from_static("t"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.insert("user-agent", HeaderValue::from_static("Sepia"));
+        let narrowed = HeaderFilter::new(&["X-Tenant".into()]).narrow(&headers);
+        assert!(narrowed.get("authorization").is_none());
+        assert_eq!(narrowed["x-tenant"], "t");
+        assert_eq!(narrowed["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(narrowed["user-agent"], "Sepia");
     }
 
     #[test]

@@ -68,6 +68,11 @@ pub struct BackendCall {
     /// The names of its URL values: the endpoint's parameters, then its
     /// references.
     param_names: Vec<String>,
+    /// The query parameters it receives: the endpoint's, narrowed by its
+    /// own `input_query_strings`.
+    query: QueryFilter,
+    /// Its own `input_headers`, narrowing the endpoint's.
+    headers: Option<HeaderFilter>,
     /// Modifiers configured in this backend's `extra_config`.
     modifiers: ModifierChain,
 }
@@ -169,7 +174,6 @@ pub struct Pipeline {
     timeout: Duration,
     forwards_body: bool,
     headers: HeaderFilter,
-    query: QueryFilter,
     output: OutputEncoding,
     pass_through: bool,
     /// `Cache-Control` for complete GET answers (`cache_ttl`).
@@ -213,6 +217,11 @@ impl Pipeline {
             .backends
             .iter()
             .map(|b| {
+                let endpoint_query = QueryFilter::new(&endpoint.input_query_strings);
+                let query = match &b.input_query_strings {
+                    Some(names) => endpoint_query.intersect(&QueryFilter::new(names)),
+                    None => endpoint_query,
+                };
                 let references = ResponseRef::of_pattern(&b.url_pattern, &endpoint.params);
                 let mut param_names = endpoint.params.clone();
                 param_names.extend(references.iter().map(|r| r.name.clone()));
@@ -231,6 +240,8 @@ impl Pipeline {
                     errors: b.errors.clone(),
                     references,
                     param_names,
+                    query,
+                    headers: b.input_headers.as_deref().map(HeaderFilter::new),
                 }
             })
             .collect();
@@ -243,7 +254,6 @@ impl Pipeline {
             timeout: endpoint.timeout,
             forwards_body: endpoint.method.has_body(),
             headers: HeaderFilter::new(&endpoint.input_headers),
-            query: QueryFilter::new(&endpoint.input_query_strings),
             output: endpoint.output_encoding,
             pass_through,
             cache_control: endpoint
@@ -580,9 +590,18 @@ impl Pipeline {
     /// Appends the backend's path and query for this request to `out`.
     fn append_target(&self, backend: &BackendCall, outgoing: &Outgoing<'_>, out: &mut String) {
         backend.template.render("", &outgoing.params, out);
-        if !self.query.is_empty() {
-            self.query
+        if !backend.query.is_empty() {
+            backend
+                .query
                 .append(&outgoing.query, out, backend.template.has_query());
+        }
+    }
+
+    /// The headers this backend receives.
+    fn headers_for(&self, backend: &BackendCall, outgoing: &Outgoing<'_>) -> HeaderMap {
+        match &backend.headers {
+            Some(filter) => filter.narrow(&outgoing.headers),
+            None => outgoing.headers.clone(),
         }
     }
 
@@ -597,7 +616,7 @@ impl Pipeline {
         self.dispatch(
             backend,
             url,
-            outgoing.headers.clone(),
+            self.headers_for(backend, outgoing),
             outgoing.body.clone(),
         )
         .await
@@ -658,7 +677,7 @@ impl Pipeline {
             path: RString::from(path),
             query: RString::from(query),
             params: plugin_params(&backend.param_names, &outgoing.params),
-            headers: to_plugin_headers(&outgoing.headers),
+            headers: to_plugin_headers(&self.headers_for(backend, outgoing)),
             body: RVec::from(outgoing.body.to_vec()),
         };
         let reply = match backend.modifiers.on_request(request).await? {
