@@ -8,13 +8,16 @@
 //! (josekit) turns on `preserve_order`, which keeps insertion order instead.
 #![forbid(unsafe_code)]
 
+mod canonical;
+
+pub use canonical::{write_canonical, write_canonical_object, JsonError, Kind, Member};
 use serde_json::Value;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Which bytes start an escape: control characters, `"`, `\\`, `<`, `>`,
 /// `&`, and 0xE2, the lead byte of U+2028 and U+2029 (checked further).
-const NEEDS_ESCAPE: [bool; 256] = {
+pub(crate) const NEEDS_ESCAPE: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
     while i < 0x20 {
@@ -29,6 +32,14 @@ const NEEDS_ESCAPE: [bool; 256] = {
     table[0xE2] = true;
     table
 };
+
+/// Whether the byte at `i` of UTF-8 `bytes` starts something Go escapes.
+pub(crate) fn needs_escape(bytes: &[u8], i: usize) -> bool {
+    let byte = bytes[i];
+    NEEDS_ESCAPE[usize::from(byte)]
+        && (byte != 0xE2
+            || (bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9))))
+}
 
 /// Appends `text` as a JSON string with Go's escapes. Works on bytes: every
 /// byte that starts an escape is ASCII or 0xE2, so UTF-8 sequences are copied

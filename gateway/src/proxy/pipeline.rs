@@ -120,6 +120,9 @@ enum Collected {
         headers: HeaderMap,
         body: Bytes,
     },
+    /// One backend's JSON object, already written in Go's encoding: the
+    /// common single-backend endpoint, with no tree built.
+    Encoded { status: StatusCode, body: Vec<u8> },
     /// Decoded and merged data.
     Data {
         status: StatusCode,
@@ -176,6 +179,9 @@ pub struct Pipeline {
     headers: HeaderFilter,
     output: OutputEncoding,
     pass_through: bool,
+    /// One JSON backend, nothing to reshape, merge or add: its body is
+    /// re-encoded as it is read (`Collected::Encoded`).
+    direct_json: bool,
     /// `Cache-Control` for complete GET answers (`cache_ttl`).
     cache_control: Option<HeaderValue>,
     concurrent_calls: u32,
@@ -247,6 +253,17 @@ impl Pipeline {
             .collect();
         let pass_through = endpoint.output_encoding == OutputEncoding::NoOp
             || (backends.len() == 1 && backends[0].encoding == BackendEncoding::NoOp);
+        let direct_json = match endpoint.backends.as_slice() {
+            [only] => {
+                only.encoding == BackendEncoding::Json
+                    && !only.is_collection
+                    && only.shaping == Shaping::default()
+                    && endpoint.output_encoding == OutputEncoding::Json
+                    && endpoint.static_response.is_none()
+                    && endpoint.concurrent_calls <= 1
+            }
+            _ => false,
+        };
         Self {
             endpoint: endpoint.endpoint.clone(),
             param_names: endpoint.params.clone(),
@@ -256,6 +273,7 @@ impl Pipeline {
             headers: HeaderFilter::new(&endpoint.input_headers),
             output: endpoint.output_encoding,
             pass_through,
+            direct_json,
             cache_control: endpoint
                 .cache_ttl
                 .filter(|_| endpoint.method == sepia_config::Method::Get)
@@ -359,8 +377,11 @@ impl Pipeline {
             },
             Ok(Collected::Refused { .. }) | Err(_) => Outcome::Errored,
             // Bytes passed through: nothing to add to (the configuration
-            // check warned).
-            Ok(Collected::Stream(_) | Collected::Raw { .. }) => return collected,
+            // check warned). Encoded bodies never have static data (see
+            // `direct_json`).
+            Ok(Collected::Stream(_) | Collected::Raw { .. } | Collected::Encoded { .. }) => {
+                return collected
+            }
         };
         if !static_data::applies(fixed.strategy, outcome) {
             return collected;
@@ -440,28 +461,11 @@ impl Pipeline {
             });
         }
         if self.backends.len() == 1 {
-            return Ok(match self.fetch_data(&self.backends[0], outgoing).await? {
-                BackendAnswer::Data {
-                    status,
-                    data,
-                    complete,
-                } => Collected::Data {
-                    status,
-                    data,
-                    complete,
-                    errored: false,
-                },
-                BackendAnswer::Refused {
-                    status,
-                    headers,
-                    body,
-                    ..
-                } => Collected::Refused {
-                    status,
-                    headers,
-                    body,
-                },
-            });
+            if self.direct_json {
+                return self.fetch_encoded(&self.backends[0], outgoing).await;
+            }
+            let answer = self.fetch_data(&self.backends[0], outgoing).await?;
+            return Ok(single_backend(answer));
         }
         if self.sequential {
             return self.call_in_sequence(outgoing).await;
@@ -741,42 +745,10 @@ impl Pipeline {
         backend: &BackendCall,
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendAnswer, ProxyError> {
-        let reply = self.exchange(backend, outgoing).await?;
-        // KrakenD counts only 200 and 201 as success.
-        let success = reply.status == StatusCode::OK || reply.status == StatusCode::CREATED;
-        match &backend.errors {
-            _ if success => {}
-            BackendErrors::Default => {}
-            BackendErrors::Details(name) => {
-                return Ok(BackendAnswer::Data {
-                    status: StatusCode::OK,
-                    data: error_details(name, &reply),
-                    complete: false,
-                })
-            }
-            BackendErrors::StatusCode => {
-                let content_type = reply.headers.get(header::CONTENT_TYPE).cloned();
-                return Err(ProxyError::BackendCode {
-                    url: backend_label(backend),
-                    status: reply.status,
-                    body: self.reveal_error_body.then_some((reply.body, content_type)),
-                });
-            }
-        }
-        if reply.status.is_client_error() {
-            return Ok(BackendAnswer::Refused {
-                url: backend_label(backend),
-                status: reply.status,
-                headers: reply.headers,
-                body: reply.body,
-            });
-        }
-        if !success {
-            return Err(ProxyError::BackendStatus {
-                url: backend_label(backend),
-                status: reply.status,
-            });
-        }
+        let reply = match self.accept(backend, self.exchange(backend, outgoing).await?)? {
+            Ok(reply) => reply,
+            Err(answer) => return Ok(answer),
+        };
         let data = decode(backend.encoding, backend.is_collection, &reply.body).map_err(|e| {
             ProxyError::BackendBody {
                 url: backend_label(backend),
@@ -788,6 +760,77 @@ impl Pipeline {
             status: reply.status,
             data: shaping::apply(&backend.shaping, data),
             complete: true,
+        })
+    }
+
+    /// The single backend of a `direct_json` endpoint: its body re-encoded
+    /// as it is read.
+    async fn fetch_encoded(
+        &self,
+        backend: &BackendCall,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<Collected, ProxyError> {
+        let reply = match self.accept(backend, self.exchange(backend, outgoing).await?)? {
+            Ok(reply) => reply,
+            Err(answer) => return Ok(single_backend(answer)),
+        };
+        let mut body = Vec::with_capacity(reply.body.len());
+        let reason = match sepia_json::write_canonical(&mut body, &reply.body) {
+            Ok(sepia_json::Kind::Object) => {
+                return Ok(Collected::Encoded {
+                    status: reply.status,
+                    body,
+                })
+            }
+            Ok(kind) => format!("expected a JSON object, found {}", kind.name()),
+            Err(error) => error.to_string(),
+        };
+        Err(ProxyError::BackendBody {
+            url: backend_label(backend),
+            encoding: encoding_name(backend.encoding),
+            reason,
+        })
+    }
+
+    /// Sorts a backend's answer by its status: `Ok(reply)` to decode (200
+    /// or 201: KrakenD counts only these as success), or what the backend's
+    /// error strategy makes of any other status.
+    fn accept(
+        &self,
+        backend: &BackendCall,
+        reply: BackendReply,
+    ) -> Result<Result<BackendReply, BackendAnswer>, ProxyError> {
+        let success = reply.status == StatusCode::OK || reply.status == StatusCode::CREATED;
+        match &backend.errors {
+            _ if success => return Ok(Ok(reply)),
+            BackendErrors::Default => {}
+            BackendErrors::Details(name) => {
+                return Ok(Err(BackendAnswer::Data {
+                    status: StatusCode::OK,
+                    data: error_details(name, &reply),
+                    complete: false,
+                }))
+            }
+            BackendErrors::StatusCode => {
+                let content_type = reply.headers.get(header::CONTENT_TYPE).cloned();
+                return Err(ProxyError::BackendCode {
+                    url: backend_label(backend),
+                    status: reply.status,
+                    body: self.reveal_error_body.then_some((reply.body, content_type)),
+                });
+            }
+        }
+        if reply.status.is_client_error() {
+            return Ok(Err(BackendAnswer::Refused {
+                url: backend_label(backend),
+                status: reply.status,
+                headers: reply.headers,
+                body: reply.body,
+            }));
+        }
+        Err(ProxyError::BackendStatus {
+            url: backend_label(backend),
+            status: reply.status,
         })
     }
 
@@ -819,6 +862,9 @@ impl Pipeline {
                 };
                 self.finish_with_modifiers(response).await
             }
+            Collected::Encoded { status, body } => {
+                self.answer(status, body, JSON_CONTENT_TYPE, true).await
+            }
             Collected::Data {
                 status,
                 data,
@@ -826,38 +872,50 @@ impl Pipeline {
                 ..
             } => {
                 let (body, content_type) = render(self.output, data);
-                // KrakenD lets clients cache only complete answers.
-                let cache_control = self.cache_control.as_ref().filter(|_| complete);
-                if self.modifiers.is_empty() {
-                    let mut response = Response::new(full(body));
-                    *response.status_mut() = status;
-                    let headers = response.headers_mut();
-                    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-                    headers.insert(
-                        COMPLETED,
-                        HeaderValue::from_static(if complete { "true" } else { "false" }),
-                    );
-                    if let Some(value) = cache_control {
-                        headers.insert(header::CACHE_CONTROL, value.clone());
-                    }
-                    return Ok(response);
-                }
-                let mut headers = vec![
-                    Header::new("content-type", content_type),
-                    Header::new(COMPLETED, if complete { "true" } else { "false" }),
-                ];
-                if let Some(value) = cache_control {
-                    headers.push(Header::new("cache-control", value.as_bytes()));
-                }
-                let response = PluginResponse {
-                    status: status.as_u16(),
-                    headers: RVec::from(headers),
-                    body: RVec::from(body),
-                    complete,
-                };
-                self.finish_with_modifiers(response).await
+                self.answer(status, body, content_type, complete).await
             }
         }
+    }
+
+    /// The response for a body the gateway wrote, through the endpoint's
+    /// response modifiers.
+    async fn answer(
+        &self,
+        status: StatusCode,
+        body: Vec<u8>,
+        content_type: &'static str,
+        complete: bool,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        // KrakenD lets clients cache only complete answers.
+        let cache_control = self.cache_control.as_ref().filter(|_| complete);
+        if self.modifiers.is_empty() {
+            let mut response = Response::new(full(body));
+            *response.status_mut() = status;
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            headers.insert(
+                COMPLETED,
+                HeaderValue::from_static(if complete { "true" } else { "false" }),
+            );
+            if let Some(value) = cache_control {
+                headers.insert(header::CACHE_CONTROL, value.clone());
+            }
+            return Ok(response);
+        }
+        let mut headers = vec![
+            Header::new("content-type", content_type),
+            Header::new(COMPLETED, if complete { "true" } else { "false" }),
+        ];
+        if let Some(value) = cache_control {
+            headers.push(Header::new("cache-control", value.as_bytes()));
+        }
+        let response = PluginResponse {
+            status: status.as_u16(),
+            headers: RVec::from(headers),
+            body: RVec::from(body),
+            complete,
+        };
+        self.finish_with_modifiers(response).await
     }
 
     async fn finish_with_modifiers(
@@ -866,6 +924,32 @@ impl Pipeline {
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let response = self.modifiers.on_response(response).await?;
         from_plugin_response(response, &self.modifiers.last_plugin())
+    }
+}
+
+/// A single backend's answer as the endpoint's.
+fn single_backend(answer: BackendAnswer) -> Collected {
+    match answer {
+        BackendAnswer::Data {
+            status,
+            data,
+            complete,
+        } => Collected::Data {
+            status,
+            data,
+            complete,
+            errored: false,
+        },
+        BackendAnswer::Refused {
+            status,
+            headers,
+            body,
+            ..
+        } => Collected::Refused {
+            status,
+            headers,
+            body,
+        },
     }
 }
 

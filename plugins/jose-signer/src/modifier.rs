@@ -3,13 +3,12 @@
 //! thread keeps fresh.
 
 use std::{
-    collections::BTreeMap,
     sync::{Arc, RwLock, Weak},
     time::Duration,
 };
 
 use sepia_plugin_api::{host, Modifier, PluginError, RVec, Response};
-use serde_json::{value::RawValue, Value};
+use serde_json::Value;
 
 use crate::{
     key_set::{load_key, load_key_at_start, SigningKey},
@@ -103,12 +102,17 @@ impl Modifier for Signer {
         if !(200..300).contains(&response.status) {
             return Ok(());
         }
-        // Only the top level is decoded: every other value is copied as the
-        // gateway encoded it, and only the claims objects are parsed.
-        let top: BTreeMap<String, &RawValue> = match serde_json::from_slice(&response.body) {
-            Ok(top) => top,
-            Err(_) if serde_json::from_slice::<Value>(&response.body).is_ok() => {
-                return Err(self.failure("the response body is not a JSON object"))
+        // One pass re-encodes the body as Go does (sorted keys at every
+        // level): each claims object's bytes are then exactly the payload
+        // KrakenD signs, with no tree built.
+        let mut canonical = Vec::with_capacity(response.body.len());
+        let members = match sepia_json::write_canonical_object(&mut canonical, &response.body) {
+            Ok(Ok(members)) => members,
+            Ok(Err(kind)) => {
+                return Err(self.failure(&format!(
+                    "the response body is {}, not a JSON object",
+                    kind.name()
+                )))
             }
             Err(_) => {
                 return Err(
@@ -117,24 +121,21 @@ impl Modifier for Signer {
             }
         };
         let key = self.current_key()?;
-        let mut body = Vec::with_capacity(response.body.len() + 512);
+        let mut body = Vec::with_capacity(canonical.len() + 512);
         body.push(b'{');
-        // BTreeMap order is byte order, as Go sorts keys.
-        for (i, (name, raw)) in top.iter().enumerate() {
+        for (i, member) in members.iter().enumerate() {
             if i > 0 {
                 body.push(b',');
             }
-            sepia_json::write_string(&mut body, name);
+            sepia_json::write_string(&mut body, &member.name);
             body.push(b':');
-            let is_object = raw.get().trim_start().starts_with('{');
-            if is_object && self.settings.keys_to_sign.iter().any(|k| k == name) {
-                let claims: Value = serde_json::from_str(raw.get())
-                    .map_err(|_| self.failure("a claims object is not valid JSON"))?;
-                let token =
-                    sign(&claims, &key, self.settings.full).map_err(|e| self.failure(&e))?;
+            let value = &canonical[member.value.clone()];
+            let is_object = value.first() == Some(&b'{');
+            if is_object && self.settings.keys_to_sign.iter().any(|k| *k == member.name) {
+                let token = sign(value, &key, self.settings.full).map_err(|e| self.failure(&e))?;
                 sepia_json::write_string(&mut body, &token);
             } else {
-                body.extend_from_slice(raw.get().as_bytes());
+                body.extend_from_slice(value);
             }
         }
         body.push(b'}');

@@ -3,14 +3,14 @@
 //! without padding, compact or flattened JSON serialisation.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use serde_json::Value;
 
 use crate::key_set::SigningKey;
 
-/// Signs `claims`; `full` gives the flattened JSON serialisation
-/// `{"payload","protected","signature"}` as text.
-pub fn sign(claims: &Value, key: &SigningKey, full: bool) -> Result<String, String> {
-    let payload_b64 = URL_SAFE_NO_PAD.encode(sepia_json::to_vec(claims));
+/// Signs `payload`, the claims already in Go's JSON encoding; `full` gives
+/// the flattened JSON serialisation `{"payload","protected","signature"}` as
+/// text.
+pub fn sign(payload: &[u8], key: &SigningKey, full: bool) -> Result<String, String> {
+    let payload_b64 = URL_SAFE_NO_PAD.encode(payload);
     let mut signing_input = String::with_capacity(key.header_b64.len() + payload_b64.len() + 100);
     signing_input.push_str(&key.header_b64);
     signing_input.push('.');
