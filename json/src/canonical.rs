@@ -63,6 +63,8 @@ impl Kind {
 pub struct Member<'a> {
     /// The key, unescaped.
     pub name: Cow<'a, str>,
+    /// The canonical key's bytes in the output, quotes included.
+    pub key: Range<usize>,
     /// The canonical value's bytes in the output.
     pub value: Range<usize>,
 }
@@ -458,6 +460,7 @@ impl<'a> Reader<'a> {
             .into_iter()
             .map(|m| Member {
                 name: m.name,
+                key: m.whole.start..m.value.start - 1,
                 value: m.value,
             })
             .collect())
@@ -716,6 +719,7 @@ mod tests {
         let names: Vec<&str> = members.iter().map(|m| m.name.as_ref()).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(&out[members[0].value.clone()], "\"é\"".as_bytes());
+        assert_eq!(&out[members[0].key.clone()], b"\"a\"");
         assert_eq!(&out[members[1].value.clone()], b"[1]");
         let mut out = Vec::new();
         assert_eq!(

@@ -32,7 +32,7 @@ use super::{
         buffered_response, from_plugin_headers, from_plugin_response, plugin_reply,
         to_plugin_headers, ModifierChain, RequestOutcome,
     },
-    merge::merge,
+    merge::{merge, merge_canonical, CanonicalPart},
     sequence::ResponseRef,
     shaping,
     static_data::{self, Outcome},
@@ -120,9 +120,13 @@ enum Collected {
         headers: HeaderMap,
         body: Bytes,
     },
-    /// One backend's JSON object, already written in Go's encoding: the
-    /// common single-backend endpoint, with no tree built.
-    Encoded { status: StatusCode, body: Vec<u8> },
+    /// JSON already written in Go's encoding, with no tree built: one
+    /// backend's object, or several merged (`direct_json`).
+    Encoded {
+        status: StatusCode,
+        body: Vec<u8>,
+        complete: bool,
+    },
     /// Decoded and merged data.
     Data {
         status: StatusCode,
@@ -179,8 +183,9 @@ pub struct Pipeline {
     headers: HeaderFilter,
     output: OutputEncoding,
     pass_through: bool,
-    /// One JSON backend, nothing to reshape, merge or add: its body is
-    /// re-encoded as it is read (`Collected::Encoded`).
+    /// JSON backends called in parallel with nothing to reshape or add:
+    /// their bodies are re-encoded (and merged) without building a tree
+    /// (`Collected::Encoded`).
     direct_json: bool,
     /// `Cache-Control` for complete GET answers (`cache_ttl`).
     cache_control: Option<HeaderValue>,
@@ -253,17 +258,14 @@ impl Pipeline {
             .collect();
         let pass_through = endpoint.output_encoding == OutputEncoding::NoOp
             || (backends.len() == 1 && backends[0].encoding == BackendEncoding::NoOp);
-        let direct_json = match endpoint.backends.as_slice() {
-            [only] => {
-                only.encoding == BackendEncoding::Json
-                    && !only.is_collection
-                    && only.shaping == Shaping::default()
-                    && endpoint.output_encoding == OutputEncoding::Json
-                    && endpoint.static_response.is_none()
-                    && endpoint.concurrent_calls <= 1
-            }
-            _ => false,
-        };
+        let direct_json = endpoint.backends.iter().all(|b| {
+            b.encoding == BackendEncoding::Json
+                && !b.is_collection
+                && b.shaping == Shaping::default()
+        }) && endpoint.output_encoding == OutputEncoding::Json
+            && endpoint.static_response.is_none()
+            && endpoint.concurrent_calls <= 1
+            && !endpoint.sequential;
         Self {
             endpoint: endpoint.endpoint.clone(),
             param_names: endpoint.params.clone(),
@@ -470,6 +472,9 @@ impl Pipeline {
         if self.sequential {
             return self.call_in_sequence(outgoing).await;
         }
+        if self.direct_json {
+            return self.merge_encoded(outgoing).await;
+        }
         let results = join_all(self.backends.iter().map(|b| self.fetch_data(b, outgoing))).await;
         let count = results.len();
         let mut parts = Vec::with_capacity(count);
@@ -498,6 +503,70 @@ impl Pipeline {
                 complete: complete && partial.is_none(),
                 errored: partial.is_some(),
             }),
+        }
+    }
+
+    /// The parallel merge of a `direct_json` endpoint: each body re-encoded,
+    /// then their members united (a later backend wins a clash) without a
+    /// tree.
+    async fn merge_encoded(&self, outgoing: &Outgoing<'_>) -> Result<Collected, ProxyError> {
+        let results = join_all(self.backends.iter().map(|b| self.fetch_body(b, outgoing))).await;
+        let count = results.len();
+        let mut parts = Vec::with_capacity(count);
+        let mut first_error = None;
+        let mut complete = true;
+        for (result, backend) in results.into_iter().zip(&self.backends) {
+            let encoded = result.and_then(|(body, part_complete)| {
+                complete &= part_complete;
+                let mut out = Vec::with_capacity(body.len());
+                match sepia_json::write_canonical_object(&mut out, &body) {
+                    Ok(Ok(members)) => Ok(CanonicalPart::new(out, &members)),
+                    Ok(Err(kind)) => Err(format!("expected a JSON object, found {}", kind.name())),
+                    Err(error) => Err(error.to_string()),
+                }
+                .map_err(|reason| ProxyError::BackendBody {
+                    url: backend_label(backend),
+                    encoding: encoding_name(backend.encoding),
+                    reason,
+                })
+            });
+            match encoded {
+                Ok(part) => parts.push(part),
+                Err(error) => {
+                    tracing::warn!(endpoint = %self.endpoint, error = %error, "a backend failed");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match first_error {
+            Some(first) if parts.is_empty() => Err(ProxyError::AllBackendsFailed {
+                count,
+                first: Box::new(first),
+            }),
+            partial => Ok(Collected::Encoded {
+                status: StatusCode::OK,
+                body: merge_canonical(&parts),
+                complete: complete && partial.is_none(),
+            }),
+        }
+    }
+
+    /// A backend's body to decode, with whether it is complete; a failure
+    /// reported as data (`return_error_details`) comes encoded.
+    async fn fetch_body(
+        &self,
+        backend: &BackendCall,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<(Bytes, bool), ProxyError> {
+        match self.accept(backend, self.exchange(backend, outgoing).await?)? {
+            Ok(reply) => Ok((reply.body, true)),
+            Err(answer) => {
+                let (_, data, complete) = answer.into_success()?;
+                Ok((
+                    Bytes::from(sepia_json::to_vec(&Value::Object(data))),
+                    complete,
+                ))
+            }
         }
     }
 
@@ -780,6 +849,7 @@ impl Pipeline {
                 return Ok(Collected::Encoded {
                     status: reply.status,
                     body,
+                    complete: true,
                 })
             }
             Ok(kind) => format!("expected a JSON object, found {}", kind.name()),
@@ -862,9 +932,11 @@ impl Pipeline {
                 };
                 self.finish_with_modifiers(response).await
             }
-            Collected::Encoded { status, body } => {
-                self.answer(status, body, JSON_CONTENT_TYPE, true).await
-            }
+            Collected::Encoded {
+                status,
+                body,
+                complete,
+            } => self.answer(status, body, JSON_CONTENT_TYPE, complete).await,
             Collected::Data {
                 status,
                 data,
