@@ -2,7 +2,11 @@
 # Throughput benchmark, all on loopback in one run (ratios matter, not
 # absolute numbers: the machines are shared and noisy):
 #   backend direct       nginx serving a static JSON file
-#   nginx proxy_pass     nginx proxying to that backend (keep-alive upstream)
+#   nginx proxy_pass     nginx proxying to that backend (keep-alive upstream),
+#                        in the backend's own process and worker
+#   nginx proxy_pass, own process
+#                        the same proxy in a process of its own with one
+#                        worker a core, as sepia runs: the like-for-like peer
 #   sepia json           sepia in front of it, decoding and re-encoding JSON
 #   sepia no-op          sepia in front of it, passing the body through
 #   sepia merge          two backends merged (both the same nginx file)
@@ -24,6 +28,7 @@ WRK_THREADS=${WRK_THREADS:-1}
 ROUNDS=${ROUNDS:-3}
 BACKEND_PORT=18101
 NGINX_PROXY_PORT=18102
+NGINX_OWN_PROXY_PORT=18105
 SEPIA_PORT=18103
 COMPILED_IN_PORT=18104
 
@@ -41,6 +46,7 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    [ -f "$work/proxy/nginx.pid" ] && kill "$(cat "$work/proxy/nginx.pid")" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -74,6 +80,27 @@ http {
 }
 NGINX
 nginx -c "$work/nginx.conf" -p "$work"
+mkdir -p "$work/proxy"
+cat > "$work/proxy/nginx.conf" <<NGINX
+worker_processes $(nproc);
+pid $work/proxy/nginx.pid;
+error_log $work/proxy/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 128; }
+    server {
+        listen 127.0.0.1:$NGINX_OWN_PROXY_PORT reuseport;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+NGINX
+nginx -c "$work/proxy/nginx.conf" -p "$work/proxy"
 
 for alg in HS256 ES256 RS256; do
     target/release/sepia keygen --alg "$alg" --kid "bench-$alg" > "$work/$alg.json"
@@ -141,6 +168,7 @@ declare -A samples p99
 scenarios=(
     "backend direct|http://127.0.0.1:$BACKEND_PORT/data.json"
     "nginx proxy_pass|http://127.0.0.1:$NGINX_PROXY_PORT/data.json"
+    "nginx proxy_pass, own process|http://127.0.0.1:$NGINX_OWN_PROXY_PORT/data.json"
     "sepia json|http://127.0.0.1:$SEPIA_PORT/json"
     "sepia no-op|http://127.0.0.1:$SEPIA_PORT/noop"
     "sepia merge (2 backends)|http://127.0.0.1:$SEPIA_PORT/merge"
@@ -167,8 +195,11 @@ for scenario in "${scenarios[@]}"; do
 done
 
 row scenario "median req/s" "last p99" ratio
-for name in "backend direct" "nginx proxy_pass" "sepia json" "sepia no-op"; do
+for name in "backend direct" "nginx proxy_pass" "nginx proxy_pass, own process" "sepia json" "sepia no-op"; do
     row "$name" "${rps[$name]}" "${p99[$name]}" "$(ratio "${rps[$name]}" "${rps[nginx proxy_pass]}") of nginx"
+done
+for name in "sepia json" "sepia no-op"; do
+    row "$name" "${rps[$name]}" "${p99[$name]}" "$(ratio "${rps[$name]}" "${rps[nginx proxy_pass, own process]}") of own nginx"
 done
 row "sepia merge (2 backends)" "${rps[sepia merge (2 backends)]}" "${p99[sepia merge (2 backends)]}" "$(ratio "${rps[sepia merge (2 backends)]}" "${rps[sepia json]}") of json"
 for alg in hs256 es256 rs256; do

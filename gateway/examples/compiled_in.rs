@@ -5,6 +5,11 @@
 
 use sepia::plugin_host::root_module::Builtin;
 
+// The allocator the `sepia` binary uses, so that the comparison with the
+// loaded plugin differs in the ABI alone.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     sepia::cli::main_with_builtins(vec![Builtin::of::<
         sepia_header_modifier::HeaderModifierPlugin,
