@@ -5,11 +5,10 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde_json::Value;
 
-/// The shared fixture keys (`../shared/fixtures/jwk/NAME`).
+/// The fixture keys (`tests/fixtures/jwk/NAME`).
 pub fn fixture_set(name: &str) -> Value {
     let path = crate::artifacts::workspace_root()
-        .join("..")
-        .join("shared")
+        .join("tests")
         .join("fixtures")
         .join("jwk")
         .join(name);

@@ -151,4 +151,82 @@ mod tests {
         };
         assert_eq!(shaped(s, sample()), json!({"user": {"user_id": 7}}));
     }
+
+    /// The inputs and expected bodies of lura's entity formatter tests
+    /// (proxy/formatter_test.go).
+    #[test]
+    fn lura_formatter_cases_give_luras_bodies() {
+        let sample = json!({"supu": 42, "tupu": false, "foo": "bar", "a": {"b": true, "c": 42, "d": "tupu"}});
+        let allow = Shaping {
+            allow: vec![
+                "supu".into(),
+                "a.b".into(),
+                "a.c".into(),
+                "foo.unknown".into(),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            shaped(allow, sample.clone()),
+            json!({"supu": 42, "a": {"b": true, "c": 42}})
+        );
+        let deny = Shaping {
+            deny: vec![
+                "supu".into(),
+                "a.b".into(),
+                "a.c".into(),
+                "foo.unknown".into(),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            shaped(deny, sample.clone()),
+            json!({"tupu": false, "foo": "bar", "a": {"d": "tupu"}})
+        );
+        let group = Shaping {
+            group: Some("group1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            shaped(group, json!({"supu": 42, "tupu": false, "foo": "bar"})),
+            json!({"group1": {"supu": 42, "tupu": false, "foo": "bar"}})
+        );
+        // Mapping renames top-level keys only: "a.b" is no key.
+        let mapping = Shaping {
+            mapping: vec![
+                ("supu".into(), "SUPUUUUU".into()),
+                ("tupu".into(), "TUPUUUUU".into()),
+                ("a.b".into(), "a.BOOOOO".into()),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            shaped(mapping, sample.clone()),
+            json!({"SUPUUUUU": 42, "TUPUUUUU": false, "foo": "bar", "a": {"b": true, "c": 42, "d": "tupu"}})
+        );
+        let target = |name: &str| Shaping {
+            target: Some(name.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            shaped(
+                target("group1"),
+                json!({"supu": 42, "group1": {"b": true, "c": 42, "d": "tupu"}})
+            ),
+            json!({"b": true, "c": 42, "d": "tupu"})
+        );
+        assert_eq!(shaped(target("group1"), json!({"supu": 42})), json!({}));
+        assert_eq!(
+            shaped(target("group1"), json!({"supu": 42, "group1": false})),
+            json!({})
+        );
+        let altogether = Shaping {
+            target: Some("a".into()),
+            allow: vec!["d".into()],
+            mapping: vec![("d".into(), "D".into())],
+            group: Some("group".into()),
+            ..Default::default()
+        };
+        assert_eq!(shaped(altogether, sample), json!({"group": {"D": "tupu"}}));
+    }
 }
