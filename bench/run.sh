@@ -56,50 +56,44 @@ cat > "$work/data.json" <<'JSON'
 {"access_token":{"aud":"https://api.example.com","iss":"https://auth.example.com","sub":"1234567890","jti":"mnb23vcsrt756yuiomnbvcx98ertyuiop","roles":["role_a","role_b"],"exp":1735689600},"refresh_token":{"aud":"https://api.example.com","iss":"https://auth.example.com","sub":"1234567890","jti":"mnb23vcsrt756yuiomn12876bvcx98ertyuiop","exp":1735689600},"exp":1735689600,"user":{"name":"John Doe","email":"john@example.com","plan":"pro","tags":["a","b","c"]}}
 JSON
 
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
+# One nginx configuration: WORKERS worker processes, files under DIR, and
+# the given server blocks, proxying to the backend with keep-alive.
+nginx_conf() {
+    local workers=$1 dir=$2 servers=$3
+    cat <<NGINX
+worker_processes $workers;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log;
 events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 1000000;
     upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 128; }
+$servers
+}
+NGINX
+}
+proxy_server() {
+    cat <<NGINX
     server {
+        listen $1;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+NGINX
+}
+backend_server="    server {
         listen 127.0.0.1:$BACKEND_PORT;
         location / { root $work; default_type application/json; }
-    }
-    server {
-        listen 127.0.0.1:$NGINX_PROXY_PORT;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-NGINX
+    }"
+nginx_conf 1 "$work" "$backend_server
+$(proxy_server "127.0.0.1:$NGINX_PROXY_PORT")" > "$work/nginx.conf"
 nginx -c "$work/nginx.conf" -p "$work"
 mkdir -p "$work/proxy"
-cat > "$work/proxy/nginx.conf" <<NGINX
-worker_processes $(nproc);
-pid $work/proxy/nginx.pid;
-error_log $work/proxy/nginx-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 128; }
-    server {
-        listen 127.0.0.1:$NGINX_OWN_PROXY_PORT reuseport;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-NGINX
+nginx_conf "$(nproc)" "$work/proxy" "$(proxy_server "127.0.0.1:$NGINX_OWN_PROXY_PORT reuseport")" > "$work/proxy/nginx.conf"
 nginx -c "$work/proxy/nginx.conf" -p "$work/proxy"
 
 for alg in HS256 ES256 RS256; do

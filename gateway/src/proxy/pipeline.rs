@@ -137,6 +137,16 @@ enum Collected {
     },
 }
 
+/// What backends called in parallel delivered.
+struct Gathered<T> {
+    /// The parts that arrived, in configuration order.
+    parts: Vec<T>,
+    /// Every backend answered, each completely.
+    complete: bool,
+    /// A backend failed.
+    errored: bool,
+}
+
 /// One backend's answer.
 enum BackendAnswer {
     /// Success (200 or 201), decoded; or a failure reported as data
@@ -476,14 +486,34 @@ impl Pipeline {
             return self.merge_encoded(outgoing).await;
         }
         let results = join_all(self.backends.iter().map(|b| self.fetch_data(b, outgoing))).await;
+        let gathered = self.gather(results.into_iter().map(|result| {
+            result
+                .and_then(BackendAnswer::into_success)
+                .map(|(_, data, complete)| (data, complete))
+        }))?;
+        Ok(Collected::Data {
+            status: StatusCode::OK,
+            data: merge(gathered.parts),
+            complete: gathered.complete,
+            errored: gathered.errored,
+        })
+    }
+
+    /// Sorts the answers of backends called in parallel: the parts that
+    /// arrived, in configuration order. Every backend failing is the
+    /// endpoint's failure (KrakenD's 500).
+    fn gather<T>(
+        &self,
+        results: impl ExactSizeIterator<Item = Result<(T, bool), ProxyError>>,
+    ) -> Result<Gathered<T>, ProxyError> {
         let count = results.len();
         let mut parts = Vec::with_capacity(count);
         let mut first_error = None;
         let mut complete = true;
         for result in results {
-            match result.and_then(BackendAnswer::into_success) {
-                Ok((_, data, part_complete)) => {
-                    parts.push(data);
+            match result {
+                Ok((part, part_complete)) => {
+                    parts.push(part);
                     complete &= part_complete;
                 }
                 Err(error) => {
@@ -497,9 +527,8 @@ impl Pipeline {
                 count,
                 first: Box::new(first),
             }),
-            partial => Ok(Collected::Data {
-                status: StatusCode::OK,
-                data: merge(parts),
+            partial => Ok(Gathered {
+                parts,
                 complete: complete && partial.is_none(),
                 errored: partial.is_some(),
             }),
@@ -511,44 +540,21 @@ impl Pipeline {
     /// tree.
     async fn merge_encoded(&self, outgoing: &Outgoing<'_>) -> Result<Collected, ProxyError> {
         let results = join_all(self.backends.iter().map(|b| self.fetch_body(b, outgoing))).await;
-        let count = results.len();
-        let mut parts = Vec::with_capacity(count);
-        let mut first_error = None;
-        let mut complete = true;
-        for (result, backend) in results.into_iter().zip(&self.backends) {
-            let encoded = result.and_then(|(body, part_complete)| {
-                complete &= part_complete;
+        let encoded = results
+            .into_iter()
+            .zip(&self.backends)
+            .map(|(result, backend)| {
+                let (body, complete) = result?;
                 let mut out = Vec::with_capacity(body.len());
-                match sepia_json::write_canonical_object(&mut out, &body) {
-                    Ok(Ok(members)) => Ok(CanonicalPart::new(out, &members)),
-                    Ok(Err(kind)) => Err(format!("expected a JSON object, found {}", kind.name())),
-                    Err(error) => Err(error.to_string()),
-                }
-                .map_err(|reason| ProxyError::BackendBody {
-                    url: backend_label(backend),
-                    encoding: encoding_name(backend.encoding),
-                    reason,
-                })
+                let members = canonical_object(backend, &body, &mut out)?;
+                Ok((CanonicalPart::new(out, &members), complete))
             });
-            match encoded {
-                Ok(part) => parts.push(part),
-                Err(error) => {
-                    tracing::warn!(endpoint = %self.endpoint, error = %error, "a backend failed");
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        match first_error {
-            Some(first) if parts.is_empty() => Err(ProxyError::AllBackendsFailed {
-                count,
-                first: Box::new(first),
-            }),
-            partial => Ok(Collected::Encoded {
-                status: StatusCode::OK,
-                body: merge_canonical(&parts),
-                complete: complete && partial.is_none(),
-            }),
-        }
+        let gathered = self.gather(encoded)?;
+        Ok(Collected::Encoded {
+            status: StatusCode::OK,
+            body: merge_canonical(&gathered.parts),
+            complete: gathered.complete,
+        })
     }
 
     /// A backend's body to decode, with whether it is complete; a failure
@@ -844,21 +850,11 @@ impl Pipeline {
             Err(answer) => return Ok(single_backend(answer)),
         };
         let mut body = Vec::with_capacity(reply.body.len());
-        let reason = match sepia_json::write_canonical(&mut body, &reply.body) {
-            Ok(sepia_json::Kind::Object) => {
-                return Ok(Collected::Encoded {
-                    status: reply.status,
-                    body,
-                    complete: true,
-                })
-            }
-            Ok(kind) => format!("expected a JSON object, found {}", kind.name()),
-            Err(error) => error.to_string(),
-        };
-        Err(ProxyError::BackendBody {
-            url: backend_label(backend),
-            encoding: encoding_name(backend.encoding),
-            reason,
+        canonical_object(backend, &reply.body, &mut body)?;
+        Ok(Collected::Encoded {
+            status: reply.status,
+            body,
+            complete: true,
         })
     }
 
@@ -997,6 +993,25 @@ impl Pipeline {
         let response = self.modifiers.on_response(response).await?;
         from_plugin_response(response, &self.modifiers.last_plugin())
     }
+}
+
+/// Re-encodes a backend's JSON object into `out` in Go's encoding; its
+/// members, or why the body is not one, naming the backend.
+fn canonical_object<'b>(
+    backend: &BackendCall,
+    body: &'b [u8],
+    out: &mut Vec<u8>,
+) -> Result<Vec<sepia_json::Member<'b>>, ProxyError> {
+    let reason = match sepia_json::write_canonical_object(out, body) {
+        Ok(Ok(members)) => return Ok(members),
+        Ok(Err(kind)) => format!("expected a JSON object, found {}", kind.name()),
+        Err(error) => error.to_string(),
+    };
+    Err(ProxyError::BackendBody {
+        url: backend_label(backend),
+        encoding: encoding_name(backend.encoding),
+        reason,
+    })
 }
 
 /// A single backend's answer as the endpoint's.
