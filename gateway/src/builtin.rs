@@ -23,10 +23,20 @@ pub struct BuiltinRoutes {
     /// `return_error_msg`: a backend failure passed on by
     /// `return_error_code` shows the backend's body.
     pub return_error_msg: bool,
+    /// A known path asked with another method answers 405 (KrakenD's
+    /// default); `disable_handle_method_not_allowed` makes it 404.
+    pub method_not_allowed: bool,
 }
 
 /// Router settings Sepia reads; the others are reported as not supported.
-const ROUTER_KEYS: &[&str] = &["health_path", "disable_health", "return_error_msg"];
+const ROUTER_KEYS: &[&str] = &[
+    "health_path",
+    "disable_health",
+    "return_error_msg",
+    "disable_handle_method_not_allowed",
+    "hide_version_header",
+    "use_h2c",
+];
 
 impl BuiltinRoutes {
     /// From the configuration; unknown router settings are returned as
@@ -37,6 +47,7 @@ impl BuiltinRoutes {
             debug: config.debug_endpoint,
             echo: config.echo_endpoint,
             return_error_msg: false,
+            method_not_allowed: true,
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {
@@ -55,26 +66,32 @@ impl BuiltinRoutes {
                 }
             }
         }
-        match map.get("disable_health") {
-            None | Some(Value::Bool(false)) => {}
-            Some(Value::Bool(true)) => routes.health_path = None,
-            Some(_) => {
-                return Err("extra_config.router.disable_health must be true or false".into())
-            }
+        if flag(map, "disable_health")?.unwrap_or(false) {
+            routes.health_path = None;
         }
-        match map.get("return_error_msg") {
-            None => {}
-            Some(Value::Bool(reveal)) => routes.return_error_msg = *reveal,
-            Some(_) => {
-                return Err("extra_config.router.return_error_msg must be true or false".into())
-            }
-        }
+        routes.return_error_msg = flag(map, "return_error_msg")?.unwrap_or(false);
+        routes.method_not_allowed =
+            !flag(map, "disable_handle_method_not_allowed")?.unwrap_or(false);
+        // Sepia sends no version header whatever `hide_version_header` says
+        // (KrakenD's default sends one), and always serves HTTP/2 cleartext
+        // beside HTTP/1.1 (`use_h2c`): both are read only to be checked.
+        flag(map, "hide_version_header")?;
+        flag(map, "use_h2c")?;
         for key in map.keys().filter(|k| !ROUTER_KEYS.contains(&k.as_str())) {
             warnings.push(format!(
                 "extra_config.router.{key}: a KrakenD setting Sepia does not implement yet: it is ignored"
             ));
         }
         Ok((routes, warnings))
+    }
+}
+
+/// A `router` flag: absent, or true or false.
+fn flag(map: &serde_json::Map<String, Value>, key: &str) -> Result<Option<bool>, String> {
+    match map.get(key) {
+        None => Ok(None),
+        Some(Value::Bool(value)) => Ok(Some(*value)),
+        Some(_) => Err(format!("extra_config.router.{key} must be true or false")),
     }
 }
 
@@ -176,6 +193,14 @@ mod tests {
         let (routes, _) =
             BuiltinRoutes::from_config(&config(json!({"disable_health": true}))).unwrap();
         assert_eq!(routes.health_path, None);
+        assert!(routes.method_not_allowed);
+        let (routes, warnings) = BuiltinRoutes::from_config(&config(json!({
+            "disable_handle_method_not_allowed": true, "hide_version_header": true, "use_h2c": true
+        })))
+        .unwrap();
+        assert!(!routes.method_not_allowed);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(BuiltinRoutes::from_config(&config(json!({"use_h2c": "yes"}))).is_err());
         assert!(BuiltinRoutes::from_config(&config(json!({"health_path": 1}))).is_err());
     }
 }

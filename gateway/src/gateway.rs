@@ -157,6 +157,14 @@ impl Gateway {
                 let params: Vec<String> = params.into_iter().map(str::to_owned).collect();
                 pipeline.handle(request, params, client_ip).await
             }
+            // `router.disable_handle_method_not_allowed`: such a request is
+            // answered as an unknown path, as KrakenD does then.
+            RouteMatch::MethodNotAllowed(_) if !self.builtin.method_not_allowed => {
+                ProxyError::NotFound {
+                    path: path.to_owned(),
+                }
+                .into_response()
+            }
             RouteMatch::MethodNotAllowed(methods) => ProxyError::MethodNotAllowed {
                 method: request.method().to_string(),
                 path: path.to_owned(),

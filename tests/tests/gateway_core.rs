@@ -611,3 +611,29 @@ async fn backend_level_forwarding_narrows_what_the_endpoint_forwards() {
     assert_eq!(w.query.as_deref(), Some("a=1&b=2"));
     assert_eq!(w.header("authorization"), Some("Bearer x"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn router_flags_turn_405_into_404_and_are_checked() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":true}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3,
+        "extra_config": {"router": {"disable_handle_method_not_allowed": true, "hide_version_header": true, "use_h2c": true}},
+        "endpoints": [{"endpoint": "/only-get", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
+    .await;
+    let answer = request(Method::POST, &sepia.url("/only-get"), &[], b"{}", false).await;
+    assert_eq!(answer.status, 404);
+    assert!(answer.header("allow").is_none());
+    assert!(answer.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("no endpoint serves /only-get"));
+    assert_eq!(get(&sepia.url("/only-get")).await.status, 200);
+    let message = Sepia::refused(json!({"version": 3,
+        "extra_config": {"router": {"disable_handle_method_not_allowed": "yes"}}, "endpoints": []}))
+    .await;
+    assert!(
+        message.contains(
+            "extra_config.router.disable_handle_method_not_allowed must be true or false"
+        ),
+        "{message}"
+    );
+}
