@@ -133,7 +133,15 @@ impl Modifier for Signer {
             let is_object = value.first() == Some(&b'{');
             if is_object && self.settings.keys_to_sign.iter().any(|k| *k == member.name) {
                 let token = sign(value, &key, self.settings.full).map_err(|e| self.failure(&e))?;
-                sepia_json::write_string(&mut body, &token);
+                if self.settings.full {
+                    sepia_json::write_string(&mut body, &token);
+                } else {
+                    // A compact JWS is base64url and dots: nothing in it
+                    // needs escaping, so it is not scanned for escapes.
+                    body.push(b'"');
+                    body.extend_from_slice(token.as_bytes());
+                    body.push(b'"');
+                }
             } else {
                 body.extend_from_slice(value);
             }
