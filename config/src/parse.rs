@@ -644,7 +644,25 @@ fn shaping(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Shaping {
             "\"allow\" and \"deny\" are both set: KrakenD uses only \"allow\" then; keep one",
         );
     }
-    let mapping = reader.string_map("mapping", diags).unwrap_or_default();
+    let mapping_path = reader.path_of("mapping");
+    let mapping = reader
+        .string_map("mapping", diags)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(from, to)| match to.split_once('.') {
+            // KrakenD renames to the part before the first dot; it never
+            // nests. Sepia does the same, and says so.
+            Some((first, _)) => {
+                diags.push(
+                    &join(&mapping_path, &from),
+                    crate::ProblemKind::NotSupported,
+                    format!("\"{to}\" would nest the value, which mapping does not do: it is renamed to \"{first}\", as KrakenD does"),
+                );
+                (from, first.to_owned())
+            }
+            None => (from, to),
+        })
+        .collect();
     let group = reader.string("group", diags).filter(|g| !g.is_empty());
     Shaping {
         target,

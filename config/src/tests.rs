@@ -374,3 +374,28 @@ fn service_discovery_and_host_sanitizing_are_checked() {
         "{p:?}"
     );
 }
+
+#[test]
+fn mapping_to_a_dotted_name_renames_to_its_first_part_as_krakend_does() {
+    let loaded = parse_str(
+        r#"{"version":3,"host":["h"],"endpoints":[{"endpoint":"/a","backend":[
+            {"url_pattern":"/a","mapping":{"id":"user.id","name":"full_name"}}]}]}"#,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.config.endpoints[0].backends[0].shaping.mapping,
+        vec![
+            ("id".to_owned(), "user".to_owned()),
+            ("name".to_owned(), "full_name".to_owned())
+        ]
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        has(
+            &warnings,
+            "endpoints[0].backend[0].mapping.id: \"user.id\" would nest the value"
+        ),
+        "{warnings:?}"
+    );
+}
