@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::{
     diagnostics::{join, Diagnostics, ProblemKind},
-    model::{BackendErrors, ExtraConfig, StaticResponse, StaticStrategy},
+    model::{BackendErrors, ExtraConfig, ExtraConfigEntry, StaticResponse, StaticStrategy},
     reader::{type_name, ObjectReader},
 };
 
@@ -20,6 +20,11 @@ const PROXY_NOT_SUPPORTED: &[&str] =
     &["flatmap_filter", "combiner", "sequential_propagated_params"];
 /// Backend `proxy` settings Sepia does not implement yet.
 const BACKEND_PROXY_NOT_SUPPORTED: &[&str] = &["shadow", "flatmap_filter"];
+
+/// Where a namespace of an `extra_config` is: `endpoints[0].extra_config.proxy`.
+fn namespace_path(parent: &str, entry: &ExtraConfigEntry) -> String {
+    join(&join(parent, "extra_config"), &entry.namespace)
+}
 
 /// What an endpoint's `proxy` namespace asks for.
 #[derive(Debug, Default)]
@@ -38,7 +43,7 @@ pub(crate) fn endpoint_proxy(
     let Some(entry) = extra.take(PROXY) else {
         return settings;
     };
-    let path = join(&join(parent, "extra_config"), &entry.namespace);
+    let path = namespace_path(parent, &entry);
     let Some(mut reader) = ObjectReader::of(path, &entry.value, diags) else {
         return settings;
     };
@@ -107,7 +112,7 @@ pub(crate) fn backend_http(
     diags: &mut Diagnostics,
 ) -> BackendErrors {
     if let Some(entry) = extra.take(PROXY) {
-        let path = join(&join(parent, "extra_config"), &entry.namespace);
+        let path = namespace_path(parent, &entry);
         if let Some(reader) = ObjectReader::of(path, &entry.value, diags) {
             reader.finish(BACKEND_PROXY_NOT_SUPPORTED, diags);
         }
@@ -115,7 +120,7 @@ pub(crate) fn backend_http(
     let Some(entry) = extra.take(BACKEND_HTTP) else {
         return BackendErrors::Default;
     };
-    let path = join(&join(parent, "extra_config"), &entry.namespace);
+    let path = namespace_path(parent, &entry);
     let Some(mut reader) = ObjectReader::of(path, &entry.value, diags) else {
         return BackendErrors::Default;
     };

@@ -263,6 +263,15 @@ pub struct Endpoint {
     pub extra_config: ExtraConfig,
 }
 
+impl Endpoint {
+    /// Whether the backend's response passes through untouched (`no-op`
+    /// output, or a single `no-op` backend): status, headers and bytes.
+    pub fn passes_through(&self) -> bool {
+        self.output_encoding == OutputEncoding::NoOp
+            || matches!(self.backends.as_slice(), [only] if only.encoding == BackendEncoding::NoOp)
+    }
+}
+
 /// A whole, valid configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

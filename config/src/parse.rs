@@ -467,19 +467,8 @@ fn endpoint(
             "\"no-op\" passes one backend's response through: use a single backend",
         );
     }
-    if let Some(static_response) = &proxy.static_response {
-        let passes_through = output_encoding == OutputEncoding::NoOp
-            || (backends.len() == 1 && backends[0].encoding == BackendEncoding::NoOp);
-        if passes_through && !static_response.data.is_empty() {
-            diags.push(
-                &join(&join(&path, "extra_config"), "proxy.static"),
-                crate::ProblemKind::NotSupported,
-                "a no-op endpoint passes the backend's bytes through: static data cannot be added (KrakenD ignores it too)",
-            );
-        }
-    }
     reader.finish(ENDPOINT_NOT_SUPPORTED, diags);
-    Some(Endpoint {
+    let endpoint = Endpoint {
         json_path: path,
         endpoint,
         method,
@@ -494,7 +483,19 @@ fn endpoint(
         sequential: proxy.sequential,
         static_response: proxy.static_response,
         extra_config,
-    })
+    };
+    let has_static_data = endpoint
+        .static_response
+        .as_ref()
+        .is_some_and(|fixed| !fixed.data.is_empty());
+    if has_static_data && endpoint.passes_through() {
+        diags.push(
+            &join(&join(&endpoint.json_path, "extra_config"), "proxy.static"),
+            crate::ProblemKind::NotSupported,
+            "a no-op endpoint passes the backend's bytes through: static data cannot be added (KrakenD ignores it too)",
+        );
+    }
+    Some(endpoint)
 }
 
 /// What a backend needs to know of its endpoint.

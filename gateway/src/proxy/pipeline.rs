@@ -266,8 +266,7 @@ impl Pipeline {
                 }
             })
             .collect();
-        let pass_through = endpoint.output_encoding == OutputEncoding::NoOp
-            || (backends.len() == 1 && backends[0].encoding == BackendEncoding::NoOp);
+        let pass_through = endpoint.passes_through();
         let direct_json = endpoint.backends.iter().all(|b| {
             b.encoding == BackendEncoding::Json
                 && !b.is_collection
@@ -824,13 +823,8 @@ impl Pipeline {
             Ok(reply) => reply,
             Err(answer) => return Ok(answer),
         };
-        let data = decode(backend.encoding, backend.is_collection, &reply.body).map_err(|e| {
-            ProxyError::BackendBody {
-                url: backend_label(backend),
-                encoding: encoding_name(backend.encoding),
-                reason: e.0,
-            }
-        })?;
+        let data = decode(backend.encoding, backend.is_collection, &reply.body)
+            .map_err(|e| body_error(backend, e.0))?;
         Ok(BackendAnswer::Data {
             status: reply.status,
             data: shaping::apply(&backend.shaping, data),
@@ -1007,11 +1001,16 @@ fn canonical_object<'b>(
         Ok(Err(kind)) => format!("expected a JSON object, found {}", kind.name()),
         Err(error) => error.to_string(),
     };
-    Err(ProxyError::BackendBody {
+    Err(body_error(backend, reason))
+}
+
+/// A backend body that is not what its `encoding` declares.
+fn body_error(backend: &BackendCall, reason: String) -> ProxyError {
+    ProxyError::BackendBody {
         url: backend_label(backend),
         encoding: encoding_name(backend.encoding),
         reason,
-    })
+    }
 }
 
 /// A single backend's answer as the endpoint's.

@@ -127,7 +127,8 @@ impl Modifier for Signer {
             if i > 0 {
                 body.push(b',');
             }
-            sepia_json::write_string(&mut body, &member.name);
+            // The key as the canonical pass already escaped it.
+            body.extend_from_slice(&canonical[member.key.clone()]);
             body.push(b':');
             let value = &canonical[member.value.clone()];
             let is_object = value.first() == Some(&b'{');
