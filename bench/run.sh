@@ -7,6 +7,9 @@
 #   nginx proxy_pass, own process
 #                        the same proxy in a process of its own with one
 #                        worker a core, as sepia runs: the like-for-like peer
+#   bare hyper           hyper's server and sepia's backend client with no
+#                        gateway logic (gateway/examples/bare_hyper_proxy.rs):
+#                        the floor the HTTP library sets under sepia
 #   sepia json           sepia in front of it, decoding and re-encoding JSON
 #   sepia no-op          sepia in front of it, passing the body through
 #   sepia merge          two backends merged (both the same nginx file)
@@ -31,13 +34,14 @@ NGINX_PROXY_PORT=18102
 NGINX_OWN_PROXY_PORT=18105
 SEPIA_PORT=18103
 COMPILED_IN_PORT=18104
+BARE_HYPER_PORT=18106
 
 for tool in wrk nginx; do
     command -v "$tool" >/dev/null || { echo "bench: needs $tool (apt-get install wrk nginx-light)" >&2; exit 1; }
 done
 
 cargo build --release --workspace >&2
-cargo build --release -p sepia --example compiled_in >&2
+cargo build --release -p sepia --example compiled_in --example bare_hyper_proxy >&2
 
 work=$(mktemp -d)
 # nginx workers run as another user: they must read the served file.
@@ -125,6 +129,8 @@ RUST_LOG=warn target/release/examples/compiled_in run -c "$work/compiled-in.json
 pids+=($!)
 RUST_LOG=warn target/release/sepia run -c "$work/sepia.json" 2>"$work/sepia.log" &
 pids+=($!)
+target/release/examples/bare_hyper_proxy "127.0.0.1:$BARE_HYPER_PORT" "http://127.0.0.1:$BACKEND_PORT" 2>"$work/bare.log" &
+pids+=($!)
 
 for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$SEPIA_PORT/__health" >/dev/null 2>&1 && break
@@ -145,6 +151,10 @@ for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$COMPILED_IN_PORT/__health" >/dev/null 2>&1 && break
     sleep 0.1
 done
+for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$BARE_HYPER_PORT/data.json" >/dev/null 2>&1 && break
+    sleep 0.1
+done
 for path in json noop merge hs256 es256 rs256 modifier; do
     code=$(curl -s -o "$work/check.out" -w '%{http_code}' "http://127.0.0.1:$SEPIA_PORT/$path")
     if [ "$code" != 200 ]; then
@@ -163,6 +173,7 @@ scenarios=(
     "backend direct|http://127.0.0.1:$BACKEND_PORT/data.json"
     "nginx proxy_pass|http://127.0.0.1:$NGINX_PROXY_PORT/data.json"
     "nginx proxy_pass, own process|http://127.0.0.1:$NGINX_OWN_PROXY_PORT/data.json"
+    "bare hyper|http://127.0.0.1:$BARE_HYPER_PORT/data.json"
     "sepia json|http://127.0.0.1:$SEPIA_PORT/json"
     "sepia no-op|http://127.0.0.1:$SEPIA_PORT/noop"
     "sepia merge (2 backends)|http://127.0.0.1:$SEPIA_PORT/merge"
@@ -189,11 +200,14 @@ for scenario in "${scenarios[@]}"; do
 done
 
 row scenario "median req/s" "last p99" ratio
-for name in "backend direct" "nginx proxy_pass" "nginx proxy_pass, own process" "sepia json" "sepia no-op"; do
+for name in "backend direct" "nginx proxy_pass" "nginx proxy_pass, own process" "bare hyper" "sepia json" "sepia no-op"; do
     row "$name" "${rps[$name]}" "${p99[$name]}" "$(ratio "${rps[$name]}" "${rps[nginx proxy_pass]}") of nginx"
 done
-for name in "sepia json" "sepia no-op"; do
+for name in "bare hyper" "sepia json" "sepia no-op"; do
     row "$name" "${rps[$name]}" "${p99[$name]}" "$(ratio "${rps[$name]}" "${rps[nginx proxy_pass, own process]}") of own nginx"
+done
+for name in "sepia json" "sepia no-op"; do
+    row "$name" "${rps[$name]}" "${p99[$name]}" "$(ratio "${rps[$name]}" "${rps[bare hyper]}") of bare hyper"
 done
 row "sepia merge (2 backends)" "${rps[sepia merge (2 backends)]}" "${p99[sepia merge (2 backends)]}" "$(ratio "${rps[sepia merge (2 backends)]}" "${rps[sepia json]}") of json"
 for alg in hs256 es256 rs256; do

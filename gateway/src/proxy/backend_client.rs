@@ -1,5 +1,6 @@
-//! The one pooled, keep-alive HTTP client every backend call goes through
-//! (http and https via rustls).
+//! The one pooled, keep-alive HTTP client every backend call goes through:
+//! plain http on [`Http1Pool`], https (rustls, HTTP/1.1 or HTTP/2) on
+//! hyper-util's pooled client.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,12 +14,25 @@ use hyper_util::{
     rt::{TokioExecutor, TokioTimer},
 };
 
+use super::http1_pool::{Http1Error, Http1Pool};
 use crate::tls::{client_config, TlsError, TlsSettings};
 
 /// A pooled HTTP/1.1 and HTTP/2 client.
 #[derive(Clone, Debug)]
 pub struct BackendClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    plain: Arc<Http1Pool>,
+}
+
+/// Why a backend request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// On the https client.
+    #[error(transparent)]
+    Pooled(#[from] hyper_util::client::legacy::Error),
+    /// On a plain-http connection.
+    #[error(transparent)]
+    Plain(#[from] Http1Error),
 }
 
 impl BackendClient {
@@ -45,15 +59,21 @@ impl BackendClient {
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
-        Self { client }
+        Self {
+            client,
+            plain: Arc::default(),
+        }
     }
 
     /// Sends a request and waits for the response head.
     pub async fn send(
         &self,
         request: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        self.client.request(request).await
+    ) -> Result<Response<Incoming>, SendError> {
+        if request.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
+            return Ok(self.plain.send(request).await?);
+        }
+        Ok(self.client.request(request).await?)
     }
 }
 
@@ -97,7 +117,7 @@ impl ClientSet {
 
 /// The most useful text of a client error: hyper-util's own message is
 /// generic ("client error (Connect)"), the cause says what happened.
-pub fn describe(error: &hyper_util::client::legacy::Error) -> String {
+pub fn describe(error: &SendError) -> String {
     use std::error::Error as _;
     let mut text = error.to_string();
     let mut source = error.source();

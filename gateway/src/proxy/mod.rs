@@ -5,6 +5,7 @@ pub mod decode;
 pub mod forwarding;
 pub mod hook_pool;
 pub mod hooks;
+pub mod http1_pool;
 pub mod merge;
 pub mod pipeline;
 pub mod sequence;

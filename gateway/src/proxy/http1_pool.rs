@@ -1,0 +1,334 @@
+//! Keep-alive HTTP/1.1 connections to plain-http backends, on hyper's own
+//! connection API.
+//!
+//! hyper-util's pooled client does the same job for every scheme, but its
+//! generic pool (connection racing, waiters, a hashed key a request, a
+//! background idle sweeper) measured ~15% of a bare proxy's throughput on
+//! plain-http backends (bench/run.sh, `bare_hyper_proxy --conn`): most
+//! backends of a gateway are plain http on a private network, so they get
+//! this lean path and https keeps hyper-util's.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{header, uri::PathAndQuery, HeaderValue, Request, Response, Uri};
+use http_body_util::Full;
+use hyper::{body::Incoming, client::conn::http1};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// An idle connection is closed after this long unused (hyper-util's
+/// default, which sepia used before).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a TCP connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// TCP keep-alive probes on backend connections.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// Connections kept a backend; more are closed once their answer is read.
+const MAX_IDLE_PER_BACKEND: usize = 1024;
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// Why a request to a plain-http backend failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Http1Error {
+    /// The URL has no host.
+    #[error("the URL has no host")]
+    NoHost,
+    /// The TCP connection could not be made.
+    #[error("tcp connect error")]
+    Connect(#[source] std::io::Error),
+    /// The TCP connection was not made in time.
+    #[error("tcp connect timed out after {}s", CONNECT_TIMEOUT.as_secs())]
+    ConnectTimeout,
+    /// HTTP failed on the connection.
+    #[error(transparent)]
+    Http(hyper::Error),
+}
+
+/// One connection not in use, and since when.
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+/// Idle connections by backend (`host:port`).
+#[derive(Default)]
+pub struct Http1Pool {
+    idle: Mutex<HashMap<String, Vec<Idle>>>,
+}
+
+impl std::fmt::Debug for Http1Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http1Pool").finish_non_exhaustive()
+    }
+}
+
+impl Http1Pool {
+    /// Sends `request` (an absolute `http://` URL) on a pooled connection,
+    /// or a new one, and waits for the response head.
+    pub async fn send(
+        &self,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, Http1Error> {
+        let uri = request.uri().clone();
+        let host = uri.host().ok_or(Http1Error::NoHost)?.to_owned();
+        let port = uri.port_u16().unwrap_or(80);
+        let key = format!("{host}:{port}");
+        // What hyper-util's client sends: the host, and the port unless it
+        // is the default.
+        if !request.headers().contains_key(header::HOST) {
+            let value = if port == 80 {
+                HeaderValue::from_str(&host)
+            } else {
+                HeaderValue::from_str(&key)
+            };
+            if let Ok(value) = value {
+                request.headers_mut().insert(header::HOST, value);
+            }
+        }
+        // HTTP/1.1 requests name the path, not the whole URL.
+        let origin = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *request.uri_mut() = Uri::from(origin);
+
+        if let Some(mut sender) = self.checkout(&key) {
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    self.check_in(key, sender);
+                    return Ok(response);
+                }
+                // The backend closed the idle connection before the request
+                // went out: it is safe to send again on a new one.
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(Http1Error::Http(error.into_error())),
+                },
+            }
+        }
+        let mut sender = connect(&host, port).await?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(Http1Error::Http)?;
+        self.check_in(key, sender);
+        Ok(response)
+    }
+
+    /// A connection ready for a request: the most recently used one, so
+    /// the others age out when the load falls.
+    fn checkout(&self, key: &str) -> Option<Sender> {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let list = idle.get_mut(key)?;
+        let now = Instant::now();
+        list.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT);
+        // A connection whose last answer is still being read is not ready.
+        let at = list.iter().rposition(|c| c.sender.is_ready())?;
+        Some(list.swap_remove(at).sender)
+    }
+
+    /// Returns a connection at once: it becomes ready again when the
+    /// response body has been read.
+    fn check_in(&self, key: String, sender: Sender) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let list = idle.entry(key).or_default();
+        if list.len() < MAX_IDLE_PER_BACKEND {
+            list.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+/// Opens a connection and starts driving it on the current runtime.
+async fn connect(host: &str, port: u16) -> Result<Sender, Http1Error> {
+    // An IPv6 literal comes bracketed in a URL, not in a socket address.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| Http1Error::ConnectTimeout)?
+        .map_err(Http1Error::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
+    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(Http1Error::Http)?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "backend connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
+
+    use http_body_util::BodyExt;
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+        sync::mpsc,
+    };
+
+    use super::*;
+
+    /// How the test backend treats a connection after its first answer.
+    #[derive(Clone, Copy)]
+    enum After {
+        KeepAlive,
+        Close,
+        /// Keep it, and send each body in two halves 200 ms apart.
+        SlowBody,
+    }
+
+    /// A backend that answers "ok" to every request head it reads, counts
+    /// the connections it accepts and reports each request head.
+    async fn backend(after: After) -> (u16, Arc<AtomicUsize>, mpsc::UnboundedReceiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (heads, received) = mpsc::unbounded_channel();
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                let heads = heads.clone();
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    loop {
+                        let Ok(n) = stream.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buffer.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head: Vec<u8> = buffer.drain(..end + 4).collect();
+                            let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
+                            let answer: &[u8] = match after {
+                                After::SlowBody => {
+                                    b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nok"
+                                }
+                                _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+                            };
+                            if stream.write_all(answer).await.is_err() {
+                                return;
+                            }
+                            match after {
+                                After::KeepAlive => {}
+                                After::Close => return,
+                                After::SlowBody => {
+                                    tokio::time::sleep(Duration::from_millis(200)).await;
+                                    if stream.write_all(b"ok").await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (port, accepted, received)
+    }
+
+    fn get(url: &str) -> Request<Full<Bytes>> {
+        Request::get(url).body(Full::new(Bytes::new())).unwrap()
+    }
+
+    async fn body(response: Response<Incoming>) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sequential_requests_share_one_connection_with_origin_form_and_host() {
+        let (port, accepted, mut heads) = backend(After::KeepAlive).await;
+        let pool = Http1Pool::default();
+        for _ in 0..3 {
+            let response = pool
+                .send(get(&format!("http://127.0.0.1:{port}/a?b=1")))
+                .await
+                .unwrap();
+            assert_eq!(body(response).await, "ok");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        let head = heads.recv().await.unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("get /a?b=1 http/1.1\r\n"), "{head}");
+        assert!(
+            head.contains(&format!("host: 127.0.0.1:{port}\r\n")),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_backend_closed_is_not_used_again() {
+        let (port, accepted, _heads) = backend(After::Close).await;
+        let pool = Http1Pool::default();
+        for _ in 0..2 {
+            let response = pool
+                .send(get(&format!("http://127.0.0.1:{port}/")))
+                .await
+                .unwrap();
+            assert_eq!(body(response).await, "ok");
+            // Let the connection see the backend's close.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_answer_is_unread_is_not_shared() {
+        let (port, accepted, _heads) = backend(After::SlowBody).await;
+        let pool = Http1Pool::default();
+        let url = format!("http://127.0.0.1:{port}/");
+        let first = pool.send(get(&url)).await.unwrap();
+        // The first body is still arriving: the second request needs its
+        // own connection.
+        let second = pool.send(get(&url)).await.unwrap();
+        assert_eq!(body(second).await, "okok");
+        assert_eq!(body(first).await, "okok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        // Both are idle now; the next request reuses one.
+        tokio::task::yield_now().await;
+        assert_eq!(body(pool.send(get(&url)).await.unwrap()).await, "okok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_says_so() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let error = Http1Pool::default()
+            .send(get(&format!("http://127.0.0.1:{port}/")))
+            .await
+            .unwrap_err();
+        let text = crate::proxy::backend_client::describe(&error.into());
+        assert!(text.starts_with("tcp connect error: "), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+    }
+}
