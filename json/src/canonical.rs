@@ -92,14 +92,26 @@ pub fn write_canonical_object<'a>(
         reader.end()?;
         return Ok(Err(kind));
     }
-    let members = reader.object(out, 0)?;
+    reader.object(out, 0)?;
     reader.end()?;
-    Ok(Ok(members))
+    Ok(Ok(reader
+        .pending
+        .drain(..)
+        .map(|m| Member {
+            name: match m.name {
+                Cow::Borrowed(raw) => Cow::Borrowed(as_str(raw)),
+                Cow::Owned(decoded) => Cow::Owned(String::from_utf8(decoded).unwrap_or_default()),
+            },
+            key: m.whole.start..m.value.start - 1,
+            value: m.value,
+        })
+        .collect()))
 }
 
-/// A member while its object is read: key and value spans in the output.
+/// A member while its object is read: its key's bytes (unescaped; UTF-8,
+/// compared as bytes as Go sorts them), key and value spans in the output.
 struct Pending<'a> {
-    name: Cow<'a, str>,
+    name: Cow<'a, [u8]>,
     /// From the key's opening quote to the value's end.
     whole: Range<usize>,
     value: Range<usize>,
@@ -108,6 +120,11 @@ struct Pending<'a> {
 struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
+    /// The members of the objects being read, innermost last: one list
+    /// for the whole text instead of an allocation an object.
+    pending: Vec<Pending<'a>>,
+    /// Where an unsorted object's members wait while they are rewritten.
+    scratch: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
@@ -119,7 +136,12 @@ impl<'a> Reader<'a> {
                 reason: "invalid UTF-8",
             });
         }
-        Ok(Self { input, pos: 0 })
+        Ok(Self {
+            input,
+            pos: 0,
+            pending: Vec::with_capacity(16),
+            scratch: Vec::new(),
+        })
     }
 
     fn error(&self, reason: &'static str) -> JsonError {
@@ -159,7 +181,12 @@ impl<'a> Reader<'a> {
     fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Result<Kind, JsonError> {
         self.skip_whitespace();
         match self.peek() {
-            Some(b'{') => self.object(out, depth).map(|_| Kind::Object),
+            Some(b'{') => {
+                let outer = self.pending.len();
+                self.object(out, depth)?;
+                self.pending.truncate(outer);
+                Ok(Kind::Object)
+            }
             Some(b'[') => self.array(out, depth).map(|_| Kind::Array),
             Some(b'"') => self.string(out).map(|_| Kind::String),
             Some(b't') => self.literal(out, b"true").map(|_| Kind::Bool),
@@ -239,7 +266,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a string at the opening quote and writes it with Go's escapes;
     /// returns it unescaped (borrowed when it has no escapes).
-    fn string(&mut self, out: &mut Vec<u8>) -> Result<Cow<'a, str>, JsonError> {
+    fn string(&mut self, out: &mut Vec<u8>) -> Result<Cow<'a, [u8]>, JsonError> {
         self.pos += 1;
         let start = self.pos;
         let input = self.input;
@@ -247,12 +274,11 @@ impl<'a> Reader<'a> {
         loop {
             // Most bytes need no attention: skip them by the escape table,
             // which also holds the quote, the backslash and control bytes.
-            while input
-                .get(self.pos)
-                .is_some_and(|&b| !NEEDS_ESCAPE[usize::from(b)])
-            {
-                self.pos += 1;
-            }
+            let rest = &input[self.pos..];
+            self.pos += rest
+                .iter()
+                .position(|&b| NEEDS_ESCAPE[usize::from(b)])
+                .unwrap_or(rest.len());
             match input.get(self.pos) {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => break,
@@ -277,7 +303,7 @@ impl<'a> Reader<'a> {
             out.push(b'"');
             out.extend_from_slice(raw);
             out.push(b'"');
-            return Ok(Cow::Borrowed(as_str(raw)));
+            return Ok(Cow::Borrowed(raw));
         }
         // Escapes (or characters Go escapes): decode, then write as Go does.
         let mut text = String::from(as_str(&input[start..self.pos]));
@@ -308,7 +334,7 @@ impl<'a> Reader<'a> {
             }
         }
         write_string(out, &text);
-        Ok(Cow::Owned(text))
+        Ok(Cow::Owned(text.into_bytes()))
     }
 
     fn escape(&mut self, text: &mut String) -> Result<(), JsonError> {
@@ -404,28 +430,29 @@ impl<'a> Reader<'a> {
     }
 
     /// Writes the object's members as they come; if their keys were not
-    /// sorted and unique, rewrites them in order from their spans.
-    fn object(&mut self, out: &mut Vec<u8>, depth: usize) -> Result<Vec<Member<'a>>, JsonError> {
+    /// sorted and unique, rewrites them in order from their spans. Leaves
+    /// its members on top of `self.pending`.
+    fn object(&mut self, out: &mut Vec<u8>, depth: usize) -> Result<(), JsonError> {
         if depth + 1 >= MAX_DEPTH {
             return Err(self.error("recursion limit exceeded"));
         }
         self.pos += 1;
         out.push(b'{');
         let body_start = out.len();
-        let mut members: Vec<Pending<'a>> = Vec::new();
+        let first = self.pending.len();
         let mut in_order = true;
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.pos += 1;
             out.push(b'}');
-            return Ok(Vec::new());
+            return Ok(());
         }
         loop {
             self.skip_whitespace();
             if self.peek() != Some(b'"') {
                 return Err(self.error("expected a key"));
             }
-            if !members.is_empty() {
+            if self.pending.len() > first {
                 out.push(b',');
             }
             let whole_start = out.len();
@@ -434,10 +461,12 @@ impl<'a> Reader<'a> {
             out.push(b':');
             let value_start = out.len();
             self.value(out, depth + 1)?;
-            if let Some(last) = members.last() {
-                in_order &= last.name.as_bytes() < name.as_bytes();
+            if self.pending.len() > first {
+                if let Some(last) = self.pending.last() {
+                    in_order &= compare_keys(&last.name, &name).is_lt();
+                }
             }
-            members.push(Pending {
+            self.pending.push(Pending {
                 name,
                 whole: whole_start..out.len(),
                 value: value_start..out.len(),
@@ -453,45 +482,58 @@ impl<'a> Reader<'a> {
             }
         }
         if !in_order {
-            reorder(out, body_start, &mut members);
+            reorder(out, body_start, &mut self.pending, first, &mut self.scratch);
         }
         out.push(b'}');
-        Ok(members
-            .into_iter()
-            .map(|m| Member {
-                name: m.name,
-                key: m.whole.start..m.value.start - 1,
-                value: m.value,
-            })
-            .collect())
+        Ok(())
     }
 }
 
-/// Sorts the members by key (bytes, as Go), keeps the last of a repeated
-/// key (as decoding into a map does), and rewrites them after `start`.
-fn reorder(out: &mut Vec<u8>, start: usize, members: &mut Vec<Pending<'_>>) {
-    let written = out[start..].to_vec();
-    out.truncate(start);
-    // A stable sort keeps repeated keys in input order: the last one wins.
-    members.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-    let mut kept: Vec<Pending<'_>> = Vec::with_capacity(members.len());
-    for member in members.drain(..) {
-        match kept.last_mut() {
-            Some(last) if last.name == member.name => *last = member,
-            _ => kept.push(member),
-        }
+/// Sorts the members from `first` on by key (bytes, as Go), keeps the last
+/// of a repeated key (as decoding into a map does), and rewrites them after
+/// `start`, through `scratch`.
+fn reorder(
+    out: &mut Vec<u8>,
+    start: usize,
+    pending: &mut Vec<Pending<'_>>,
+    first: usize,
+    scratch: &mut Vec<u8>,
+) {
+    // Stable: a repeated key's members stay in input order.
+    pending[first..].sort_by(|a, b| compare_keys(&a.name, &b.name));
+    if pending[first..].windows(2).any(|w| w[0].name == w[1].name) {
+        let mut members = pending.split_off(first);
+        members.dedup_by(|later, kept| {
+            let same = later.name == kept.name;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        pending.append(&mut members);
     }
-    for (i, member) in kept.iter_mut().enumerate() {
+    scratch.clear();
+    scratch.extend_from_slice(&out[start..]);
+    out.truncate(start);
+    for (i, member) in pending[first..].iter_mut().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         let new_start = out.len();
-        out.extend_from_slice(&written[member.whole.start - start..member.whole.end - start]);
+        out.extend_from_slice(&scratch[member.whole.start - start..member.whole.end - start]);
         let shift = |at: usize| at - member.whole.start + new_start;
         member.value = shift(member.value.start)..shift(member.value.end);
         member.whole = new_start..out.len();
     }
-    *members = kept;
+}
+
+/// Byte order, as Go sorts keys; the first bytes settle most pairs without
+/// a call to `memcmp`.
+fn compare_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    match (a.first(), b.first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
 }
 
 fn as_str(bytes: &[u8]) -> &str {
@@ -726,5 +768,26 @@ mod tests {
             write_canonical_object(&mut out, b" [1] ").unwrap(),
             Err(Kind::Array)
         );
+    }
+
+    #[test]
+    fn nested_objects_leave_no_members_behind() {
+        // The inner objects' members share the reader's list with the outer
+        // ones: only the top level's may come back, in order, each once.
+        let mut out = Vec::new();
+        let members = write_canonical_object(
+            &mut out,
+            br#"{"z":{"b":{"d":1,"c":2},"a":3},"y":[{"q":1,"p":2}],"z":{"k":{"m":1,"l":2}},"x":0}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            r#"{"x":0,"y":[{"p":2,"q":1}],"z":{"k":{"l":2,"m":1}}}"#
+        );
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_ref()).collect();
+        assert_eq!(names, ["x", "y", "z"]);
+        assert_eq!(&out[members[1].key.clone()], b"\"y\"");
+        assert_eq!(&out[members[2].value.clone()], br#"{"k":{"l":2,"m":1}}"#);
     }
 }
