@@ -21,8 +21,11 @@ use hyper::{body::Incoming, client::conn::http1};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-/// An idle connection is closed after this long unused (hyper-util's
-/// default, which sepia used before).
+/// An idle connection this long unused is closed instead of reused, when
+/// its backend is next called (hyper-util's idle timeout, which sepia used
+/// before). Backends as a rule close idle connections sooner themselves;
+/// hyper sees such a close at once and ends the connection, and its entry
+/// goes at the backend's next call.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a TCP connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
