@@ -637,3 +637,95 @@ async fn router_flags_turn_405_into_404_and_are_checked() {
         "{message}"
     );
 }
+
+/// A backend that answers the first request of each connection and closes
+/// the connection when the second arrives, as a backend closing an idle
+/// keep-alive connection does when a request races the close. Counts the
+/// requests it reads.
+async fn closes_kept_connections() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{atomic::AtomicUsize, atomic::Ordering, Arc};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let read = Arc::new(AtomicUsize::new(0));
+    let counter = read.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let mut heads = 0;
+                while let Ok(n) = stream.read(&mut chunk).await {
+                    if n == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    // Requests here have no body (GET) or a short one that
+                    // arrives with the head; one head a request.
+                    while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buffer.len() < end + 4 + length {
+                            break;
+                        }
+                        buffer.drain(..end + 4 + length);
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        heads += 1;
+                        if heads == 2 {
+                            return;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, read)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_goes_again_when_the_backend_closes_its_kept_connection_but_a_post_does_not() {
+    use std::sync::atomic::Ordering;
+    let (get_url, gets_read) = closes_kept_connections().await;
+    let (post_url, posts_read) = closes_kept_connections().await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/read", "backend": [{"host": [get_url], "url_pattern": "/"}]},
+        {"endpoint": "/write", "method": "POST", "backend": [{"host": [post_url], "url_pattern": "/", "method": "POST"}]}
+    ]}))
+    .await;
+    // Four calls over two workers: at least one worker calls the backend
+    // twice, the second time on a connection the backend then closes.
+    for _ in 0..4 {
+        let answer = get(&sepia.url("/read")).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(answer.json(), json!({"ok": true}));
+    }
+    assert!(
+        gets_read.load(Ordering::SeqCst) > 4,
+        "no GET was sent again"
+    );
+    let mut failed = 0;
+    for _ in 0..4 {
+        let answer = request(Method::POST, &sepia.url("/write"), &[], b"{}", false).await;
+        if answer.status == 502 {
+            assert!(answer.text().contains("closed"), "{}", answer.text());
+            failed += 1;
+        } else {
+            assert_eq!(answer.status, 200, "{}", answer.text());
+        }
+    }
+    assert!(failed >= 1, "a POST was sent again");
+    assert_eq!(
+        posts_read.load(Ordering::SeqCst),
+        4,
+        "a POST was sent twice"
+    );
+}

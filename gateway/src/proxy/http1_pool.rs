@@ -15,7 +15,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{header, uri::PathAndQuery, HeaderValue, Request, Response, Uri};
+use http::{header, uri::PathAndQuery, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::{body::Incoming, client::conn::http1};
 use hyper_util::rt::TokioIo;
@@ -102,16 +102,24 @@ impl Http1Pool {
         *request.uri_mut() = Uri::from(origin);
 
         if let Some(mut sender) = self.checkout(&key) {
+            // A backend may close a kept connection just as a request goes
+            // out on it (Node.js closes them after 5 s idle). Go's client,
+            // and so KrakenD, then sends a replayable request again on a new
+            // connection; a copy is kept for that.
+            let copy = replayable_copy(&request);
             match sender.try_send_request(request).await {
                 Ok(response) => {
                     self.check_in(key, sender);
                     return Ok(response);
                 }
-                // The backend closed the idle connection before the request
-                // went out: it is safe to send again on a new one.
-                Err(mut error) => match error.take_message() {
-                    Some(unsent) => request = unsent,
-                    None => return Err(Http1Error::Http(error.into_error())),
+                Err(mut error) => match (error.take_message(), copy) {
+                    // Closed before the request went out: safe for any.
+                    (Some(unsent), _) => request = unsent,
+                    (None, Some(copy)) if closed_before_answering(error.error()) => {
+                        tracing::debug!(backend = %key, "a kept connection closed under a request; sending it again");
+                        request = copy;
+                    }
+                    (None, _) => return Err(Http1Error::Http(error.into_error())),
                 },
             }
         }
@@ -154,6 +162,47 @@ impl Http1Pool {
             });
         }
     }
+}
+
+/// A copy of `request` when it may be sent twice, by Go's rule: GET, HEAD,
+/// OPTIONS and TRACE, or any request with an idempotency key.
+fn replayable_copy(request: &Request<Full<Bytes>>) -> Option<Request<Full<Bytes>>> {
+    let headers = request.headers();
+    let replayable = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    ) || headers.contains_key("idempotency-key")
+        || headers.contains_key("x-idempotency-key");
+    if !replayable {
+        return None;
+    }
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = headers.clone();
+    Some(copy)
+}
+
+/// Whether the backend closed or reset the connection instead of answering.
+fn closed_before_answering(error: &hyper::Error) -> bool {
+    use std::{error::Error as _, io::ErrorKind};
+    if error.is_incomplete_message() {
+        return true;
+    }
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Opens a connection and starts driving it on the current runtime.
@@ -201,6 +250,9 @@ mod tests {
         Close,
         /// Keep it, and send each body in two halves 200 ms apart.
         SlowBody,
+        /// Keep it, then close it on the next request without answering,
+        /// as a backend closing an idle connection does in a race.
+        DropSecond,
     }
 
     /// A backend that answers "ok" to every request head it reads, counts
@@ -217,6 +269,7 @@ mod tests {
                 counter.fetch_add(1, Ordering::SeqCst);
                 let heads = heads.clone();
                 tokio::spawn(async move {
+                    let mut heads_read = 0;
                     let mut buffer = Vec::new();
                     let mut chunk = [0u8; 1024];
                     loop {
@@ -230,6 +283,10 @@ mod tests {
                         while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
                             let head: Vec<u8> = buffer.drain(..end + 4).collect();
                             let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
+                            heads_read += 1;
+                            if matches!(after, After::DropSecond) && heads_read == 2 {
+                                return;
+                            }
                             let answer: &[u8] = match after {
                                 After::SlowBody => {
                                     b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nok"
@@ -240,7 +297,7 @@ mod tests {
                                 return;
                             }
                             match after {
-                                After::KeepAlive => {}
+                                After::KeepAlive | After::DropSecond => {}
                                 After::Close => return,
                                 After::SlowBody => {
                                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -318,6 +375,50 @@ mod tests {
         tokio::task::yield_now().await;
         assert_eq!(body(pool.send(get(&url)).await.unwrap()).await, "okok");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    fn request(method: Method, url: &str, header: Option<(&str, &str)>) -> Request<Full<Bytes>> {
+        let mut builder = Request::builder().method(method).uri(url);
+        if let Some((name, value)) = header {
+            builder = builder.header(name, value);
+        }
+        builder.body(Full::new(Bytes::from_static(b"{}"))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_replayable_request_goes_again_when_its_kept_connection_closes() {
+        for (method, header) in [
+            (Method::GET, None),
+            (Method::POST, Some(("Idempotency-Key", "k1"))),
+        ] {
+            let (port, accepted, _heads) = backend(After::DropSecond).await;
+            let pool = Http1Pool::default();
+            let url = format!("http://127.0.0.1:{port}/");
+            for _ in 0..2 {
+                let response = pool.send(request(method.clone(), &url, header)).await;
+                assert_eq!(body(response.unwrap()).await, "ok", "{method}");
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 2, "{method}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_post_is_never_sent_twice() {
+        let (port, accepted, _heads) = backend(After::DropSecond).await;
+        let pool = Http1Pool::default();
+        let url = format!("http://127.0.0.1:{port}/");
+        let first = pool.send(request(Method::POST, &url, None)).await.unwrap();
+        assert_eq!(body(first).await, "ok");
+        let error = pool
+            .send(request(Method::POST, &url, None))
+            .await
+            .unwrap_err();
+        let text = crate::proxy::backend_client::describe(&error.into());
+        assert!(
+            text.contains("connection closed before message completed"),
+            "{text}"
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
