@@ -3,10 +3,10 @@
 //!
 //! hyper-util's pooled client does the same job for every scheme, but its
 //! generic pool (connection racing, waiters, a hashed key a request, a
-//! background idle sweeper) measured ~15% of a bare proxy's throughput on
-//! plain-http backends (bench/run.sh, `bare_hyper_proxy --conn`): most
-//! backends of a gateway are plain http on a private network, so they get
-//! this lean path and https keeps hyper-util's.
+//! background idle sweeper) cost ~15% of a bare hyper proxy's throughput on
+//! plain-http backends (BENCHMARKS.md, third session). Most backends of a
+//! gateway are plain http on a private network, so they get this lean path;
+//! https keeps hyper-util's client.
 
 use std::{
     collections::HashMap,
