@@ -4,6 +4,12 @@
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that describe one connection, never forwarded.
+// Names a request uses, parsed once: a `&str` name is parsed and hashed
+// afresh on every map operation.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+
 const HOP_BY_HOP: &[HeaderName] = &[
     header::CONNECTION,
     header::TE,
@@ -44,7 +50,7 @@ impl HeaderFilter {
         match self {
             HeaderFilter::All => {
                 for (name, value) in from {
-                    if !HOP_BY_HOP.contains(name) && name != "keep-alive" {
+                    if !HOP_BY_HOP.contains(name) && name != KEEP_ALIVE {
                         to.append(name.clone(), value.clone());
                     }
                 }
@@ -149,18 +155,15 @@ pub fn add_forwarded(
     incoming: &HeaderMap,
     to: &mut HeaderMap,
 ) {
-    let forwarded_for = match incoming
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
+    let forwarded_for = match incoming.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(earlier) if !earlier.is_empty() => format!("{earlier}, {client_ip}"),
         _ => client_ip.to_owned(),
     };
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        to.insert("x-forwarded-for", value);
+        to.insert(X_FORWARDED_FOR, value);
     }
     if let Some(host) = host {
-        to.insert("x-forwarded-host", host.clone());
+        to.insert(X_FORWARDED_HOST, host.clone());
     }
 }
 
@@ -172,7 +175,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    headers.remove("keep-alive");
+    headers.remove(KEEP_ALIVE);
 }
 
 #[cfg(test)]

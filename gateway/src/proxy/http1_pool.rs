@@ -15,7 +15,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{header, uri::PathAndQuery, HeaderValue, Method, Request, Response, Uri};
+use http::{header, uri::PathAndQuery, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::{body::Incoming, client::conn::http1};
 use hyper_util::rt::TokioIo;
@@ -35,6 +35,9 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 const MAX_IDLE_PER_BACKEND: usize = 1024;
 
 type Sender = http1::SendRequest<Full<Bytes>>;
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const X_IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("x-idempotency-key");
 
 /// Why a request to a plain-http backend failed.
 #[derive(Debug, thiserror::Error)]
@@ -171,8 +174,8 @@ fn replayable_copy(request: &Request<Full<Bytes>>) -> Option<Request<Full<Bytes>
     let replayable = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    ) || headers.contains_key("idempotency-key")
-        || headers.contains_key("x-idempotency-key");
+    ) || headers.contains_key(IDEMPOTENCY_KEY)
+        || headers.contains_key(X_IDEMPOTENCY_KEY);
     if !replayable {
         return None;
     }

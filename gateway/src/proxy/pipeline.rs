@@ -14,7 +14,10 @@ use std::{
 use abi_stable::std_types::{RString, RVec, Tuple2};
 use bytes::Bytes;
 use futures_util::future::{join_all, select_ok};
-use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{
+    header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, Request, Response,
+    StatusCode,
+};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use sepia_config::{
@@ -50,6 +53,8 @@ const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
 const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;
 /// KrakenD's completeness header, which clients of a KrakenD API rely on.
 const COMPLETED: &str = "x-krakend-completed";
+/// The same, parsed once for the response's header map.
+const COMPLETED_HEADER: HeaderName = HeaderName::from_static(COMPLETED);
 const USER_AGENT: &str = concat!("Sepia/", env!("CARGO_PKG_VERSION"));
 
 /// One backend of an endpoint, ready to call.
@@ -956,7 +961,7 @@ impl Pipeline {
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(
-                COMPLETED,
+                COMPLETED_HEADER,
                 HeaderValue::from_static(if complete { "true" } else { "false" }),
             );
             if let Some(value) = cache_control {
