@@ -61,14 +61,8 @@ fn member<'a>(jwk: &'a Jwk, name: &str) -> Option<&'a str> {
     jwk.parameter(name).and_then(|v| v.as_str())
 }
 
-fn decoded_len(jwk: &Jwk, name: &str) -> Option<usize> {
-    member(jwk, name)
-        .and_then(|v| URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')).ok())
-        .map(|bytes| {
-            // Leading zero bytes do not count towards an RSA modulus size.
-            let leading = bytes.iter().take_while(|b| **b == 0).count();
-            bytes.len() - leading
-        })
+fn decoded(jwk: &Jwk, name: &str) -> Option<Vec<u8>> {
+    member(jwk, name).and_then(|v| URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')).ok())
 }
 
 impl Algorithm {
@@ -142,7 +136,11 @@ impl Algorithm {
                     Algorithm::Hs384 => 48,
                     _ => 64,
                 };
-                let len = decoded_len(jwk, "k").ok_or("its \"k\" member is not base64url")?;
+                // Every byte of a secret counts, zeros included: a random
+                // key starts with one in 1 of 256 draws.
+                let len = decoded(jwk, "k")
+                    .ok_or("its \"k\" member is not base64url")?
+                    .len();
                 if len < needed {
                     return Err(format!(
                         "it is {len} bytes long, but {} needs at least {needed} bytes",
@@ -173,7 +171,10 @@ impl Algorithm {
                 }
             }
             _ => {
-                let bits = decoded_len(jwk, "n").ok_or("its \"n\" member is not base64url")? * 8;
+                let modulus = decoded(jwk, "n").ok_or("its \"n\" member is not base64url")?;
+                // Leading zero bytes do not count towards a modulus' size.
+                let leading = modulus.iter().take_while(|b| **b == 0).count();
+                let bits = (modulus.len() - leading) * 8;
                 if bits < 2048 {
                     return Err(format!(
                         "it is a {bits}-bit RSA key: at least 2048 bits are needed"
@@ -274,5 +275,25 @@ mod tests {
         assert!(Algorithm::parse("HS999")
             .unwrap_err()
             .contains("use one of HS256"));
+    }
+
+    fn oct(secret: &[u8]) -> Jwk {
+        let mut jwk = Jwk::new("oct");
+        jwk.set_parameter(
+            "k",
+            Some(serde_json::Value::String(URL_SAFE_NO_PAD.encode(secret))),
+        )
+        .unwrap();
+        jwk
+    }
+
+    #[test]
+    fn an_hmac_secret_counts_its_leading_zero_bytes() {
+        // `sepia keygen` draws random bytes: one key in 256 starts with 0.
+        let mut secret = [7u8; 32];
+        secret[0] = 0;
+        assert!(Algorithm::Hs256.check_key(&oct(&secret)).is_ok());
+        let error = Algorithm::Hs256.check_key(&oct(&secret[1..])).unwrap_err();
+        assert!(error.contains("31 bytes long"), "{error}");
     }
 }
