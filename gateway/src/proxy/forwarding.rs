@@ -3,13 +3,13 @@
 
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
-/// Headers that describe one connection, never forwarded.
 // Names a request uses, parsed once: a `&str` name is parsed and hashed
 // afresh on every map operation.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
+/// Headers that describe one connection, never forwarded.
 const HOP_BY_HOP: &[HeaderName] = &[
     header::CONNECTION,
     header::TE,

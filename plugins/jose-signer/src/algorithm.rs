@@ -136,8 +136,8 @@ impl Algorithm {
                     Algorithm::Hs384 => 48,
                     _ => 64,
                 };
-                // Every byte of a secret counts, zeros included: a random
-                // key starts with one in 1 of 256 draws.
+                // Every byte of a secret counts, zeros included (one random
+                // secret in 256 starts with a zero byte).
                 let len = decoded(jwk, "k")
                     .ok_or("its \"k\" member is not base64url")?
                     .len();
