@@ -133,10 +133,14 @@ pids+=($!)
 target/release/examples/bare_hyper_proxy "127.0.0.1:$BARE_HYPER_PORT" "http://127.0.0.1:$BACKEND_PORT" 2>"$work/bare.log" &
 pids+=($!)
 
-for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$SEPIA_PORT/__health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+# Up to 10 s for a server to answer.
+wait_for() {
+    for _ in $(seq 100); do
+        curl -fs "$1" >/dev/null 2>&1 && return
+        sleep 0.1
+    done
+}
+wait_for "http://127.0.0.1:$SEPIA_PORT/__health"
 
 measure() {
     local url=$1
@@ -148,14 +152,8 @@ measure() {
 
 # Every scenario must answer 200 before it is measured: a fast error is no
 # benchmark.
-for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$COMPILED_IN_PORT/__health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$BARE_HYPER_PORT/data.json" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+wait_for "http://127.0.0.1:$COMPILED_IN_PORT/__health"
+wait_for "http://127.0.0.1:$BARE_HYPER_PORT/data.json"
 for path in json noop merge hs256 es256 rs256 modifier; do
     code=$(curl -s -o "$work/check.out" -w '%{http_code}' "http://127.0.0.1:$SEPIA_PORT/$path")
     if [ "$code" != 200 ]; then
