@@ -661,8 +661,8 @@ async fn closes_kept_connections() -> (String, std::sync::Arc<std::sync::atomic:
                         return;
                     }
                     buffer.extend_from_slice(&chunk[..n]);
-                    // Requests here have no body (GET) or a short one that
-                    // arrives with the head; one head a request.
+                    // A request is its head and `content-length` bytes of
+                    // body (the gateway sends no chunked bodies here).
                     while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
                         let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
                         let length = head
