@@ -11,6 +11,11 @@ pub type ResponseBody = Either<Full<Bytes>, Incoming>;
 /// The content type of every JSON body the gateway writes.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
+/// KrakenD's completeness header, which clients of a KrakenD API rely on.
+pub const COMPLETED: &str = "x-krakend-completed";
+/// The same, parsed once for response header maps.
+pub const COMPLETED_HEADER: http::HeaderName = http::HeaderName::from_static(COMPLETED);
+
 /// A 200 answer with a JSON body the gateway wrote.
 pub fn json_response(body: impl Into<Bytes>) -> http::Response<ResponseBody> {
     let mut response = http::Response::new(full(body));

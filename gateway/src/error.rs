@@ -6,10 +6,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderName, HeaderValue, Response, StatusCode};
 use sepia_plugin_api::PluginError;
 
-use crate::body::{full, json_response, ResponseBody};
+use crate::body::{full, json_response, ResponseBody, COMPLETED_HEADER};
+
+/// Which side failed, on every error response.
+const ERROR_SOURCE: HeaderName = HeaderName::from_static("x-sepia-error-source");
 
 /// Which side of the gateway a failure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,10 +187,7 @@ impl ProxyError {
         let mut response = json_response(sepia_json::to_vec(&body));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(
-            "x-sepia-error-source",
-            HeaderValue::from_static(source.as_str()),
-        );
+        headers.insert(ERROR_SOURCE, HeaderValue::from_static(source.as_str()));
         if let ProxyError::MethodNotAllowed { allow, .. } = &self {
             if let Ok(value) = HeaderValue::from_str(allow) {
                 headers.insert(header::ALLOW, value);
@@ -210,9 +210,9 @@ fn backend_code_response(
     if let Some(value) = content_type {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    headers.insert("x-krakend-completed", HeaderValue::from_static("false"));
+    headers.insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
     headers.insert(
-        "x-sepia-error-source",
+        ERROR_SOURCE,
         HeaderValue::from_static(ErrorSource::Backend.as_str()),
     );
     response

@@ -79,7 +79,7 @@ impl HeaderFilter {
     pub fn narrow(&self, headers: &HeaderMap) -> HeaderMap {
         let mut kept = HeaderMap::with_capacity(headers.len());
         for (name, value) in headers {
-            if self.allows(name) || GATEWAY_SET.contains(&name.as_str()) {
+            if self.allows(name) || GATEWAY_SET.contains(name) {
                 kept.append(name.clone(), value.clone());
             }
         }
@@ -88,7 +88,7 @@ impl HeaderFilter {
 }
 
 /// Headers the gateway writes on every backend request.
-const GATEWAY_SET: &[&str] = &["x-forwarded-for", "x-forwarded-host", "user-agent"];
+const GATEWAY_SET: [HeaderName; 3] = [X_FORWARDED_FOR, X_FORWARDED_HOST, header::USER_AGENT];
 
 /// `input_query_strings`: every parameter (`*`) or a list of names.
 #[derive(Debug, Clone)]

@@ -14,10 +14,7 @@ use std::{
 use abi_stable::std_types::{RString, RVec, Tuple2};
 use bytes::Bytes;
 use futures_util::future::{join_all, select_ok};
-use http::{
-    header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, Request, Response,
-    StatusCode,
-};
+use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use sepia_config::{
@@ -42,7 +39,7 @@ use super::{
     url_template::UrlTemplate,
 };
 use crate::{
-    body::{full, ResponseBody, JSON_CONTENT_TYPE},
+    body::{full, ResponseBody, COMPLETED, COMPLETED_HEADER, JSON_CONTENT_TYPE},
     error::ProxyError,
     plugin_host::BoundModifier,
 };
@@ -51,10 +48,6 @@ use crate::{
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
 /// Largest backend body the gateway buffers to decode.
 const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;
-/// KrakenD's completeness header, which clients of a KrakenD API rely on.
-const COMPLETED: &str = "x-krakend-completed";
-/// The same, parsed once for the response's header map.
-const COMPLETED_HEADER: HeaderName = HeaderName::from_static(COMPLETED);
 const USER_AGENT: &str = concat!("Sepia/", env!("CARGO_PKG_VERSION"));
 
 /// One backend of an endpoint, ready to call.
