@@ -842,7 +842,11 @@ impl Pipeline {
             Err(answer) => return Ok(single_backend(answer)),
         };
         let mut body = Vec::with_capacity(reply.body.len());
-        canonical_object(backend, &reply.body, &mut body)?;
+        // No member list: one backend's body is written as it is read.
+        match sepia_json::write_canonical(&mut body, &reply.body) {
+            Ok(sepia_json::Kind::Object) => {}
+            outcome => return Err(not_an_object(backend, outcome)),
+        }
         Ok(Collected::Encoded {
             status: reply.status,
             body,
@@ -858,9 +862,10 @@ impl Pipeline {
         backend: &BackendCall,
         reply: BackendReply,
     ) -> Result<Result<BackendReply, BackendAnswer>, ProxyError> {
-        let success = reply.status == StatusCode::OK || reply.status == StatusCode::CREATED;
+        if reply.status == StatusCode::OK || reply.status == StatusCode::CREATED {
+            return Ok(Ok(reply));
+        }
         match &backend.errors {
-            _ if success => return Ok(Ok(reply)),
             BackendErrors::Default => {}
             BackendErrors::Details(name) => {
                 return Ok(Err(BackendAnswer::Data {
@@ -994,12 +999,24 @@ fn canonical_object<'b>(
     body: &'b [u8],
     out: &mut Vec<u8>,
 ) -> Result<Vec<sepia_json::Member<'b>>, ProxyError> {
-    let reason = match sepia_json::write_canonical_object(out, body) {
-        Ok(Ok(members)) => return Ok(members),
-        Ok(Err(kind)) => format!("expected a JSON object, found {}", kind.name()),
+    match sepia_json::write_canonical_object(out, body) {
+        Ok(Ok(members)) => Ok(members),
+        Ok(Err(kind)) => Err(not_an_object(backend, Ok(kind))),
+        Err(error) => Err(not_an_object(backend, Err(error))),
+    }
+}
+
+/// A JSON backend body that is not an object: valid JSON of another kind,
+/// or not JSON at all.
+fn not_an_object(
+    backend: &BackendCall,
+    outcome: Result<sepia_json::Kind, sepia_json::JsonError>,
+) -> ProxyError {
+    let reason = match outcome {
+        Ok(kind) => format!("expected a JSON object, found {}", kind.name()),
         Err(error) => error.to_string(),
     };
-    Err(body_error(backend, reason))
+    body_error(backend, reason)
 }
 
 /// A backend body that is not what its `encoding` declares.
