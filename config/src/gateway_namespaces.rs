@@ -153,22 +153,23 @@ pub(crate) fn backend_http(
     errors
 }
 
+/// What follows the `resp` (or `Resp`, as KrakenD also spells it) of a
+/// placeholder that names an earlier response.
+fn after_resp(name: &str) -> Option<&str> {
+    name.strip_prefix("resp")
+        .or_else(|| name.strip_prefix("Resp"))
+}
+
 /// `{respN}`: KrakenD passes backend N's whole (no-op) response.
 pub(crate) fn is_whole_response_reference(name: &str) -> bool {
-    let rest = name
-        .strip_prefix("resp")
-        .or_else(|| name.strip_prefix("Resp"))
-        .unwrap_or("");
-    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+    after_resp(name)
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A `{respN_field}` placeholder of a sequential backend: the index of the
-/// earlier backend and the dot path into its response. KrakenD spells the
-/// prefix `resp` (or `Resp`).
+/// earlier backend and the dot path into its response.
 pub fn response_reference(name: &str) -> Option<(usize, &str)> {
-    let rest = name
-        .strip_prefix("resp")
-        .or_else(|| name.strip_prefix("Resp"))?;
+    let rest = after_resp(name)?;
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
         return None;

@@ -10,6 +10,11 @@ fn problems(text: &str, lint: bool) -> Vec<String> {
     }
 }
 
+/// A valid configuration's warnings, as text.
+fn warnings_of(loaded: &Loaded) -> Vec<String> {
+    loaded.warnings.iter().map(|w| w.to_string()).collect()
+}
+
 fn has(problems: &[String], needle: &str) -> bool {
     problems.iter().any(|p| p.contains(needle))
 }
@@ -116,7 +121,7 @@ fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     let text = r#"{"version":3,"colour":"red","endpoints":[
         {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","sd":"dns"}]}],"tls":{}}"#;
     let loaded = parse_str(text, false).unwrap();
-    let w: Vec<String> = loaded.warnings.iter().map(|p| p.to_string()).collect();
+    let w = warnings_of(&loaded);
     assert!(has(&w, "colour: unknown key"), "{w:?}");
     assert!(
         has(&w, "tls: a KrakenD setting Sepia does not implement yet"),
@@ -306,7 +311,7 @@ fn proxy_settings_sepia_lacks_are_named() {
         false,
     )
     .unwrap();
-    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    let warnings = warnings_of(&loaded);
     assert!(
         has(&warnings, "endpoints[0].extra_config.proxy.flatmap_filter: a KrakenD setting Sepia does not implement yet"),
         "{warnings:?}"
@@ -342,7 +347,7 @@ fn service_discovery_and_host_sanitizing_are_checked() {
         false,
     )
     .unwrap();
-    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    let warnings = warnings_of(&loaded);
     assert!(
         has(
             &warnings,
@@ -390,7 +395,7 @@ fn mapping_to_a_dotted_name_renames_to_its_first_part_as_krakend_does() {
             ("name".to_owned(), "full_name".to_owned())
         ]
     );
-    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    let warnings = warnings_of(&loaded);
     assert!(
         has(
             &warnings,
