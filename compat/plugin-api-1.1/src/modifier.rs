@@ -1,0 +1,144 @@
+// `#[sabi_trait]` expands to impls inside a const block, which rustc flags.
+#![allow(non_local_definitions)]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use abi_stable::{
+    sabi_trait,
+    std_types::{RBox, RErr, RNone, ROk, ROption, RResult, RString},
+};
+
+use crate::{
+    export::panic_message,
+    http::{Request, RequestFlow, Response},
+    PluginError,
+};
+
+/// What a plugin implements to see and change traffic.
+///
+/// Both hooks have default bodies that do nothing, so implement only what you
+/// need. Hooks run on the gateway's I/O threads: keep them short (well under a
+/// millisecond); a panic inside one fails that request with a 500 and the
+/// gateway keeps serving.
+pub trait Modifier: Send + Sync {
+    /// Runs before the backends are called, in the order the modifiers are
+    /// configured. Change the request in place and return
+    /// [`RequestFlow::Continue`], or answer the client yourself with
+    /// [`RequestFlow::Respond`]. An error answers the client with its status.
+    fn on_request(&self, request: &mut Request) -> Result<RequestFlow, PluginError> {
+        let _ = request;
+        Ok(RequestFlow::Continue)
+    }
+
+    /// Runs after the backend response has been decoded and encoded into the
+    /// endpoint's output, just before it is written. Change it in place. An
+    /// error replaces the whole response with a JSON error of its status, so
+    /// the client never receives a half-modified body.
+    fn on_response(&self, response: &mut Response) -> Result<(), PluginError> {
+        let _ = response;
+        Ok(())
+    }
+
+    /// Whether the hooks do heavy work (more than ~50 µs of CPU, such as RSA
+    /// signing, or blocking I/O). The gateway then runs them on its blocking
+    /// thread pool, so that they never stall other connections; the hand-off
+    /// costs a few microseconds, so leave it `false` for light hooks.
+    fn is_blocking(&self) -> bool {
+        false
+    }
+
+    /// The public keys of whatever this modifier signs, as the text of a
+    /// JSON array of JWKs, so the gateway can publish them in its JWK set
+    /// (`/.well-known/jwks.json`). Called on every request for that set, so
+    /// a rotated key shows up at once. `None` (the default) publishes
+    /// nothing; never return private members.
+    fn public_keys(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The ABI-stable form of a [`Modifier`], as it crosses between plugin and
+/// gateway. Plugin authors implement [`Modifier`]; [`crate::export_plugin!`]
+/// wraps it into this.
+#[sabi_trait]
+pub trait AbiModifier: Send + Sync {
+    /// See [`Modifier::on_request`].
+    fn on_request(&self, request: &mut Request) -> RResult<RequestFlow, PluginError> {
+        let _ = request;
+        ROk(RequestFlow::Continue)
+    }
+
+    /// See [`Modifier::on_response`].
+    #[sabi(last_prefix_field)]
+    fn on_response(&self, response: &mut Response) -> RResult<(), PluginError> {
+        let _ = response;
+        ROk(())
+    }
+
+    /// See [`Modifier::is_blocking`]. Appended after the first layout:
+    /// a plugin built without it answers `false`.
+    fn is_blocking(&self) -> bool {
+        false
+    }
+
+    /// See [`Modifier::public_keys`]. Appended after the first layout: a
+    /// plugin built without it publishes nothing.
+    fn public_keys(&self) -> ROption<RString> {
+        RNone
+    }
+}
+
+/// A modifier as it crosses the ABI.
+pub type ModifierBox = AbiModifier_TO<'static, RBox<()>>;
+
+/// Runs a plugin-side closure, turning a panic into a 500 [`PluginError`].
+pub(crate) fn guarded<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, PluginError>,
+) -> RResult<T, PluginError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => ROk(value),
+        Ok(Err(err)) => RErr(err),
+        Err(payload) => RErr(PluginError::internal(format!(
+            "plugin panicked in {what}: {}",
+            panic_message(payload.as_ref())
+        ))),
+    }
+}
+
+/// A plugin's [`Modifier`] behind the panic guard.
+pub(crate) struct GuardedModifier(pub(crate) Box<dyn Modifier>);
+
+impl AbiModifier for GuardedModifier {
+    fn on_request(&self, request: &mut Request) -> RResult<RequestFlow, PluginError> {
+        guarded("on_request", || self.0.on_request(request))
+    }
+
+    fn on_response(&self, response: &mut Response) -> RResult<(), PluginError> {
+        guarded("on_response", || self.0.on_response(response))
+    }
+
+    fn is_blocking(&self) -> bool {
+        guarded("is_blocking", || Ok(self.0.is_blocking())).unwrap_or(false)
+    }
+
+    fn public_keys(&self) -> ROption<RString> {
+        guarded("public_keys", || Ok(self.0.public_keys()))
+            .unwrap_or(None)
+            .map(RString::from)
+            .into()
+    }
+}
+
+impl GuardedModifier {
+    pub(crate) fn into_box(self) -> ModifierBox {
+        AbiModifier_TO::from_value(self, abi_stable::sabi_trait::TD_Opaque)
+    }
+}
+
+/// Wraps a modifier written against [`Modifier`] into the ABI-stable form,
+/// with the panic guard. Useful for gateways and tests that build modifiers
+/// without loading a library.
+pub fn into_modifier_box(modifier: Box<dyn Modifier>) -> ModifierBox {
+    GuardedModifier(modifier).into_box()
+}
