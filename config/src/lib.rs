@@ -9,7 +9,6 @@
 #![warn(missing_docs)]
 
 mod diagnostics;
-mod duration;
 mod gateway_namespaces;
 mod model;
 pub mod namespace;
@@ -19,13 +18,14 @@ mod reader;
 use std::path::{Path, PathBuf};
 
 pub use diagnostics::{Problem, ProblemKind};
-pub use duration::parse_duration;
 pub use gateway_namespaces::response_reference;
 pub use model::{
     Backend, BackendEncoding, BackendErrors, Config, Endpoint, ExtraConfig, ExtraConfigEntry,
     Method, OutputEncoding, PluginSettings, Shaping, StaticResponse, StaticStrategy,
 };
 pub use parse::placeholders;
+/// Go duration strings; shared with plugins through the plugin interface.
+pub use sepia_plugin_api::parse_duration;
 
 /// A configuration that was read, with the problems that did not stop it.
 #[derive(Debug, Clone)]

@@ -98,7 +98,7 @@ pub struct ExtraConfigEntry {
 
 impl ExtraConfig {
     pub(crate) fn push(&mut self, namespace: String, value: Value) {
-        let canonical = canonical(&namespace).to_owned();
+        let canonical = canonical(&namespace).into_owned();
         self.entries.push(ExtraConfigEntry {
             namespace,
             canonical,

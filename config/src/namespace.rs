@@ -1,6 +1,8 @@
 //! KrakenD's `extra_config` namespaces: the short aliases of version 3 and
 //! the long Go import paths of versions 1 and 2 name the same thing.
 
+use std::borrow::Cow;
+
 /// Long (pre-v3) namespace and its v3 alias.
 const ALIASES: &[(&str, &str)] = &[
     ("github.com/devopsfaith/krakend-jose/signer", "auth/signer"),
@@ -27,7 +29,6 @@ const ALIASES: &[(&str, &str)] = &[
     ("github_com/luraproject/lura/router/gin", "router"),
     ("github.com/devopsfaith/krakend-martian", "modifier/martian"),
     ("github.com/devopsfaith/krakend-cors", "security/cors"),
-    ("github_com/devopsfaith/krakend-cors", "security/cors"),
     ("github.com/devopsfaith/krakend-httpsecure", "security/http"),
     (
         "github.com/devopsfaith/krakend-ratelimit/juju/router",
@@ -77,14 +78,38 @@ const ALIASES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The canonical (v3 alias) spelling of a namespace; a namespace without an
-/// alias is its own canonical spelling.
-pub fn canonical(namespace: &str) -> &str {
-    ALIASES
-        .iter()
-        .find(|(long, _)| *long == namespace)
-        .map(|(_, short)| *short)
-        .unwrap_or(namespace)
+/// Version-2 files write top-level namespaces with `github_com/` (a dot in
+/// a key confused the config library of KrakenD 1.x) and endpoint-level ones
+/// with `github.com/`: both name the same component.
+const UNDERSCORED: &str = "github_com/";
+const DOTTED: &str = "github.com/";
+
+fn dotted(namespace: &str) -> Cow<'_, str> {
+    match namespace.strip_prefix(UNDERSCORED) {
+        Some(rest) => Cow::Owned(format!("{DOTTED}{rest}")),
+        None => Cow::Borrowed(namespace),
+    }
+}
+
+/// The canonical spelling of a namespace: its v3 alias; otherwise, for a Go
+/// import path, the `github.com/` form; otherwise the namespace itself.
+pub fn canonical(namespace: &str) -> Cow<'_, str> {
+    let wanted = dotted(namespace);
+    if let Some((_, short)) = ALIASES.iter().find(|(long, _)| dotted(long) == wanted) {
+        return Cow::Borrowed(short);
+    }
+    wanted
+}
+
+/// Where a namespace of an `extra_config` is, for messages:
+/// `endpoints[0].extra_config."auth/signer"`, or `extra_config."security/cors"`
+/// at the top level (`parent` empty).
+pub fn json_path(parent: &str, namespace: &str) -> String {
+    if parent.is_empty() {
+        format!("extra_config.\"{namespace}\"")
+    } else {
+        format!("{parent}.extra_config.\"{namespace}\"")
+    }
 }
 
 /// Whether two spellings name the same namespace.
@@ -113,5 +138,21 @@ mod tests {
         ));
         assert!(!same_namespace("auth/signer", "auth/validator"));
         assert_eq!(canonical("example/mine"), "example/mine");
+        assert_eq!(
+            canonical("github_com/devopsfaith/krakend-cors"),
+            "security/cors"
+        );
+        assert_eq!(
+            canonical("github.com/devopsfaith/krakend-gologging"),
+            "telemetry/logging"
+        );
+        assert_eq!(
+            canonical("github_com/devopsfaith/bloomfilter"),
+            "auth/revoker"
+        );
+        assert!(same_namespace(
+            "github_com/example/thing",
+            "github.com/example/thing"
+        ));
     }
 }

@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
+use sepia_plugin_api::parse_duration;
 use serde_json::{Map, Value};
 
-use crate::{
-    diagnostics::{index, join, Diagnostics, ProblemKind},
-    duration::parse_duration,
-};
+use crate::diagnostics::{index, join, Diagnostics, ProblemKind};
 
 pub(crate) use sepia_json::type_name;
 

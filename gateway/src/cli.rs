@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     logging::{self, LogFormat},
-    plugin_host::{loader::load_library, root_module::Builtin, PluginHost},
-    startup::{self, plugin_sources, unserved_namespaces, RunOptions},
+    plugin_host::{loader::load_library, root_module::Builtin},
+    startup::{self, RunOptions, VerifyOptions},
 };
 
 /// An API gateway that serves KrakenD configurations and loads its features
@@ -50,6 +50,10 @@ enum Command {
         /// Considers plugin files that any user could replace.
         #[arg(long)]
         allow_insecure_plugins: bool,
+        /// Lets plugins fetch remote resources (key sets, ...) as `run`
+        /// does, so that unreachable ones fail the check too.
+        #[arg(long)]
+        fetch: bool,
     },
     /// Prints the gateway's version and its plugin ABI version.
     Version,
@@ -110,7 +114,20 @@ pub fn main_with_builtins(builtins: Vec<Builtin>) -> ExitCode {
             config,
             lint,
             allow_insecure_plugins,
-        } => check(&config, lint, allow_insecure_plugins, &builtins),
+            fetch,
+        } => {
+            // Plugins' own warnings and the gateway's refusals go to stderr;
+            // the summary to stdout.
+            logging::init_for_check();
+            check(VerifyOptions {
+                config,
+                port: None,
+                lint,
+                allow_insecure_plugins,
+                builtins,
+                checking: !fetch,
+            })
+        }
         Command::Keygen { alg, kid, public } => keygen(&alg, &kid, public.as_deref()),
         Command::CheckPlugin {
             files,
@@ -139,24 +156,11 @@ pub fn main_with_builtins(builtins: Vec<Builtin>) -> ExitCode {
     }
 }
 
-/// Runs a serving command; its error is logged and printed. The serving
-/// itself happens on the server's own worker threads: this runtime does
-/// start-up, signals and plugins' fetches, so one thread is plenty.
+/// Runs a serving command; its error is logged and printed.
 fn block_on<E: std::fmt::Display>(
     work: impl std::future::Future<Output = Result<(), E>>,
 ) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("sepia: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(work) {
+    match run_to_end(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
@@ -164,6 +168,20 @@ fn block_on<E: std::fmt::Display>(
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `work` on the start-up runtime. The serving itself happens on the
+/// server's own worker threads: this runtime does start-up, signals and
+/// plugins' fetches, so one thread is plenty.
+fn run_to_end<T, E: std::fmt::Display>(
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the async runtime: {error}"))?;
+    runtime.block_on(work).map_err(|error| error.to_string())
 }
 
 /// `sepia check-plugin`: one line a file; exit 1 when any would not load.
@@ -215,50 +233,40 @@ fn keygen(alg: &str, kid: &str, public: Option<&std::path::Path>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `sepia check`: every problem with its path, or a one-line summary.
-fn check(
-    path: &std::path::Path,
-    lint: bool,
-    allow_insecure: bool,
-    builtins: &[Builtin],
-) -> ExitCode {
-    let loaded = match sepia_config::load(path, lint) {
-        Ok(loaded) => loaded,
+/// `sepia check`: the verification `sepia run` makes before it binds, with
+/// every problem and warning printed, or a one-line summary.
+fn check(options: VerifyOptions) -> ExitCode {
+    let path = options.config.clone();
+    let lint = options.lint;
+    let verified = match run_to_end(startup::verify(options)) {
+        Ok(verified) => verified,
         Err(error) => {
             eprintln!("{}: {error}", path.display());
             return ExitCode::FAILURE;
         }
     };
-    for warning in &loaded.warnings {
+    for warning in &verified.warnings {
         eprintln!("warning: {warning}");
     }
-    let config = &loaded.config;
-    let (plugins, skipped) =
-        match PluginHost::load(&plugin_sources(config), builtins, allow_insecure) {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                eprintln!("{}: {error}", path.display());
-                return ExitCode::FAILURE;
-            }
-        };
-    for problem in &skipped {
-        eprintln!("warning: {problem}");
-    }
-    let unserved = unserved_namespaces(config, &plugins);
-    for (json_path, namespace) in &unserved {
+    if lint && !verified.unserved.is_empty() {
         eprintln!(
-            "warning: {json_path}.extra_config.\"{namespace}\": no plugin serves this namespace"
+            "{}: {} namespace(s) no plugin serves (--lint fails on them)",
+            path.display(),
+            verified.unserved.len()
         );
+        return ExitCode::FAILURE;
     }
+    let config = &verified.config;
     let backends: usize = config.endpoints.iter().map(|e| e.backends.len()).sum();
-    let namespaces = config.namespaces();
-    let needed: Vec<String> = namespaces
+    let needed: Vec<String> = config
+        .namespaces()
         .iter()
         .map(|ns| {
-            let served_by = plugins.plugins().iter().find(|p| {
+            let served_by = verified.plugins.plugins().iter().find(|p| {
                 p.library
                     .namespaces
                     .iter()
+                    .chain(&p.library.service_namespaces)
                     .any(|n| sepia_config::namespace::same_namespace(n, ns))
             });
             match served_by {

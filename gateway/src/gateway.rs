@@ -2,13 +2,17 @@
 
 use std::{net::IpAddr, sync::Arc, time::SystemTime};
 
+use abi_stable::std_types::{RString, RVec};
 use bytes::Bytes;
-use http::{Method, Request, Response};
+use http::{header, Method, Request, Response};
 use hyper::body::Incoming;
 use sepia_config::Config;
+use sepia_plugin_api::{
+    BodyLayout, Request as PluginRequest, RequestContext, Response as PluginResponse,
+};
 
 use crate::{
-    body::{json_response, ResponseBody},
+    body::{json_response, ResponseBody, COMPLETED_HEADER},
     builtin::{self, BuiltinRoutes},
     error::ProxyError,
     jwks::{self, JwksPublisher},
@@ -16,8 +20,13 @@ use crate::{
     proxy::{
         backend_client::ClientSet,
         hook_pool::HookPool,
+        hooks::{
+            from_plugin_headers, from_plugin_response, plugin_reply, to_plugin_headers,
+            ModifierChain, RequestOutcome,
+        },
         pipeline::{method_of, Pipeline},
     },
+    request_context,
     router::{RouteMatch, Router},
     startup::StartupError,
 };
@@ -33,24 +42,35 @@ pub struct Gateway {
     jwks: Option<(String, JwksPublisher)>,
     plugins_body: Bytes,
     builtin: BuiltinRoutes,
+    /// Service-level modifiers (top-level `extra_config`): around every
+    /// request.
+    service: ModifierChain,
 }
 
 impl Gateway {
-    /// Builds every endpoint's pipeline, with the modifiers its plugins give.
+    /// Builds every endpoint's pipeline, with the modifiers its plugins
+    /// give, and the service-level modifiers; what did not stop it, as
+    /// warnings.
     pub fn build(
         config: &Config,
         plugins: &PluginHost,
         clients: &ClientSet,
-    ) -> Result<Self, StartupError> {
+    ) -> Result<(Self, Vec<String>), StartupError> {
         let (builtin, warnings) =
             BuiltinRoutes::from_config(config).map_err(StartupError::Router)?;
-        for warning in warnings {
-            tracing::warn!("configuration: {warning}");
-        }
         let mut router = Router::default();
         let mut chains = Vec::new();
         let hook_pool = HookPool::per_core()
             .map_err(|e| StartupError::Task(format!("cannot start the hook threads: {e}")))?;
+        let service = sepia_plugin_api::ServiceInfo {
+            name: config.name.as_str().into(),
+            port: config.port,
+            config_version: config.version,
+        };
+        let service_chain = ModifierChain::new(
+            plugins.service_modifiers(&config.extra_config, &service)?,
+            &hook_pool,
+        );
         for endpoint in &config.endpoints {
             let info = sepia_plugin_api::EndpointInfo {
                 endpoint: endpoint.endpoint.as_str().into(),
@@ -93,12 +113,16 @@ impl Gateway {
                 )));
             }
         }
-        Ok(Self {
-            router,
-            jwks,
-            plugins_body: plugins_listing(plugins),
-            builtin,
-        })
+        Ok((
+            Self {
+                router,
+                jwks,
+                plugins_body: plugins_listing(plugins),
+                builtin,
+                service: service_chain,
+            },
+            warnings,
+        ))
     }
 
     fn jwks_route(
@@ -124,43 +148,138 @@ impl Gateway {
         Ok(Some((path, publisher)))
     }
 
-    /// Serves one request.
+    /// Serves one request: the service-level request hooks, routing, the
+    /// service-level response hooks.
     pub async fn handle(
         self: Arc<Self>,
         request: Request<Incoming>,
         client_ip: IpAddr,
     ) -> Response<ResponseBody> {
+        if self.service.is_empty() {
+            return self.route(request, client_ip, None).await.0;
+        }
+        let mut context = request_context::new(client_ip);
+        let (mut parts, body) = request.into_parts();
+        let seen = PluginRequest {
+            method: RString::from(parts.method.as_str()),
+            path: RString::from(parts.uri.path()),
+            query: RString::from(parts.uri.query().unwrap_or("")),
+            params: RVec::new(),
+            headers: to_plugin_headers(&parts.headers),
+            body: RVec::new(),
+        };
+        let plugin = self.service.last_plugin();
+        let response = match self.service.on_request(seen, &mut context).await {
+            Ok(RequestOutcome::Respond(plugin, answer)) => {
+                // The hook answered: no later hook runs, as for endpoints.
+                return from_plugin_response(answer, &plugin)
+                    .unwrap_or_else(ProxyError::into_response);
+            }
+            Ok(RequestOutcome::Continue(seen)) => {
+                match from_plugin_headers(&seen.headers, "request", &plugin) {
+                    Ok(headers) => {
+                        parts.headers = headers;
+                        let request = Request::from_parts(parts, body);
+                        let (response, back) =
+                            Box::pin(self.route(request, client_ip, Some(context))).await;
+                        context = back.unwrap_or_default();
+                        response
+                    }
+                    Err(error) => error.into_response(),
+                }
+            }
+            Err(error) => error.into_response(),
+        };
+        self.service_response(response, context).await
+    }
+
+    /// The service-level response hooks on an answer: they see its status
+    /// and headers (the body may be streaming, so they get none and cannot
+    /// change it).
+    async fn service_response(
+        &self,
+        response: Response<ResponseBody>,
+        mut context: RequestContext,
+    ) -> Response<ResponseBody> {
+        let (mut parts, body) = response.into_parts();
+        let complete = parts
+            .headers
+            .get(COMPLETED_HEADER)
+            .is_none_or(|v| v.as_bytes() != b"false");
+        let seen = PluginResponse {
+            status: parts.status.as_u16(),
+            headers: to_plugin_headers(&parts.headers),
+            body: RVec::new(),
+            complete,
+        };
+        let answer = match self
+            .service
+            .on_response(seen, &mut context, BodyLayout::unknown())
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) => return error.into_response(),
+        };
+        let plugin = self.service.last_plugin();
+        match plugin_reply(answer, &plugin) {
+            Ok((status, mut headers, _)) => {
+                // The body is the gateway's: its framing headers stay.
+                for name in [header::CONTENT_LENGTH, header::TRANSFER_ENCODING] {
+                    headers.remove(&name);
+                    if let Some(value) = parts.headers.get(&name) {
+                        headers.insert(name, value.clone());
+                    }
+                }
+                parts.status = status;
+                parts.headers = headers;
+                Response::from_parts(parts, body)
+            }
+            Err(error) => error.into_response(),
+        }
+    }
+
+    /// The gateway's own routes, then the router; the context handed back
+    /// when one was given.
+    async fn route(
+        &self,
+        request: Request<Incoming>,
+        client_ip: IpAddr,
+        context: Option<RequestContext>,
+    ) -> (Response<ResponseBody>, Option<RequestContext>) {
         let path = request.uri().path();
         if self.builtin.debug && builtin::under(path, "/__debug") {
             let (parts, _) = request.into_parts();
-            return json_response(sepia_json::to_vec(&builtin::debug(&parts)));
+            return (
+                json_response(sepia_json::to_vec(&builtin::debug(&parts))),
+                context,
+            );
         }
         if self.builtin.echo && builtin::under(path, "/__echo") {
             let (parts, body) = request.into_parts();
             let echoed = Box::pin(builtin::echo(parts, body)).await;
-            return json_response(sepia_json::to_vec(&echoed));
+            return (json_response(sepia_json::to_vec(&echoed)), context);
         }
         if request.method() == Method::GET {
             if self.builtin.health_path.as_deref() == Some(path) {
-                return health();
+                return (health(), context);
             }
             if path == PLUGINS_PATH {
-                return json_response(self.plugins_body.clone());
+                return (json_response(self.plugins_body.clone()), context);
             }
             if let Some((jwks_path, publisher)) = &self.jwks {
                 if path == jwks_path {
-                    return publisher.respond();
+                    return (publisher.respond(), context);
                 }
             }
         }
-        match self.router.find(request.method(), path) {
+        let refused = match self.router.find(request.method(), path) {
             RouteMatch::Found(pipeline, params) => {
                 let params: Vec<String> = params.into_iter().map(str::to_owned).collect();
                 // Boxed: the pipeline's future is ~4.7 KB, and held inline it
                 // made this one 10 KB, copied whole as it was built and moved
                 // into hyper's connection task (perf: 1-2% of a request's
                 // CPU in those copies).
-                Box::pin(pipeline.handle(request, params, client_ip)).await
+                return Box::pin(pipeline.handle(request, params, client_ip, context)).await;
             }
             // `router.disable_handle_method_not_allowed`: such a request is
             // answered as an unknown path, as KrakenD does then.
@@ -168,7 +287,6 @@ impl Gateway {
                 ProxyError::NotFound {
                     path: path.to_owned(),
                 }
-                .into_response()
             }
             RouteMatch::MethodNotAllowed(methods) => ProxyError::MethodNotAllowed {
                 method: request.method().to_string(),
@@ -178,13 +296,12 @@ impl Gateway {
                     .map(Method::as_str)
                     .collect::<Vec<_>>()
                     .join(", "),
-            }
-            .into_response(),
+            },
             RouteMatch::NotFound => ProxyError::NotFound {
                 path: path.to_owned(),
-            }
-            .into_response(),
-        }
+            },
+        };
+        (refused.into_response(), context)
     }
 }
 

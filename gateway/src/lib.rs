@@ -20,6 +20,7 @@ pub mod keygen;
 pub mod logging;
 pub mod plugin_host;
 pub mod proxy;
+pub mod request_context;
 pub mod router;
 pub mod server;
 pub mod startup;

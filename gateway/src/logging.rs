@@ -17,11 +17,24 @@ pub enum LogFormat {
 /// Installs the global subscriber. A bad `RUST_LOG` falls back to `info`
 /// with a warning rather than silencing the log.
 pub fn init(format: LogFormat) {
+    init_at(format, "info");
+}
+
+/// The subscriber of `sepia check`: warnings and errors only (plugins'
+/// own included), unless `RUST_LOG` asks for more.
+pub fn init_for_check() {
+    init_at(LogFormat::Text, "warn");
+}
+
+fn init_at(format: LogFormat, default_level: &str) {
     let (filter, bad_filter) = match EnvFilter::try_from_default_env() {
         Ok(filter) => (filter, None),
         Err(e) => {
             let had_value = std::env::var_os("RUST_LOG").is_some();
-            (EnvFilter::new("info"), had_value.then(|| e.to_string()))
+            (
+                EnvFilter::new(default_level),
+                had_value.then(|| e.to_string()),
+            )
         }
     };
     let builder = fmt()
@@ -36,6 +49,6 @@ pub fn init(format: LogFormat) {
         return;
     }
     if let Some(error) = bad_filter {
-        tracing::warn!(%error, "RUST_LOG is not a valid filter; logging at info");
+        tracing::warn!(%error, "RUST_LOG is not a valid filter; logging at {default_level}");
     }
 }

@@ -3,13 +3,15 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
-use sepia_config::{Config, ConfigError, Problem};
+use sepia_config::{namespace, Config, ConfigError};
 
 use crate::{
     gateway::Gateway,
+    jwks,
     plugin_host::{
         discovery::{executable_folder, Origin, PluginSource},
         fetch::Fetcher,
+        host_services::HostServices,
         loader::LoadError,
         root_module::Builtin,
         PluginHost, PluginHostError,
@@ -20,8 +22,12 @@ use crate::{
 };
 
 /// Namespaces whose absence would weaken security: an endpoint configured to
-/// sign or validate tokens must never run without the plugin that does it.
-const REQUIRED_NAMESPACES: &[&str] = &["auth/signer", "auth/validator"];
+/// sign or validate tokens, or a service that revokes them, must never run
+/// without the plugin that does it.
+const REQUIRED_NAMESPACES: &[&str] = &["auth/signer", "auth/validator", "auth/revoker"];
+
+/// Top-level namespaces the gateway reads itself.
+const GATEWAY_NAMESPACES: &[&str] = &["router", jwks::NAMESPACE];
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +42,9 @@ pub enum StartupError {
     #[error("cannot set up TLS for backend calls: {0}")]
     Tls(#[from] TlsError),
     /// A security namespace is configured but no plugin serves it.
-    #[error("{path}.extra_config.\"{namespace}\": no loaded plugin serves this namespace, and serving the endpoint without it would be unsafe: put the plugin in the plugin folder (see `sepia check`)")]
+    #[error("{}: no loaded plugin serves this namespace, and serving without it would be unsafe: put the plugin in the plugin folder (see `sepia check`)", namespace::json_path(.path, .namespace))]
     Unserved {
-        /// Where it is configured.
+        /// Where it is configured (empty: the top level).
         path: String,
         /// The namespace.
         namespace: String,
@@ -65,7 +71,44 @@ pub enum StartupError {
     },
 }
 
-/// Options of `sepia run` beyond the configuration.
+/// What `sepia run` and `sepia check` verify a configuration with.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// Overrides `port`.
+    pub port: Option<u16>,
+    /// Unknown keys are errors (`check --lint`).
+    pub lint: bool,
+    /// Loads plugins an untrusted user could replace.
+    pub allow_insecure_plugins: bool,
+    /// Plugins compiled into the binary.
+    pub builtins: Vec<Builtin>,
+    /// Only checking (`sepia check`): plugins are told, so that they skip
+    /// fetching remote resources (see `sepia_plugin_api::Host::checking`).
+    pub checking: bool,
+}
+
+/// A configuration that passed every check `sepia run` makes before it
+/// binds: parsed, its plugins loaded and initialised, every endpoint built.
+pub struct Verified {
+    /// The configuration (with the `port` override applied).
+    pub config: Config,
+    /// The gateway, ready to serve.
+    pub gateway: Gateway,
+    /// The loaded plugins.
+    pub plugins: PluginHost,
+    /// The services the plugins were given.
+    pub services: HostServices,
+    /// What did not stop it, for the log (`sepia run`) or the terminal
+    /// (`sepia check`).
+    pub warnings: Vec<String>,
+    /// Namespaces no plugin serves, `(parent json path, namespace)`; each
+    /// is also among the warnings. `check --lint` fails on them.
+    pub unserved: Vec<(String, String)>,
+}
+
+/// Options of `sepia run` beyond the configuration./// Options of `sepia run` beyond the configuration.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// The configuration file.
@@ -101,9 +144,18 @@ pub fn plugin_sources(config: &Config) -> Vec<PluginSource> {
     sources
 }
 
-/// An `extra_config` namespace no plugin serves: `(json path, namespace)`.
+/// The `extra_config` namespaces no plugin serves where they stand, at every
+/// level and in every spelling: `(json path of the parent, namespace as
+/// written)`, the parent empty for the top level. The namespaces the
+/// gateway reads itself are not listed.
 pub fn unserved_namespaces(config: &Config, plugins: &PluginHost) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    for entry in config.extra_config.entries() {
+        let own = GATEWAY_NAMESPACES.contains(&entry.canonical.as_str());
+        if !own && !plugins.serves_service(&entry.namespace) {
+            out.push((String::new(), entry.namespace.clone()));
+        }
+    }
     let mut visit = |path: &str, extra: &sepia_config::ExtraConfig| {
         for entry in extra.entries() {
             if !plugins.serves(&entry.namespace) {
@@ -120,26 +172,25 @@ pub fn unserved_namespaces(config: &Config, plugins: &PluginHost) -> Vec<(String
     out
 }
 
-/// Logs files that were skipped or refused.
-pub fn report_skipped(skipped: &[LoadError]) {
-    for problem in skipped {
-        match problem {
-            LoadError::NotAPlugin { .. } => tracing::warn!("{problem}; skipped"),
-            LoadError::Refused { .. } => tracing::error!("{problem}"),
-        }
+/// The warning for a plugin file that was skipped or refused.
+fn skipped_warning(problem: &LoadError) -> String {
+    match problem {
+        LoadError::NotAPlugin { .. } => format!("{problem}; skipped"),
+        LoadError::Refused { .. } => problem.to_string(),
     }
 }
 
-fn report_warnings(warnings: &[Problem]) {
-    for warning in warnings {
-        tracing::warn!("configuration: {warning}");
-    }
+/// One server worker a core.
+fn worker_count() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
-/// `sepia run`: loads everything, serves until SIGINT/SIGTERM.
-pub async fn run(options: RunOptions) -> Result<(), StartupError> {
-    let loaded = sepia_config::load(&options.config, false)?;
-    report_warnings(&loaded.warnings);
+/// Everything `sepia run` does before it binds, and all `sepia check` does:
+/// one function, so that a configuration `check` passes is one `run`
+/// serves, and one `run` refuses fails `check` with the same message.
+pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
+    let loaded = sepia_config::load(&options.config, options.lint)?;
+    let mut warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
     let mut config = loaded.config;
     if let Some(port) = options.port {
         config.port = port;
@@ -151,25 +202,69 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         tokio::task::spawn_blocking(move || PluginHost::load(&sources, &builtins, allow_insecure))
             .await
             .map_err(|e| StartupError::Task(e.to_string()))??;
-    report_skipped(&skipped);
-    for (path, namespace) in unserved_namespaces(&config, &plugins) {
-        if REQUIRED_NAMESPACES.contains(&sepia_config::namespace::canonical(&namespace)) {
-            return Err(StartupError::Unserved { path, namespace });
+    warnings.extend(skipped.iter().map(skipped_warning));
+    let unserved = unserved_namespaces(&config, &plugins);
+    for (path, namespace) in &unserved {
+        if REQUIRED_NAMESPACES.contains(&namespace::canonical(namespace).as_ref()) {
+            return Err(StartupError::Unserved {
+                path: path.clone(),
+                namespace: namespace.clone(),
+            });
         }
-        tracing::warn!("{path}.extra_config.\"{namespace}\": no loaded plugin serves this namespace; it is ignored");
+        let level = if path.is_empty() {
+            " at the top level"
+        } else {
+            ""
+        };
+        warnings.push(format!(
+            "{}: no loaded plugin serves this namespace{level}; it is ignored",
+            namespace::json_path(path, namespace)
+        ));
     }
-    let fetcher = Fetcher::new(tokio::runtime::Handle::current());
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    let clients = ClientSet::new(workers, &TlsSettings::default())?;
+    let services = HostServices::new(
+        Fetcher::new(tokio::runtime::Handle::current()),
+        options.checking,
+    );
+    let clients = ClientSet::new(worker_count(), &TlsSettings::default())?;
     // Plugin calls may block (key fetches): keep them off the async workers.
-    let (plugins, gateway, config) =
-        tokio::task::spawn_blocking(move || -> Result<_, StartupError> {
-            plugins.init(&fetcher)?;
-            let gateway = Gateway::build(&config, &plugins, &clients)?;
-            Ok((plugins, gateway, config))
+    tokio::task::spawn_blocking(move || -> Result<Verified, StartupError> {
+        plugins.init(&services)?;
+        let (gateway, gateway_warnings) = Gateway::build(&config, &plugins, &clients)?;
+        warnings.extend(gateway_warnings);
+        Ok(Verified {
+            config,
+            gateway,
+            plugins,
+            services,
+            warnings,
+            unserved,
         })
-        .await
-        .map_err(|e| StartupError::Task(e.to_string()))??;
+    })
+    .await
+    .map_err(|e| StartupError::Task(e.to_string()))?
+}
+
+/// `sepia run`: verifies everything, serves until SIGINT/SIGTERM.
+pub async fn run(options: RunOptions) -> Result<(), StartupError> {
+    let verified = verify(VerifyOptions {
+        config: options.config,
+        port: options.port,
+        lint: false,
+        allow_insecure_plugins: options.allow_insecure_plugins,
+        builtins: options.builtins,
+        checking: false,
+    })
+    .await?;
+    for warning in &verified.warnings {
+        tracing::warn!("{warning}");
+    }
+    let Verified {
+        config,
+        gateway,
+        plugins,
+        ..
+    } = verified;
+    let workers = worker_count();
     let address = SocketAddr::new(config.listen_ip, config.port);
     let listeners =
         bind(address, workers).map_err(|source| StartupError::Bind { address, source })?;

@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 mod canonical;
+mod members;
 
 pub use canonical::{write_canonical, write_canonical_object, JsonError, Kind, Member};
+pub use members::canonical_members;
 use serde_json::Value;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -3,6 +3,7 @@ use std::{any::Any, sync::OnceLock};
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString, RVec};
 
 use crate::{
+    context::ServiceInfo,
     host::{Host, HostBox},
     log_bridge,
     modifier::{guarded, GuardedModifier, ModifierBox},
@@ -66,12 +67,32 @@ macro_rules! export_plugin {
             > {
                 $crate::__private::new_modifier_of::<$plugin>(namespace, config_json, endpoint)
             }
+            extern "C" fn service_namespaces(
+            ) -> $crate::__private::abi_stable::std_types::RVec<$crate::RString> {
+                $crate::__private::service_namespaces_of::<$plugin>()
+            }
+            extern "C" fn new_service_modifier(
+                namespace: $crate::__private::abi_stable::std_types::RStr<'_>,
+                config_json: $crate::__private::abi_stable::std_types::RStr<'_>,
+                service: &$crate::ServiceInfo,
+            ) -> $crate::__private::abi_stable::std_types::RResult<
+                $crate::ModifierBox,
+                $crate::PluginError,
+            > {
+                $crate::__private::new_service_modifier_of::<$plugin>(
+                    namespace,
+                    config_json,
+                    service,
+                )
+            }
             fn root_module() -> $crate::PluginModuleRef {
                 use $crate::__private::abi_stable::prefix_type::PrefixTypeTrait;
                 $crate::PluginModule {
                     info,
                     init,
                     new_modifier,
+                    service_namespaces,
+                    new_service_modifier,
                 }
                 .leak_into_prefix()
             }
@@ -130,6 +151,28 @@ pub fn new_modifier_of<P: Plugin>(
 ) -> RResult<ModifierBox, PluginError> {
     match guarded("new_modifier", || {
         P::new_modifier(namespace.as_str(), config_json.as_str(), endpoint)
+    }) {
+        ROk(modifier) => ROk(GuardedModifier(modifier).into_box()),
+        RErr(err) => RErr(err),
+    }
+}
+
+/// `PluginModule::service_namespaces` of plugin `P`.
+pub fn service_namespaces_of<P: Plugin>() -> RVec<RString> {
+    P::SERVICE_NAMESPACES
+        .iter()
+        .map(|ns| RString::from(*ns))
+        .collect()
+}
+
+/// `PluginModule::new_service_modifier` of plugin `P`.
+pub fn new_service_modifier_of<P: Plugin>(
+    namespace: RStr<'_>,
+    config_json: RStr<'_>,
+    service: &ServiceInfo,
+) -> RResult<ModifierBox, PluginError> {
+    match guarded("new_service_modifier", || {
+        P::new_service_modifier(namespace.as_str(), config_json.as_str(), service)
     }) {
         ROk(modifier) => ROk(GuardedModifier(modifier).into_box()),
         RErr(err) => RErr(err),

@@ -55,10 +55,19 @@
 //! a major version.
 //!
 //! Version history: 1.0 the first interface; 1.1 appended
-//! [`Modifier::is_blocking`] and [`Modifier::public_keys`].
+//! [`Modifier::is_blocking`] and [`Modifier::public_keys`]; 1.2 appended
+//! service-level modifiers ([`Plugin::SERVICE_NAMESPACES`],
+//! [`Plugin::new_service_modifier`]), the [`RequestContext`] and
+//! [`BodyLayout`] of [`Modifier::on_request_with`] and
+//! [`Modifier::on_response_with`], the host's metrics
+//! ([`Host::register_metric`]), shared values ([`Host::shared_add`],
+//! [`Host::shared_compare_and_swap`]) and [`Host::checking`], and
+//! [`parse_duration`] for settings written as Go durations.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod context;
+mod duration;
 mod error;
 mod export;
 mod host;
@@ -69,10 +78,13 @@ mod module;
 
 /// The FFI-safe standard types the data types here are made of.
 pub use abi_stable::std_types::{RString, RVec, Tuple2};
+pub use context::{BodyLayout, MemberSpan, RequestContext, ServiceInfo};
+pub use duration::parse_duration;
 pub use error::PluginError;
 pub use export::host;
 pub use host::{
-    AbiHost, AbiHost_TO, FetchRequest, FetchResponse, Host, HostBox, LogLevel, TlsOptions,
+    AbiHost, AbiHost_TO, FetchRequest, FetchResponse, Host, HostBox, LogLevel, MetricId,
+    MetricKind, MetricSpec, TlsOptions,
 };
 pub use http::{Header, Request, RequestFlow, Response};
 pub use modifier::{into_modifier_box, AbiModifier, AbiModifier_TO, Modifier, ModifierBox};
@@ -84,7 +96,9 @@ pub use module::{
 /// surface: call them only through the macro.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{info_of, init_plugin, new_modifier_of};
+    pub use crate::export::{
+        info_of, init_plugin, new_modifier_of, new_service_modifier_of, service_namespaces_of,
+    };
     pub use abi_stable;
 }
 
@@ -122,4 +136,28 @@ pub trait Plugin {
         config_json: &str,
         endpoint: &EndpointInfo,
     ) -> Result<Box<dyn Modifier>, PluginError>;
+
+    /// The namespaces this plugin serves in the configuration's top-level
+    /// `extra_config`, where KrakenD puts what applies to the whole service
+    /// (`security/cors`, `telemetry/logging`, ...). Usually a subset of
+    /// [`Plugin::NAMESPACES`]; either spelling of a namespace is enough.
+    /// Since 1.2; empty by default.
+    const SERVICE_NAMESPACES: &'static [&'static str] = &[];
+
+    /// Builds the service-level modifier of a namespace of
+    /// [`Plugin::SERVICE_NAMESPACES`] from its top-level configuration (see
+    /// [`Modifier`] for what its hooks see). Called at most once per
+    /// namespace. An error stops start-up, as for
+    /// [`Plugin::new_modifier`]. Since 1.2.
+    fn new_service_modifier(
+        namespace: &str,
+        config_json: &str,
+        service: &ServiceInfo,
+    ) -> Result<Box<dyn Modifier>, PluginError> {
+        let _ = (config_json, service);
+        Err(PluginError::config(format!(
+            "{} does not serve \"{namespace}\" in the top-level extra_config",
+            Self::NAME
+        )))
+    }
 }

@@ -9,6 +9,7 @@ use abi_stable::{
 };
 
 use crate::{
+    context::{BodyLayout, RequestContext},
     export::panic_message,
     http::{Request, RequestFlow, Response},
     PluginError,
@@ -16,10 +17,28 @@ use crate::{
 
 /// What a plugin implements to see and change traffic.
 ///
-/// Both hooks have default bodies that do nothing, so implement only what you
-/// need. Hooks run on the gateway's I/O threads: keep them short (well under a
-/// millisecond); a panic inside one fails that request with a 500 and the
-/// gateway keeps serving.
+/// Every hook has a default body, so implement only what you need. The
+/// gateway calls [`Modifier::on_request_with`] and
+/// [`Modifier::on_response_with`]; their defaults call
+/// [`Modifier::on_request`] and [`Modifier::on_response`], so a modifier that
+/// needs no [`RequestContext`] implements the short forms. Hooks run on the
+/// gateway's I/O threads unless [`Modifier::is_blocking`] says otherwise:
+/// keep them short (well under a millisecond); a panic inside one fails that
+/// request with a 500 and the gateway keeps serving.
+///
+/// Where a modifier runs depends on where its namespace is configured:
+/// - in the top-level `extra_config` (built by
+///   [`crate::Plugin::new_service_modifier`]): the request hooks see every
+///   request before routing, with all its headers and an empty body, and may
+///   answer it (a CORS preflight to any path); the response hooks see every
+///   answer the gateway gives, its own errors and 404s included, with its
+///   status and headers and an empty body (changes to the body are ignored:
+///   answers may be streamed).
+/// - in an endpoint's `extra_config`: the request hooks see the client's
+///   request after routing and header filtering, before any backend is
+///   called; the response hooks see the endpoint's encoded answer.
+/// - in a backend's `extra_config`: the request to that backend and its
+///   answer as it came, before decoding.
 pub trait Modifier: Send + Sync {
     /// Runs before the backends are called, in the order the modifiers are
     /// configured. Change the request in place and return
@@ -55,6 +74,35 @@ pub trait Modifier: Send + Sync {
     fn public_keys(&self) -> Option<String> {
         None
     }
+
+    /// [`Modifier::on_request`] with the request's context: who the client
+    /// is, the request id, the matched endpoint, and the values earlier
+    /// hooks set, to read or add to. This is what the gateway calls (since
+    /// 1.2); the default ignores the context.
+    fn on_request_with(
+        &self,
+        request: &mut Request,
+        context: &mut RequestContext,
+    ) -> Result<RequestFlow, PluginError> {
+        let _ = context;
+        self.on_request(request)
+    }
+
+    /// [`Modifier::on_response`] with the request's context and what the
+    /// gateway knows of the body: when [`BodyLayout::canonical_json`] is
+    /// set, the body is a JSON object in Go's canonical encoding and
+    /// [`BodyLayout::members`] locates its top-level members, so the hook
+    /// need not parse it. This is what the gateway calls (since 1.2); the
+    /// default ignores both.
+    fn on_response_with(
+        &self,
+        response: &mut Response,
+        context: &mut RequestContext,
+        layout: &BodyLayout,
+    ) -> Result<(), PluginError> {
+        let _ = (context, layout);
+        self.on_response(response)
+    }
 }
 
 /// The ABI-stable form of a [`Modifier`], as it crosses between plugin and
@@ -85,6 +133,27 @@ pub trait AbiModifier: Send + Sync {
     /// plugin built without it publishes nothing.
     fn public_keys(&self) -> ROption<RString> {
         RNone
+    }
+
+    /// See [`Modifier::on_request_with`]. Appended in 1.2.
+    fn on_request_with(
+        &self,
+        request: &mut Request,
+        context: &mut RequestContext,
+    ) -> RResult<RequestFlow, PluginError> {
+        let _ = context;
+        self.on_request(request)
+    }
+
+    /// See [`Modifier::on_response_with`]. Appended in 1.2.
+    fn on_response_with(
+        &self,
+        response: &mut Response,
+        context: &mut RequestContext,
+        layout: &BodyLayout,
+    ) -> RResult<(), PluginError> {
+        let _ = (context, layout);
+        self.on_response(response)
     }
 }
 
@@ -127,6 +196,25 @@ impl AbiModifier for GuardedModifier {
             .unwrap_or(None)
             .map(RString::from)
             .into()
+    }
+
+    fn on_request_with(
+        &self,
+        request: &mut Request,
+        context: &mut RequestContext,
+    ) -> RResult<RequestFlow, PluginError> {
+        guarded("on_request", || self.0.on_request_with(request, context))
+    }
+
+    fn on_response_with(
+        &self,
+        response: &mut Response,
+        context: &mut RequestContext,
+        layout: &BodyLayout,
+    ) -> RResult<(), PluginError> {
+        guarded("on_response", || {
+            self.0.on_response_with(response, context, layout)
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use abi_stable::{
     StableAbi,
 };
 
-use crate::{host::HostBox, modifier::ModifierBox, PluginError};
+use crate::{context::ServiceInfo, host::HostBox, modifier::ModifierBox, PluginError};
 
 /// The version of this interface crate, which is the plugin ABI version.
 /// The gateway prints it in `sepia version`; plugins record the version they
@@ -73,6 +73,16 @@ pub struct PluginModule {
         namespace: RStr<'_>,
         config_json: RStr<'_>,
         endpoint: &EndpointInfo,
+    ) -> RResult<ModifierBox, PluginError>,
+    /// The namespaces the plugin serves in the top-level `extra_config`
+    /// (appended in 1.2).
+    pub service_namespaces: extern "C" fn() -> RVec<RString>,
+    /// Builds the service-level modifier of a top-level namespace (appended
+    /// in 1.2).
+    pub new_service_modifier: extern "C" fn(
+        namespace: RStr<'_>,
+        config_json: RStr<'_>,
+        service: &ServiceInfo,
     ) -> RResult<ModifierBox, PluginError>,
 }
 

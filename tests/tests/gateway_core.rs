@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 use sepia_e2e::{get, request, run_sepia, sepia::write_config, Reply, Sepia, TestBackend};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn one_endpoint(endpoint: serde_json::Value) -> serde_json::Value {
     json!({"version": 3, "endpoints": [endpoint]})
@@ -411,7 +411,7 @@ fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("endpoints[0].extra_config.\"example/not-installed\": no plugin serves"),
+        stderr.contains("endpoints[0].extra_config.\"example/not-installed\": no loaded plugin serves this namespace"),
         "{stderr}"
     );
     let output = run_sepia(&["check", "--lint", "-c", path.to_str().unwrap()], &[]);
@@ -727,5 +727,121 @@ async fn a_get_goes_again_when_the_backend_closes_its_kept_connection_but_a_post
         posts_read.load(Ordering::SeqCst),
         4,
         "a POST was sent twice"
+    );
+}
+
+/// `sepia check` with this configuration: exit code, stdout, stderr.
+fn check_config(config: &Value, extra: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), config);
+    let mut args = vec!["check", "-c", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let output = run_sepia(&args, &[]);
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_refuses_what_run_refuses_with_the_same_message() {
+    let unsafe_config = json!({"version": 2, "host": ["http://127.0.0.1:9"], "endpoints": [
+        {"endpoint": "/private", "backend": [{"url_pattern": "/"}],
+         "extra_config": {"github.com/devopsfaith/krakend-jose/validator": {"alg": "RS256"}}}
+    ]});
+    let message = "endpoints[0].extra_config.\"github.com/devopsfaith/krakend-jose/validator\": no loaded plugin serves this namespace, and serving without it would be unsafe";
+    let refused = Sepia::refused(unsafe_config.clone()).await;
+    assert!(refused.contains(message), "{refused}");
+    let (code, _, stderr) = check_config(&unsafe_config, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+
+    // A plugin's refusal of its settings, too: check builds every modifier.
+    let bad_signer = json!({"version": 3, "host": ["http://127.0.0.1:9"], "endpoints": [
+        {"endpoint": "/token", "backend": [{"url_pattern": "/"}],
+         "extra_config": {"auth/signer": {"alg": "XX999", "kid": "k", "keys_to_sign": ["a"],
+                                           "jwk_url": "https://127.0.0.1:9/keys"}}}
+    ]});
+    let refused = Sepia::refused(bad_signer.clone()).await;
+    let (code, _, stderr) = check_config(&bad_signer, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let line =
+        "endpoints[0].extra_config.\"auth/signer\": plugin jose-signer refused the configuration";
+    assert!(refused.contains(line), "{refused}");
+    assert!(stderr.contains(line), "{stderr}");
+    assert!(stderr.contains("XX999"), "{stderr}");
+}
+
+#[test]
+fn check_does_not_fetch_remote_keys_unless_asked() {
+    // Nothing listens on port 9: `run` would fail to load the key.
+    let signer = json!({"version": 3, "host": ["http://127.0.0.1:9"], "endpoints": [
+        {"endpoint": "/token", "backend": [{"url_pattern": "/"}],
+         "extra_config": {"auth/signer": {"alg": "RS256", "kid": "k", "keys_to_sign": ["a"],
+                                           "jwk_url": "https://127.0.0.1:9/keys",
+                                           "jwk_startup_timeout": "300ms"}}}
+    ]});
+    let (code, stdout, stderr) = check_config(&signer, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("auth/signer (jose-signer)"), "{stdout}");
+    let (code, _, stderr) = check_config(&signer, &["--fetch"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("endpoints[0].extra_config.\"auth/signer\": plugin jose-signer refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_names_every_unserved_namespace_at_every_level_in_every_spelling() {
+    // The top level of KrakenD's version-2 playground, less its revoker.
+    let config = json!({"version": 2, "host": ["http://127.0.0.1:9"],
+    "extra_config": {
+        "github_com/devopsfaith/krakend-cors": {"allow_origins": ["*"]},
+        "github_com/devopsfaith/krakend-metrics": {"listen_address": ":8090"},
+        "github_com/devopsfaith/krakend-gologging": {"level": "ERROR"},
+        "github_com/devopsfaith/krakend-opencensus": {"sample_rate": 100},
+        "router": {"return_error_msg": true}
+    },
+    "endpoints": [
+        {"endpoint": "/a", "backend": [{"url_pattern": "/",
+            "extra_config": {"github.com/devopsfaith/krakend-circuitbreaker/gobreaker": {}}}],
+         "extra_config": {"qos/ratelimit/router": {"max_rate": 1}}},
+        {"endpoint": "/b", "backend": [{"url_pattern": "/"}],
+         "extra_config": {"github.com/devopsfaith/krakend-ratelimit/juju/router": {"maxRate": 1}}}
+    ]});
+    let (code, _, stderr) = check_config(&config, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for path in [
+        "extra_config.\"github_com/devopsfaith/krakend-cors\"",
+        "extra_config.\"github_com/devopsfaith/krakend-metrics\"",
+        "extra_config.\"github_com/devopsfaith/krakend-gologging\"",
+        "extra_config.\"github_com/devopsfaith/krakend-opencensus\"",
+        "endpoints[0].extra_config.\"qos/ratelimit/router\"",
+        "endpoints[1].extra_config.\"github.com/devopsfaith/krakend-ratelimit/juju/router\"",
+        "endpoints[0].backend[0].extra_config.\"github.com/devopsfaith/krakend-circuitbreaker/gobreaker\"",
+    ] {
+        assert!(
+            stderr.contains(&format!("warning: {path}: no loaded plugin serves this namespace")),
+            "{path} not named in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("\"router\""), "{stderr}");
+    let (code, _, stderr) = check_config(&config, &["--lint"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("7 namespace(s) no plugin serves"),
+        "{stderr}"
+    );
+
+    // The revoker, in its version-2 spelling, guards tokens: refused.
+    let mut revoking = config.clone();
+    revoking["extra_config"]["github_com/devopsfaith/bloomfilter"] = json!({"N": 100});
+    let (code, _, stderr) = check_config(&revoking, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("extra_config.\"github_com/devopsfaith/bloomfilter\": no loaded plugin serves this namespace, and serving without it would be unsafe"),
+        "{stderr}"
     );
 }

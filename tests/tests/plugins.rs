@@ -303,7 +303,12 @@ async fn namespaces_without_a_plugin_warn_but_security_ones_stop_start_up() {
             {"endpoint": "/t", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
              "extra_config": {"github.com/devopsfaith/krakend-jose/validator": {}}}]}))
     .await;
-    assert!(err.contains("no loaded plugin serves this namespace, and serving the endpoint without it would be unsafe"), "{err}");
+    assert!(
+        err.contains(
+            "no loaded plugin serves this namespace, and serving without it would be unsafe"
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -426,7 +431,132 @@ async fn a_plugin_built_against_the_previous_interface_still_loads_and_runs() {
         .lines()
         .find(|l| l.contains("next.so refused"))
         .unwrap_or_else(|| panic!("{logs}"));
-    assert!(next.contains("built against sepia-plugin-api 1.99.0, newer than this gateway's 1.1.0: upgrade the gateway"), "{next}");
+    assert!(next.contains("built against sepia-plugin-api 1.99.0, newer than this gateway's 1.2.0: upgrade the gateway"), "{next}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_of_every_earlier_minor_interface_load_and_keep_their_behaviour() {
+    let folder = plugin_folder_with(&[
+        (
+            "old.so",
+            fixture_library("old-abi-plugin", "old_abi_plugin"),
+        ),
+        (
+            "one-one.so",
+            fixture_library("abi-1.1-plugin", "abi_1_1_plugin"),
+        ),
+    ]);
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":1}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3, "plugin": {"folder": folder.path(), "pattern": ".so"},
+        "endpoints": [{"endpoint": "/both", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
+                       "extra_config": {"test/old-abi": {}, "test/abi-1-1": {}}}]}))
+    .await;
+    let answer = get(&sepia.url("/both")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("x-old-plugin"), Some("abi-1.0"));
+    assert_eq!(answer.header("x-abi-1-1"), Some("1.1"));
+    // The 1.1 plugin's is_blocking reached the gateway: its hooks ran on
+    // the hook threads.
+    assert!(
+        answer
+            .header("x-hook-thread")
+            .is_some_and(|t| t.starts_with("sepia-hooks-")),
+        "{:?}",
+        answer.header("x-hook-thread")
+    );
+    let logs = sepia.logs();
+    assert!(
+        logs.contains("name=abi-1-1") && logs.contains("abi=1.1.0"),
+        "{logs}"
+    );
+}
+
+fn context_config(folder: &Path, backend: &TestBackend, service: Value) -> Value {
+    json!({"version": 3, "name": "ctx-test", "plugin": {"folder": folder, "pattern": ".so"},
+    "extra_config": {"test/service": service},
+    "endpoints": [
+        {"endpoint": "/ctx", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
+         "input_headers": ["*"],
+         "extra_config": {"test/context": {}}},
+        {"endpoint": "/plain", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}
+    ]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abi_1_2_request_context_service_hooks_and_shared_values() {
+    let folder = plugin_folder_with(&[(
+        "context.so",
+        fixture_library("context-plugin", "context_plugin"),
+    )]);
+    let backend = TestBackend::always(Reply::json(200, r#"{"b":[1,{"x":"}"}],"a":2}"#)).await;
+    let sepia = Sepia::start(context_config(folder.path(), &backend, json!({}))).await;
+
+    let answer = get(&sepia.url("/ctx")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    // The endpoint hook got the client, an id, the endpoint and the layout
+    // of the canonical body the gateway wrote.
+    assert_eq!(answer.header("x-client-ip"), Some("127.0.0.1"));
+    assert_eq!(answer.header("x-endpoint"), Some("/ctx"));
+    assert_eq!(
+        answer.header("x-layout"),
+        Some(r#"canonical=true keys=a,b values=2,[1,{"x":"}"}]"#)
+    );
+    // One context from the service hooks through the endpoint's and back.
+    let id = answer.header("x-endpoint-request-id").unwrap().to_owned();
+    assert!(!id.is_empty());
+    assert_eq!(answer.header("x-service-request-id"), Some(id.as_str()));
+    assert_eq!(answer.header("x-service-endpoint"), Some("/ctx"));
+    assert_eq!(answer.header("x-service-value"), Some("\"from-endpoint\""));
+    assert_eq!(answer.header("x-service-status"), Some("200"));
+    // The service hook's request changes and value reached the endpoint
+    // and the backend.
+    let seen = backend.requests();
+    let last = seen.last().unwrap();
+    assert_eq!(last.headers.get("x-added-by-service").unwrap(), "1");
+    assert_eq!(last.headers.get("x-service-saw").unwrap(), "true");
+
+    // Ids differ between requests; the shared count spans every worker.
+    let mut ids = vec![id];
+    for expected in 2..=6 {
+        let answer = get(&sepia.url("/ctx")).await;
+        assert_eq!(answer.header("x-hits"), Some(expected.to_string().as_str()));
+        ids.push(answer.header("x-endpoint-request-id").unwrap().to_owned());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+
+    // The service hooks see every answer: other endpoints, 404s.
+    let plain = get(&sepia.url("/plain")).await;
+    assert_eq!(plain.header("x-service-endpoint"), Some("/plain"));
+    assert_eq!(plain.header("x-service-value"), Some("none"));
+    let missing = get(&sepia.url("/nowhere")).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("x-service-status"), Some("404"));
+    assert_eq!(missing.header("x-service-endpoint"), Some(""));
+    // And may answer before routing, for any path.
+    let preflight = request(Method::OPTIONS, &sepia.url("/any/path"), &[], b"", false).await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("x-preflight"), Some("/any/path"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_level_refusal_stops_start_up_with_its_path() {
+    let folder = plugin_folder_with(&[(
+        "context.so",
+        fixture_library("context-plugin", "context_plugin"),
+    )]);
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let err = Sepia::refused(context_config(
+        folder.path(),
+        &backend,
+        json!({"refuse": true}),
+    ))
+    .await;
+    assert!(
+        err.contains("extra_config.\"test/service\": plugin context refused the configuration: refused for service ctx-test (config version 3)"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,6 +26,8 @@ pub struct LoadedLibrary {
     pub abi_version: String,
     /// The namespaces it serves.
     pub namespaces: Vec<String>,
+    /// The namespaces it serves in the top-level `extra_config`.
+    pub service_namespaces: Vec<String>,
     /// Its root module.
     pub module: RootModule,
 }
@@ -93,10 +95,10 @@ pub fn version_mismatch(plugin: &str, host: &str) -> Option<String> {
 
 /// A short, clear account of abi_stable's error (its own text for a layout
 /// mismatch runs to hundreds of lines; the full text goes to the debug log).
-fn summarise(error: &LibraryError) -> String {
+fn summarise(error: &LibraryError, claimed: &str) -> String {
     match error {
         LibraryError::AbiInstability(_) => format!(
-            "its types do not match the layout of sepia-plugin-api {ABI_VERSION} this gateway was built with (it was built against a changed or different copy of the interface): rebuild it against sepia-plugin-api {ABI_VERSION}"
+            "its types do not match the layout of sepia-plugin-api {claimed}, the version it claims (it was built against a changed or different copy of the interface): rebuild it against sepia-plugin-api {ABI_VERSION}"
         ),
         LibraryError::InvalidAbiHeader(header) => format!(
             "it was built with abi_stable {}.{}, incompatible with this gateway's: rebuild it against sepia-plugin-api {ABI_VERSION}",
@@ -169,30 +171,31 @@ pub fn load_library(path: &Path, allow_insecure: bool) -> Result<LoadedLibrary, 
             path: path.to_owned(),
             reason: "it exports no plugin module".into(),
         },
-        other => refused(summarise(&other)),
+        other => refused(summarise(&other, "(unknown)")),
     })?;
     let abi_version = header.version_strings().version.to_string();
     if let Some(reason) = version_mismatch(&abi_version, ABI_VERSION) {
         return Err(refused(reason));
     }
-    let module = match header.init_root_module::<PluginModuleRef>() {
-        Ok(module) => RootModule::Current(module),
-        // An older plugin's vtables have fewer methods: try the frozen
-        // interfaces it may have been built against.
-        Err(current @ LibraryError::AbiInstability(_)) => {
-            match header.init_root_module::<sepia_plugin_api_v1_0::PluginModuleRef>() {
-                Ok(module) => RootModule::V1_0(module),
-                Err(_) => {
-                    tracing::debug!(path = %path.display(), error = %current, "abi_stable's account of the refusal");
-                    return Err(refused(summarise(&current)));
-                }
-            }
-        }
-        Err(e) => {
-            tracing::debug!(path = %path.display(), error = %e, "abi_stable's account of the refusal");
-            return Err(refused(summarise(&e)));
-        }
+    // Each minor version's root module is checked against the frozen copy
+    // of the interface it was built against: abi_stable refuses a library
+    // whose vtables are shorter than the loader's.
+    let minor = AbiVersion::parse(&abi_version).map(|v| v.minor);
+    let loaded = match minor {
+        Some(0) => header
+            .init_root_module::<sepia_plugin_api_v1_0::PluginModuleRef>()
+            .map(RootModule::V1_0),
+        Some(1) => header
+            .init_root_module::<sepia_plugin_api_v1_1::PluginModuleRef>()
+            .map(RootModule::V1_1),
+        _ => header
+            .init_root_module::<PluginModuleRef>()
+            .map(RootModule::Current),
     };
+    let module = loaded.map_err(|e| {
+        tracing::debug!(path = %path.display(), error = %e, "abi_stable's account of the refusal");
+        refused(summarise(&e, &abi_version))
+    })?;
     let info = module.info();
     Ok(LoadedLibrary {
         path: path.to_owned(),
@@ -200,6 +203,7 @@ pub fn load_library(path: &Path, allow_insecure: bool) -> Result<LoadedLibrary, 
         version: info.version,
         abi_version,
         namespaces: info.namespaces,
+        service_namespaces: info.service_namespaces,
         module,
     })
 }

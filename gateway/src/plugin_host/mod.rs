@@ -6,17 +6,21 @@ pub mod fetch;
 pub mod host_services;
 pub mod loader;
 pub mod log_bridge;
+pub mod metrics;
 pub mod root_module;
+pub mod shared_state;
 
 use std::{collections::HashMap, sync::Arc};
 
-use sepia_config::{namespace::canonical, ExtraConfig};
-use sepia_plugin_api::{EndpointInfo, ModifierBox};
+use sepia_config::{
+    namespace::{self, canonical},
+    ExtraConfig,
+};
+use sepia_plugin_api::{EndpointInfo, ModifierBox, ServiceInfo};
 
 use self::{
     discovery::{discover, Candidate, DiscoveryError, Origin, PluginSource},
-    fetch::Fetcher,
-    host_services::GatewayHost,
+    host_services::{GatewayHost, HostServices},
     loader::{load_library, LoadError, LoadedLibrary},
     log_bridge::host_max_level,
     root_module::{Builtin, RootModule},
@@ -52,9 +56,9 @@ pub enum PluginHostError {
         message: String,
     },
     /// A plugin refused an endpoint's configuration.
-    #[error("{json_path}.extra_config.\"{namespace}\": plugin {plugin} refused the configuration: {message}")]
+    #[error("{}: plugin {plugin} refused the configuration: {message}", namespace::json_path(.json_path, .namespace))]
     Modifier {
-        /// Where the configuration is.
+        /// Where the `extra_config` is (empty: the top level).
         json_path: String,
         /// The namespace as written.
         namespace: String,
@@ -86,6 +90,9 @@ pub struct PluginHost {
     plugins: Vec<ActivePlugin>,
     /// Canonical namespace to (plugin index, the plugin's spelling).
     by_namespace: HashMap<String, (usize, String)>,
+    /// The same for the namespaces plugins serve in the top-level
+    /// `extra_config`.
+    by_service_namespace: HashMap<String, (usize, String)>,
 }
 
 /// Files that were not loaded, for warnings.
@@ -97,6 +104,7 @@ impl PluginHost {
         Self {
             plugins: Vec::new(),
             by_namespace: HashMap::new(),
+            by_service_namespace: HashMap::new(),
         }
     }
 
@@ -121,6 +129,7 @@ impl PluginHost {
                 version: info.version,
                 abi_version: sepia_plugin_api::ABI_VERSION.to_owned(),
                 namespaces: info.namespaces,
+                service_namespaces: info.service_namespaces,
                 module,
             };
             host.add(library, Origin::Builtin)?;
@@ -136,8 +145,18 @@ impl PluginHost {
     }
 
     fn add(&mut self, library: LoadedLibrary, origin: Origin) -> Result<(), PluginHostError> {
-        for namespace in &library.namespaces {
-            if let Some((index, _)) = self.by_namespace.get(canonical(namespace)) {
+        let claimed = library
+            .namespaces
+            .iter()
+            .map(|n| (n, &self.by_namespace))
+            .chain(
+                library
+                    .service_namespaces
+                    .iter()
+                    .map(|n| (n, &self.by_service_namespace)),
+            );
+        for (namespace, map) in claimed {
+            if let Some((index, _)) = map.get(canonical(namespace).as_ref()) {
                 let other = &self.plugins[*index];
                 if other.origin == origin {
                     return Err(PluginHostError::Conflict {
@@ -156,19 +175,27 @@ impl PluginHost {
         }
         let index = self.plugins.len();
         for namespace in &library.namespaces {
-            self.by_namespace
-                .insert(canonical(namespace).to_owned(), (index, namespace.clone()));
+            self.by_namespace.insert(
+                canonical(namespace).into_owned(),
+                (index, namespace.clone()),
+            );
+        }
+        for namespace in &library.service_namespaces {
+            self.by_service_namespace.insert(
+                canonical(namespace).into_owned(),
+                (index, namespace.clone()),
+            );
         }
         self.plugins.push(ActivePlugin { library, origin });
         Ok(())
     }
 
     /// Hands every plugin its host services. Logs what was loaded.
-    pub fn init(&self, fetcher: &Fetcher) -> Result<(), PluginHostError> {
+    pub fn init(&self, services: &HostServices) -> Result<(), PluginHostError> {
         let max_level = host_max_level();
         for plugin in &self.plugins {
             let library = &plugin.library;
-            let host = GatewayHost::new(&library.name, max_level, fetcher.clone());
+            let host = GatewayHost::new(&library.name, max_level, services.clone());
             if let Err(e) = library.module.init(host) {
                 return Err(PluginHostError::Init {
                     plugin: library.name.clone(),
@@ -198,7 +225,49 @@ impl PluginHost {
     /// names when it builds the modifiers.
     pub fn serves(&self, namespace: &str) -> bool {
         let canonical = canonical(namespace);
-        canonical == NAMED_MODIFIERS || self.by_namespace.contains_key(canonical)
+        canonical == NAMED_MODIFIERS || self.by_namespace.contains_key(canonical.as_ref())
+    }
+
+    /// Whether some plugin serves `namespace` in the top-level
+    /// `extra_config`.
+    pub fn serves_service(&self, namespace: &str) -> bool {
+        self.by_service_namespace
+            .contains_key(canonical(namespace).as_ref())
+    }
+
+    /// Builds the service-level modifiers of the top-level `extra_config`,
+    /// in file order; namespaces no plugin serves there are left out.
+    pub fn service_modifiers(
+        &self,
+        extra_config: &ExtraConfig,
+        service: &ServiceInfo,
+    ) -> Result<Vec<BoundModifier>, PluginHostError> {
+        let mut out = Vec::new();
+        for entry in extra_config.entries() {
+            let Some((index, spelling)) = self.by_service_namespace.get(&entry.canonical) else {
+                continue;
+            };
+            let library = &self.plugins[*index].library;
+            let config_json = serde_json::to_string(&entry.value).unwrap_or_else(|_| "null".into());
+            match library
+                .module
+                .new_service_modifier(spelling, &config_json, service)
+            {
+                Ok(modifier) => out.push(BoundModifier {
+                    plugin: Arc::from(library.name.as_str()),
+                    modifier,
+                }),
+                Err(e) => {
+                    return Err(PluginHostError::Modifier {
+                        json_path: String::new(),
+                        namespace: entry.namespace.clone(),
+                        plugin: library.name.clone(),
+                        message: e.message().to_owned(),
+                    })
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Builds the modifiers an `extra_config` asks for, in file order: one

@@ -1,27 +1,30 @@
 //! A loaded plugin's root module, whichever interface version it was built
 //! against. abi_stable refuses a library whose vtables have fewer methods
 //! than the host's, so each earlier interface is kept frozen
-//! (`compat/plugin-api-1.0`) and a plugin built against it is adapted to the
-//! current one: the methods it lacks get their defaults.
+//! (`compat/plugin-api-1.0`, `compat/plugin-api-1.1`) and a plugin built
+//! against one is adapted to the current interface: the methods it lacks
+//! get their defaults.
 
 #![allow(non_local_definitions)]
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
-    std_types::{RArc, RErr, ROk, RResult, RStr, RString, RVec},
+    std_types::{RArc, RStr},
 };
 use sepia_plugin_api::{
-    AbiModifier, AbiModifier_TO, EndpointInfo, FetchRequest, Header, HostBox, LogLevel,
-    ModifierBox, ModifierScope, PluginError, PluginModuleRef, Request, RequestFlow, Response,
-    TlsOptions,
+    EndpointInfo, HostBox, ModifierBox, PluginError, PluginModuleRef, ServiceInfo,
 };
-use sepia_plugin_api_v1_0 as v1_0;
 
 use super::host_services::GatewayHost;
 
 /// What builds a built-in plugin's modifiers: [`sepia_plugin_api::Plugin::new_modifier`].
 pub type ModifierFactory =
     fn(&str, &str, &EndpointInfo) -> Result<Box<dyn sepia_plugin_api::Modifier>, PluginError>;
+
+/// What builds a built-in plugin's service-level modifiers:
+/// [`sepia_plugin_api::Plugin::new_service_modifier`].
+pub type ServiceModifierFactory =
+    fn(&str, &str, &ServiceInfo) -> Result<Box<dyn sepia_plugin_api::Modifier>, PluginError>;
 
 /// A plugin compiled into the binary, for programs that embed the gateway
 /// as a library: the same [`sepia_plugin_api::Plugin`] a `.so` exports,
@@ -31,7 +34,9 @@ pub struct Builtin {
     name: &'static str,
     version: &'static str,
     namespaces: &'static [&'static str],
+    service_namespaces: &'static [&'static str],
     factory: ModifierFactory,
+    service_factory: ServiceModifierFactory,
 }
 
 impl std::fmt::Debug for Builtin {
@@ -50,7 +55,9 @@ impl Builtin {
             name: P::NAME,
             version: P::VERSION,
             namespaces: P::NAMESPACES,
+            service_namespaces: P::SERVICE_NAMESPACES,
             factory: P::new_modifier,
+            service_factory: P::new_service_modifier,
         }
     }
 }
@@ -60,8 +67,10 @@ impl Builtin {
 pub enum RootModule {
     /// Built against the current interface.
     Current(PluginModuleRef),
+    /// Built against ABI 1.1.
+    V1_1(sepia_plugin_api_v1_1::PluginModuleRef),
     /// Built against ABI 1.0.
-    V1_0(v1_0::PluginModuleRef),
+    V1_0(sepia_plugin_api_v1_0::PluginModuleRef),
     /// Compiled into this binary.
     Builtin(Builtin),
 }
@@ -71,6 +80,9 @@ pub struct Info {
     pub name: String,
     pub version: String,
     pub namespaces: Vec<String>,
+    /// The namespaces it serves in the top-level `extra_config` (none
+    /// before ABI 1.2).
+    pub service_namespaces: Vec<String>,
 }
 
 impl RootModule {
@@ -79,24 +91,28 @@ impl RootModule {
         match self {
             RootModule::Current(module) => {
                 let info = (module.info())();
+                let service_namespaces = module
+                    .service_namespaces()
+                    .map(|list| list().iter().map(|n| n.to_string()).collect())
+                    .unwrap_or_default();
                 Info {
                     name: info.name.into_string(),
                     version: info.version.into_string(),
                     namespaces: info.namespaces.iter().map(|n| n.to_string()).collect(),
+                    service_namespaces,
                 }
             }
-            RootModule::V1_0(module) => {
-                let info = (module.info())();
-                Info {
-                    name: info.name.into_string(),
-                    version: info.version.into_string(),
-                    namespaces: info.namespaces.iter().map(|n| n.to_string()).collect(),
-                }
-            }
+            RootModule::V1_1(module) => v1_1::info(module),
+            RootModule::V1_0(module) => v1_0::info(module),
             RootModule::Builtin(builtin) => Info {
                 name: builtin.name.to_owned(),
                 version: builtin.version.to_owned(),
                 namespaces: builtin.namespaces.iter().map(|n| (*n).to_owned()).collect(),
+                service_namespaces: builtin
+                    .service_namespaces
+                    .iter()
+                    .map(|n| (*n).to_owned())
+                    .collect(),
             },
         }
     }
@@ -109,10 +125,8 @@ impl RootModule {
                     sepia_plugin_api::AbiHost_TO::from_ptr(RArc::new(host), TD_Opaque);
                 (module.init())(host).into_result()
             }
-            RootModule::V1_0(module) => {
-                let host: v1_0::HostBox = v1_0::AbiHost_TO::from_ptr(RArc::new(host), TD_Opaque);
-                (module.init())(host).into_result().map_err(error_from_v1_0)
-            }
+            RootModule::V1_1(module) => v1_1::init(module, host),
+            RootModule::V1_0(module) => v1_0::init(module, host),
             // Compiled in: it shares the gateway's tracing and runtime.
             RootModule::Builtin(_) => Ok(()),
         }
@@ -130,197 +144,298 @@ impl RootModule {
                 (module.new_modifier())(RStr::from(namespace), RStr::from(config_json), endpoint)
                     .into_result()
             }
+            RootModule::V1_1(module) => {
+                v1_1::new_modifier(module, namespace, config_json, endpoint)
+            }
             RootModule::V1_0(module) => {
-                let endpoint = v1_0::EndpointInfo {
+                v1_0::new_modifier(module, namespace, config_json, endpoint)
+            }
+            RootModule::Builtin(builtin) => (builtin.factory)(namespace, config_json, endpoint)
+                .map(sepia_plugin_api::into_modifier_box),
+        }
+    }
+
+    /// Builds a service-level modifier. Only plugins built against ABI 1.2
+    /// or later serve top-level namespaces, so [`Info::service_namespaces`]
+    /// never sends an older one here.
+    pub fn new_service_modifier(
+        &self,
+        namespace: &str,
+        config_json: &str,
+        service: &ServiceInfo,
+    ) -> Result<ModifierBox, PluginError> {
+        match self {
+            RootModule::Current(module) => match module.new_service_modifier() {
+                Some(build) => {
+                    build(RStr::from(namespace), RStr::from(config_json), service).into_result()
+                }
+                None => Err(no_service_scope(namespace)),
+            },
+            RootModule::Builtin(builtin) => {
+                (builtin.service_factory)(namespace, config_json, service)
+                    .map(sepia_plugin_api::into_modifier_box)
+            }
+            RootModule::V1_1(_) | RootModule::V1_0(_) => Err(no_service_scope(namespace)),
+        }
+    }
+}
+
+fn no_service_scope(namespace: &str) -> PluginError {
+    PluginError::config(format!(
+        "the plugin was built against an interface without service-level modifiers and cannot serve \"{namespace}\" in the top-level extra_config: rebuild it against sepia-plugin-api {}",
+        sepia_plugin_api::ABI_VERSION
+    ))
+}
+
+/// The adapter of one frozen interface: its data moved into and out of the
+/// current types (the fields are the same in every 1.x version), its
+/// modifiers behind the current trait, and the gateway's host services as
+/// that version calls them. `$($extra)*` are the modifier methods that
+/// version has beyond 1.0's two hooks.
+macro_rules! frozen_interface {
+    ($module:ident, $api:ident, { $($extra:tt)* }) => {
+        mod $module {
+            use abi_stable::{
+                sabi_trait::TD_Opaque,
+                std_types::{RArc, RErr, ROk, RResult, RStr, RString, RVec},
+            };
+            use sepia_plugin_api::{
+                AbiModifier, AbiModifier_TO, EndpointInfo, FetchRequest, Header, LogLevel,
+                ModifierBox, ModifierScope, PluginError, Request, RequestFlow, Response,
+                TlsOptions,
+            };
+            use $api as old;
+
+            use super::{GatewayHost, Info};
+
+            pub(super) fn info(module: &old::PluginModuleRef) -> Info {
+                let info = (module.info())();
+                Info {
+                    name: info.name.into_string(),
+                    version: info.version.into_string(),
+                    namespaces: info.namespaces.iter().map(|n| n.to_string()).collect(),
+                    service_namespaces: Vec::new(),
+                }
+            }
+
+            pub(super) fn init(
+                module: &old::PluginModuleRef,
+                host: GatewayHost,
+            ) -> Result<(), PluginError> {
+                let host: old::HostBox = old::AbiHost_TO::from_ptr(RArc::new(host), TD_Opaque);
+                (module.init())(host).into_result().map_err(error_from)
+            }
+
+            pub(super) fn new_modifier(
+                module: &old::PluginModuleRef,
+                namespace: &str,
+                config_json: &str,
+                endpoint: &EndpointInfo,
+            ) -> Result<ModifierBox, PluginError> {
+                let endpoint = old::EndpointInfo {
                     endpoint: endpoint.endpoint.clone(),
                     method: endpoint.method.clone(),
                     scope: match endpoint.scope {
-                        ModifierScope::Endpoint => v1_0::ModifierScope::Endpoint,
-                        ModifierScope::Backend => v1_0::ModifierScope::Backend,
+                        ModifierScope::Endpoint => old::ModifierScope::Endpoint,
+                        ModifierScope::Backend => old::ModifierScope::Backend,
                     },
                     backend_url_pattern: endpoint.backend_url_pattern.clone(),
                     timeout_ms: endpoint.timeout_ms,
                 };
                 (module.new_modifier())(RStr::from(namespace), RStr::from(config_json), &endpoint)
                     .into_result()
-                    .map(|old| AbiModifier_TO::from_value(V1_0Modifier(old), TD_Opaque))
-                    .map_err(error_from_v1_0)
+                    .map(|old| AbiModifier_TO::from_value(Adapted(old), TD_Opaque))
+                    .map_err(error_from)
             }
-            RootModule::Builtin(builtin) => (builtin.factory)(namespace, config_json, endpoint)
-                .map(sepia_plugin_api::into_modifier_box),
-        }
-    }
-}
 
-fn error_from_v1_0(error: v1_0::PluginError) -> PluginError {
-    PluginError {
-        status: error.status,
-        message: error.message,
-    }
-}
-
-fn error_to_v1_0(error: PluginError) -> v1_0::PluginError {
-    v1_0::PluginError {
-        status: error.status,
-        message: error.message,
-    }
-}
-
-fn headers_to_v1_0(headers: RVec<Header>) -> RVec<v1_0::Header> {
-    headers
-        .into_iter()
-        .map(|h| v1_0::Header {
-            name: h.name,
-            value: h.value,
-        })
-        .collect()
-}
-
-fn headers_from_v1_0(headers: RVec<v1_0::Header>) -> RVec<Header> {
-    headers
-        .into_iter()
-        .map(|h| Header {
-            name: h.name,
-            value: h.value,
-        })
-        .collect()
-}
-
-fn response_to_v1_0(response: Response) -> v1_0::Response {
-    v1_0::Response {
-        status: response.status,
-        headers: headers_to_v1_0(response.headers),
-        body: response.body,
-        complete: response.complete,
-    }
-}
-
-fn response_from_v1_0(response: v1_0::Response) -> Response {
-    Response {
-        status: response.status,
-        headers: headers_from_v1_0(response.headers),
-        body: response.body,
-        complete: response.complete,
-    }
-}
-
-fn empty_request() -> Request {
-    Request {
-        method: RString::new(),
-        path: RString::new(),
-        query: RString::new(),
-        params: RVec::new(),
-        headers: RVec::new(),
-        body: RVec::new(),
-    }
-}
-
-/// A 1.0 modifier behind the current interface. The data types are the
-/// same fields in both versions; they are moved across, not copied.
-struct V1_0Modifier(v1_0::ModifierBox);
-
-impl AbiModifier for V1_0Modifier {
-    fn on_request(&self, request: &mut Request) -> RResult<RequestFlow, PluginError> {
-        let current = std::mem::replace(request, empty_request());
-        let mut old = v1_0::Request {
-            method: current.method,
-            path: current.path,
-            query: current.query,
-            params: current.params,
-            headers: headers_to_v1_0(current.headers),
-            body: current.body,
-        };
-        let result = self.0.on_request(&mut old);
-        *request = Request {
-            method: old.method,
-            path: old.path,
-            query: old.query,
-            params: old.params,
-            headers: headers_from_v1_0(old.headers),
-            body: old.body,
-        };
-        match result {
-            ROk(v1_0::RequestFlow::Continue) => ROk(RequestFlow::Continue),
-            ROk(v1_0::RequestFlow::Respond(response)) => {
-                ROk(RequestFlow::Respond(response_from_v1_0(response)))
+            fn error_from(error: old::PluginError) -> PluginError {
+                PluginError {
+                    status: error.status,
+                    message: error.message,
+                }
             }
-            RErr(error) => RErr(error_from_v1_0(error)),
+
+            fn error_to(error: PluginError) -> old::PluginError {
+                old::PluginError {
+                    status: error.status,
+                    message: error.message,
+                }
+            }
+
+            fn headers_to(headers: RVec<Header>) -> RVec<old::Header> {
+                headers
+                    .into_iter()
+                    .map(|h| old::Header {
+                        name: h.name,
+                        value: h.value,
+                    })
+                    .collect()
+            }
+
+            fn headers_from(headers: RVec<old::Header>) -> RVec<Header> {
+                headers
+                    .into_iter()
+                    .map(|h| Header {
+                        name: h.name,
+                        value: h.value,
+                    })
+                    .collect()
+            }
+
+            fn response_to(response: Response) -> old::Response {
+                old::Response {
+                    status: response.status,
+                    headers: headers_to(response.headers),
+                    body: response.body,
+                    complete: response.complete,
+                }
+            }
+
+            fn response_from(response: old::Response) -> Response {
+                Response {
+                    status: response.status,
+                    headers: headers_from(response.headers),
+                    body: response.body,
+                    complete: response.complete,
+                }
+            }
+
+            fn empty_request() -> Request {
+                Request {
+                    method: RString::new(),
+                    path: RString::new(),
+                    query: RString::new(),
+                    params: RVec::new(),
+                    headers: RVec::new(),
+                    body: RVec::new(),
+                }
+            }
+
+            /// An older modifier behind the current interface. The data
+            /// types have the same fields in every version; they are moved
+            /// across, not copied.
+            struct Adapted(old::ModifierBox);
+
+            impl AbiModifier for Adapted {
+                fn on_request(&self, request: &mut Request) -> RResult<RequestFlow, PluginError> {
+                    let current = std::mem::replace(request, empty_request());
+                    let mut older = old::Request {
+                        method: current.method,
+                        path: current.path,
+                        query: current.query,
+                        params: current.params,
+                        headers: headers_to(current.headers),
+                        body: current.body,
+                    };
+                    let result = self.0.on_request(&mut older);
+                    *request = Request {
+                        method: older.method,
+                        path: older.path,
+                        query: older.query,
+                        params: older.params,
+                        headers: headers_from(older.headers),
+                        body: older.body,
+                    };
+                    match result {
+                        ROk(old::RequestFlow::Continue) => ROk(RequestFlow::Continue),
+                        ROk(old::RequestFlow::Respond(response)) => {
+                            ROk(RequestFlow::Respond(response_from(response)))
+                        }
+                        RErr(error) => RErr(error_from(error)),
+                    }
+                }
+
+                fn on_response(&self, response: &mut Response) -> RResult<(), PluginError> {
+                    let current = std::mem::replace(
+                        response,
+                        Response {
+                            status: 0,
+                            headers: RVec::new(),
+                            body: RVec::new(),
+                            complete: false,
+                        },
+                    );
+                    let mut older = response_to(current);
+                    let result = self.0.on_response(&mut older);
+                    *response = response_from(older);
+                    result.map_err(error_from)
+                }
+
+                $($extra)*
+            }
+
+            fn level_to(level: LogLevel) -> old::LogLevel {
+                match level {
+                    LogLevel::Off => old::LogLevel::Off,
+                    LogLevel::Error => old::LogLevel::Error,
+                    LogLevel::Warn => old::LogLevel::Warn,
+                    LogLevel::Info => old::LogLevel::Info,
+                    LogLevel::Debug => old::LogLevel::Debug,
+                    LogLevel::Trace => old::LogLevel::Trace,
+                }
+            }
+
+            fn level_from(level: old::LogLevel) -> LogLevel {
+                match level {
+                    old::LogLevel::Off => LogLevel::Off,
+                    old::LogLevel::Error => LogLevel::Error,
+                    old::LogLevel::Warn => LogLevel::Warn,
+                    old::LogLevel::Info => LogLevel::Info,
+                    old::LogLevel::Debug => LogLevel::Debug,
+                    old::LogLevel::Trace => LogLevel::Trace,
+                }
+            }
+
+            /// The host services as a plugin of this version calls them.
+            impl old::AbiHost for GatewayHost {
+                fn max_log_level(&self) -> old::LogLevel {
+                    level_to(sepia_plugin_api::AbiHost::max_log_level(self))
+                }
+
+                fn log(&self, level: old::LogLevel, target: RStr<'_>, message: RStr<'_>) {
+                    sepia_plugin_api::AbiHost::log(self, level_from(level), target, message)
+                }
+
+                fn fetch(
+                    &self,
+                    request: old::FetchRequest,
+                ) -> RResult<old::FetchResponse, old::PluginError> {
+                    let request = FetchRequest {
+                        method: request.method,
+                        url: request.url,
+                        headers: headers_from(request.headers),
+                        body: request.body,
+                        timeout_ms: request.timeout_ms,
+                        tls: TlsOptions {
+                            extra_roots_pem: request.tls.extra_roots_pem,
+                            pins_sha256: request.tls.pins_sha256,
+                            cipher_suites: request.tls.cipher_suites,
+                            skip_verify: request.tls.skip_verify,
+                        },
+                    };
+                    match sepia_plugin_api::AbiHost::fetch(self, request) {
+                        ROk(response) => ROk(old::FetchResponse {
+                            status: response.status,
+                            headers: headers_to(response.headers),
+                            body: response.body,
+                        }),
+                        RErr(error) => RErr(error_to(error)),
+                    }
+                }
+            }
         }
-    }
-
-    fn on_response(&self, response: &mut Response) -> RResult<(), PluginError> {
-        let current = std::mem::replace(
-            response,
-            Response {
-                status: 0,
-                headers: RVec::new(),
-                body: RVec::new(),
-                complete: false,
-            },
-        );
-        let mut old = response_to_v1_0(current);
-        let result = self.0.on_response(&mut old);
-        *response = response_from_v1_0(old);
-        result.map_err(error_from_v1_0)
-    }
+    };
 }
 
-fn level_to_v1_0(level: LogLevel) -> v1_0::LogLevel {
-    match level {
-        LogLevel::Off => v1_0::LogLevel::Off,
-        LogLevel::Error => v1_0::LogLevel::Error,
-        LogLevel::Warn => v1_0::LogLevel::Warn,
-        LogLevel::Info => v1_0::LogLevel::Info,
-        LogLevel::Debug => v1_0::LogLevel::Debug,
-        LogLevel::Trace => v1_0::LogLevel::Trace,
-    }
-}
+// 1.0: the two hooks only; is_blocking and public_keys take their defaults.
+frozen_interface!(v1_0, sepia_plugin_api_v1_0, {});
 
-fn level_from_v1_0(level: v1_0::LogLevel) -> LogLevel {
-    match level {
-        v1_0::LogLevel::Off => LogLevel::Off,
-        v1_0::LogLevel::Error => LogLevel::Error,
-        v1_0::LogLevel::Warn => LogLevel::Warn,
-        v1_0::LogLevel::Info => LogLevel::Info,
-        v1_0::LogLevel::Debug => LogLevel::Debug,
-        v1_0::LogLevel::Trace => LogLevel::Trace,
-    }
-}
-
-/// The host services as a 1.0 plugin calls them.
-impl v1_0::AbiHost for GatewayHost {
-    fn max_log_level(&self) -> v1_0::LogLevel {
-        level_to_v1_0(sepia_plugin_api::AbiHost::max_log_level(self))
+frozen_interface!(v1_1, sepia_plugin_api_v1_1, {
+    fn is_blocking(&self) -> bool {
+        self.0.is_blocking()
     }
 
-    fn log(&self, level: v1_0::LogLevel, target: RStr<'_>, message: RStr<'_>) {
-        sepia_plugin_api::AbiHost::log(self, level_from_v1_0(level), target, message)
+    fn public_keys(&self) -> abi_stable::std_types::ROption<RString> {
+        self.0.public_keys()
     }
-
-    fn fetch(
-        &self,
-        request: v1_0::FetchRequest,
-    ) -> RResult<v1_0::FetchResponse, v1_0::PluginError> {
-        let request = FetchRequest {
-            method: request.method,
-            url: request.url,
-            headers: headers_from_v1_0(request.headers),
-            body: request.body,
-            timeout_ms: request.timeout_ms,
-            tls: TlsOptions {
-                extra_roots_pem: request.tls.extra_roots_pem,
-                pins_sha256: request.tls.pins_sha256,
-                cipher_suites: request.tls.cipher_suites,
-                skip_verify: request.tls.skip_verify,
-            },
-        };
-        match sepia_plugin_api::AbiHost::fetch(self, request) {
-            ROk(response) => ROk(v1_0::FetchResponse {
-                status: response.status,
-                headers: headers_to_v1_0(response.headers),
-                body: response.body,
-            }),
-            RErr(error) => RErr(error_to_v1_0(error)),
-        }
-    }
-}
+});

@@ -1,7 +1,8 @@
-//! Running an endpoint's plugin modifiers, and converting between the
-//! gateway's HTTP types and the plain data that crosses the ABI. Chains with a
-//! modifier that declares itself blocking run on tokio's blocking pool, so an
-//! RSA signature never stalls the connections an async worker serves.
+//! Running a chain of plugin modifiers (the service's, an endpoint's or a
+//! backend's), and converting between the gateway's HTTP types and the
+//! plain data that crosses the ABI. Chains with a modifier that declares
+//! itself blocking run on the hook threads ([`HookPool`]), so an RSA
+//! signature never stalls the connections an async worker serves.
 
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use abi_stable::std_types::{RString, RVec};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use sepia_plugin_api::{
-    Header, PluginError, Request as PluginRequest, RequestFlow, Response as PluginResponse,
+    BodyLayout, Header, PluginError, Request as PluginRequest, RequestContext, RequestFlow,
+    Response as PluginResponse,
 };
 
 use super::{forwarding::strip_hop_by_hop, hook_pool::HookPool};
@@ -49,12 +51,14 @@ impl ModifierChain {
         self.modifiers.is_empty()
     }
 
+    /// Runs `work` here, or on the hook threads when a modifier blocks;
+    /// an error only when the hook threads are gone.
     async fn run<R: Send + 'static>(
         &self,
-        work: impl FnOnce(&[BoundModifier]) -> Result<R, ProxyError> + Send + 'static,
+        work: impl FnOnce(&[BoundModifier]) -> R + Send + 'static,
     ) -> Result<R, ProxyError> {
         let Some(pool) = &self.pool else {
-            return work(&self.modifiers);
+            return Ok(work(&self.modifiers));
         };
         let modifiers = self.modifiers.clone();
         pool.run(move || work(&modifiers))
@@ -62,42 +66,79 @@ impl ModifierChain {
             .map_err(|e| ProxyError::Plugin {
                 plugin: self.last_plugin().to_string(),
                 error: PluginError::internal(e.to_string()),
-            })?
+            })
     }
 
-    /// Runs every request hook.
-    pub async fn on_request(&self, request: PluginRequest) -> Result<RequestOutcome, ProxyError> {
-        self.run(move |modifiers| {
-            let mut request = request;
-            for bound in modifiers {
-                match bound.modifier.on_request(&mut request).into_result() {
-                    Ok(RequestFlow::Continue) => {}
-                    Ok(RequestFlow::Respond(response)) => {
-                        return Ok(RequestOutcome::Respond(bound.plugin.clone(), response))
+    /// Runs every request hook, in order, with the request's context,
+    /// which is left as the hooks left it (also when one fails).
+    pub async fn on_request(
+        &self,
+        request: PluginRequest,
+        context: &mut RequestContext,
+    ) -> Result<RequestOutcome, ProxyError> {
+        let taken = std::mem::take(context);
+        let (outcome, back) = self
+            .run(move |modifiers| {
+                let mut request = request;
+                let mut context = taken;
+                for bound in modifiers {
+                    match bound
+                        .modifier
+                        .on_request_with(&mut request, &mut context)
+                        .into_result()
+                    {
+                        Ok(RequestFlow::Continue) => {}
+                        Ok(RequestFlow::Respond(response)) => {
+                            let outcome = RequestOutcome::Respond(bound.plugin.clone(), response);
+                            return (Ok(outcome), context);
+                        }
+                        Err(error) => return (Err(plugin_error(&bound.plugin, error)), context),
                     }
-                    Err(error) => return Err(plugin_error(&bound.plugin, error)),
                 }
-            }
-            Ok(RequestOutcome::Continue(request))
-        })
-        .await
+                (Ok(RequestOutcome::Continue(request)), context)
+            })
+            .await?;
+        *context = back;
+        outcome
     }
 
-    /// Runs every response hook; any error replaces the whole response.
+    /// Runs every response hook, in order; any error replaces the whole
+    /// response. `layout` describes the body as the gateway wrote it; a
+    /// later hook gets it only while no hook before replaced or resized the
+    /// body (the contract asks hooks to replace a body, not to edit it in
+    /// place).
     pub async fn on_response(
         &self,
         response: PluginResponse,
+        context: &mut RequestContext,
+        layout: BodyLayout,
     ) -> Result<PluginResponse, ProxyError> {
-        self.run(move |modifiers| {
-            let mut response = response;
-            for bound in modifiers {
-                if let Err(error) = bound.modifier.on_response(&mut response).into_result() {
-                    return Err(plugin_error(&bound.plugin, error));
+        let taken = std::mem::take(context);
+        let (outcome, back) = self
+            .run(move |modifiers| {
+                let mut response = response;
+                let mut context = taken;
+                let mut layout = layout;
+                for bound in modifiers {
+                    let before = (response.body.as_ptr(), response.body.len());
+                    if let Err(error) = bound
+                        .modifier
+                        .on_response_with(&mut response, &mut context, &layout)
+                        .into_result()
+                    {
+                        return (Err(plugin_error(&bound.plugin, error)), context);
+                    }
+                    if layout.canonical_json
+                        && before != (response.body.as_ptr(), response.body.len())
+                    {
+                        layout = BodyLayout::unknown();
+                    }
                 }
-            }
-            Ok(response)
-        })
-        .await
+                (Ok(response), context)
+            })
+            .await?;
+        *context = back;
+        outcome
     }
 
     /// The modifiers, shared (the JWK set publisher asks them for keys).

@@ -20,7 +20,10 @@ use hyper::body::Incoming;
 use sepia_config::{
     BackendEncoding, BackendErrors, Endpoint, OutputEncoding, Shaping, StaticResponse,
 };
-use sepia_plugin_api::{Header, Request as PluginRequest, Response as PluginResponse};
+use sepia_plugin_api::{
+    BodyLayout, Header, MemberSpan, Request as PluginRequest, RequestContext,
+    Response as PluginResponse,
+};
 use serde_json::{Map, Value};
 
 use super::{
@@ -99,6 +102,9 @@ struct Outgoing<'a> {
     query: Cow<'a, str>,
     headers: HeaderMap,
     body: Bytes,
+    /// The request's context after the endpoint's request hooks; each
+    /// backend's hooks get a copy.
+    context: RequestContext,
 }
 
 /// What the backends answered.
@@ -206,6 +212,9 @@ pub struct Pipeline {
     /// backend's body.
     reveal_error_body: bool,
     modifiers: ModifierChain,
+    /// The endpoint or one of its backends has modifiers: requests carry a
+    /// context.
+    has_modifiers: bool,
     clients: ClientSet,
 }
 
@@ -273,6 +282,8 @@ impl Pipeline {
             && endpoint.static_response.is_none()
             && endpoint.concurrent_calls <= 1
             && !endpoint.sequential;
+        let has_modifiers =
+            !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
         Self {
             endpoint: endpoint.endpoint.clone(),
             param_names: endpoint.params.clone(),
@@ -294,6 +305,7 @@ impl Pipeline {
             static_response: endpoint.static_response.clone(),
             reveal_error_body,
             modifiers: ModifierChain::new(modifiers, hook_pool),
+            has_modifiers,
             clients,
         }
     }
@@ -304,19 +316,34 @@ impl Pipeline {
     }
 
     /// Serves one request; every failure becomes its JSON error response.
+    /// `context` is the one the service-level hooks started, handed back as
+    /// the endpoint's hooks left it; without one, a context is made only if
+    /// the endpoint has hooks.
     pub async fn handle(
         &self,
         request: Request<Incoming>,
         params: Vec<String>,
         client_ip: IpAddr,
-    ) -> Response<ResponseBody> {
-        match self.run(request, params, client_ip).await {
+        context: Option<RequestContext>,
+    ) -> (Response<ResponseBody>, Option<RequestContext>) {
+        let from_service = context.is_some();
+        let mut context = match context {
+            Some(context) => context,
+            None if self.has_modifiers => crate::request_context::new(client_ip),
+            // Allocates nothing: no hook will read it.
+            None => RequestContext::default(),
+        };
+        if from_service || self.has_modifiers {
+            context.endpoint = RString::from(self.endpoint.as_str());
+        }
+        let response = match self.run(request, params, client_ip, &mut context).await {
             Ok(response) => response,
             Err(error) => {
                 tracing::warn!(endpoint = %self.endpoint, status = error.status().as_u16(), error = %error, "request failed");
                 error.into_response()
             }
-        }
+        };
+        (response, from_service.then_some(context))
     }
 
     async fn run(
@@ -324,6 +351,7 @@ impl Pipeline {
         request: Request<Incoming>,
         params: Vec<String>,
         client_ip: IpAddr,
+        context: &mut RequestContext,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let (parts, body) = request.into_parts();
         let body = if self.forwards_body {
@@ -338,10 +366,20 @@ impl Pipeline {
             query: Cow::Borrowed(parts.uri.query().unwrap_or("")),
             headers,
             body,
+            context: std::mem::take(context),
         };
         if !self.modifiers.is_empty() {
-            if let Some(response) = self.run_request_modifiers(&parts, &mut outgoing).await? {
-                return Ok(response);
+            let answered = self.run_request_modifiers(&parts, &mut outgoing).await;
+            match answered {
+                Ok(None) => {}
+                Ok(Some(response)) => {
+                    *context = outgoing.context;
+                    return Ok(response);
+                }
+                Err(error) => {
+                    *context = outgoing.context;
+                    return Err(error);
+                }
             }
         }
         // HTTP/2 carries the host in the URI's authority, not a Host header.
@@ -364,7 +402,9 @@ impl Pipeline {
         let collected = tokio::time::timeout(self.timeout, self.call_backends(&outgoing))
             .await
             .unwrap_or(Err(ProxyError::Timeout(self.timeout)));
-        self.respond(self.with_static_data(collected)?).await
+        *context = outgoing.context;
+        self.respond(self.with_static_data(collected)?, context)
+            .await
     }
 
     /// Adds the static data (`proxy.static`) where its strategy says: to
@@ -442,7 +482,11 @@ impl Pipeline {
             headers: to_plugin_headers(&outgoing.headers),
             body: RVec::from(outgoing.body.to_vec()),
         };
-        let request = match self.modifiers.on_request(request).await? {
+        let request = match self
+            .modifiers
+            .on_request(request, &mut outgoing.context)
+            .await?
+        {
             RequestOutcome::Continue(request) => request,
             RequestOutcome::Respond(plugin, response) => {
                 return from_plugin_response(response, &plugin).map(Some)
@@ -660,6 +704,7 @@ impl Pipeline {
             query: Cow::Borrowed(outgoing.query.as_ref()),
             headers: outgoing.headers.clone(),
             body: outgoing.body.clone(),
+            context: outgoing.context.clone(),
         }))
     }
 
@@ -756,7 +801,8 @@ impl Pipeline {
             headers: to_plugin_headers(&self.headers_for(backend, outgoing)),
             body: RVec::from(outgoing.body.to_vec()),
         };
-        let reply = match backend.modifiers.on_request(request).await? {
+        let mut context = outgoing.context.clone();
+        let reply = match backend.modifiers.on_request(request, &mut context).await? {
             RequestOutcome::Respond(_, response) => response,
             RequestOutcome::Continue(request) => {
                 let mut url = format!("{}{}", backend.host(), request.path);
@@ -779,7 +825,10 @@ impl Pipeline {
                 }
             }
         };
-        let reply = backend.modifiers.on_response(reply).await?;
+        let reply = backend
+            .modifiers
+            .on_response(reply, &mut context, BodyLayout::unknown())
+            .await?;
         let (status, headers, body) = plugin_reply(reply, &plugin)?;
         Ok(BackendReply {
             status,
@@ -897,7 +946,11 @@ impl Pipeline {
         })
     }
 
-    async fn respond(&self, collected: Collected) -> Result<Response<ResponseBody>, ProxyError> {
+    async fn respond(
+        &self,
+        collected: Collected,
+        context: &mut RequestContext,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
         match collected {
             Collected::Refused {
                 status,
@@ -923,21 +976,39 @@ impl Pipeline {
                     body: RVec::from(body.to_vec()),
                     complete: true,
                 };
-                self.finish_with_modifiers(response).await
+                self.finish_with_modifiers(response, context, BodyLayout::unknown())
+                    .await
             }
             Collected::Encoded {
                 status,
                 body,
                 complete,
-            } => self.answer(status, body, JSON_CONTENT_TYPE, complete).await,
+            } => {
+                let reply = Answer {
+                    status,
+                    body,
+                    content_type: JSON_CONTENT_TYPE,
+                    complete,
+                    canonical: true,
+                };
+                self.answer(reply, context).await
+            }
             Collected::Data {
                 status,
                 data,
                 complete,
                 ..
             } => {
+                let canonical = self.output == OutputEncoding::Json;
                 let (body, content_type) = render(self.output, data);
-                self.answer(status, body, content_type, complete).await
+                let reply = Answer {
+                    status,
+                    body,
+                    content_type,
+                    complete,
+                    canonical,
+                };
+                self.answer(reply, context).await
             }
         }
     }
@@ -946,11 +1017,16 @@ impl Pipeline {
     /// response modifiers.
     async fn answer(
         &self,
-        status: StatusCode,
-        body: Vec<u8>,
-        content_type: &'static str,
-        complete: bool,
+        answer: Answer,
+        context: &mut RequestContext,
     ) -> Result<Response<ResponseBody>, ProxyError> {
+        let Answer {
+            status,
+            body,
+            content_type,
+            complete,
+            canonical,
+        } = answer;
         // KrakenD lets clients cache only complete answers.
         let cache_control = self.cache_control.as_ref().filter(|_| complete);
         if self.modifiers.is_empty() {
@@ -974,21 +1050,56 @@ impl Pipeline {
         if let Some(value) = cache_control {
             headers.push(Header::new("cache-control", value.as_bytes()));
         }
+        // Only a JSON object has members to point at.
+        let layout = match canonical.then(|| sepia_json::canonical_members(&body)) {
+            Some(Some(members)) => BodyLayout {
+                canonical_json: true,
+                members: members.into_iter().map(member_span).collect(),
+            },
+            _ => BodyLayout::unknown(),
+        };
         let response = PluginResponse {
             status: status.as_u16(),
             headers: RVec::from(headers),
             body: RVec::from(body),
             complete,
         };
-        self.finish_with_modifiers(response).await
+        self.finish_with_modifiers(response, context, layout).await
     }
 
     async fn finish_with_modifiers(
         &self,
         response: PluginResponse,
+        context: &mut RequestContext,
+        layout: BodyLayout,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        let response = self.modifiers.on_response(response).await?;
+        let response = self
+            .modifiers
+            .on_response(response, context, layout)
+            .await?;
         from_plugin_response(response, &self.modifiers.last_plugin())
+    }
+}
+
+/// A body the gateway wrote, about to be answered.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+    content_type: &'static str,
+    complete: bool,
+    /// Written in Go's canonical JSON encoding.
+    canonical: bool,
+}
+
+/// A member's key and value ranges as the ABI carries them. Bodies over
+/// 4 GiB never reach here (the gateway buffers at most 64 MiB).
+fn member_span((key, value): (std::ops::Range<usize>, std::ops::Range<usize>)) -> MemberSpan {
+    let at = |offset: usize| u32::try_from(offset).unwrap_or(u32::MAX);
+    MemberSpan {
+        key_start: at(key.start),
+        key_end: at(key.end),
+        value_start: at(value.start),
+        value_end: at(value.end),
     }
 }
 

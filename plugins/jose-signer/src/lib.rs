@@ -48,6 +48,13 @@ impl Plugin for JoseSignerPlugin {
         endpoint: &EndpointInfo,
     ) -> Result<Box<dyn Modifier>, PluginError> {
         let settings = settings::Settings::parse(config_json).map_err(PluginError::config)?;
+        let checking = sepia_plugin_api::host().is_some_and(|host| host.checking());
+        if checking && matches!(settings.source, settings::KeySource::Url(_)) {
+            // `sepia check` must not depend on the key server: the settings
+            // were checked; the key is fetched by `sepia run` (or `check
+            // --fetch`). A local key file is read, and so checked, below.
+            return Ok(Box::new(modifier::CheckedOnly));
+        }
         let signer = modifier::Signer::new(settings, endpoint.endpoint.to_string())
             .map_err(PluginError::config)?;
         Ok(Box::new(signer))

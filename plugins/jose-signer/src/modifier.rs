@@ -66,6 +66,19 @@ impl Signer {
     }
 }
 
+/// What `sepia check` builds for a signer whose key set is remote: its
+/// settings passed, its key was not fetched. It is never served; if it ever
+/// were, it refuses rather than answer unsigned claims.
+pub struct CheckedOnly;
+
+impl Modifier for CheckedOnly {
+    fn on_response(&self, _: &mut Response) -> Result<(), PluginError> {
+        Err(PluginError::internal(
+            "this signer was built by `sepia check` without its key and cannot sign",
+        ))
+    }
+}
+
 /// Re-reads the key set every `interval`; a failure keeps the last good key.
 /// The thread is the plugin's own (never the host's runtime) and ends when
 /// the modifier is gone.

@@ -117,7 +117,7 @@ impl<'a> Reader<'a> {
 
     fn duration(&mut self, key: &str) -> Option<Duration> {
         let text = self.string(key)?;
-        match sepia_config::parse_duration(&text) {
+        match sepia_plugin_api::parse_duration(&text) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.problems.push(format!("\"{key}\": {e}"));

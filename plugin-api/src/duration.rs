@@ -1,10 +1,12 @@
 //! Go duration strings (`300ms`, `1m30s`, `2h`), as KrakenD's configuration
-//! writes them.
+//! writes them. Here, in the interface crate, so that plugins read their
+//! settings exactly as the gateway reads its own without linking it.
 
 use std::time::Duration;
 
-/// Parses a Go duration string. Negative durations are refused: no setting
-/// of a gateway is meaningful below zero.
+/// Parses a Go duration string (`"300ms"`, `"1m30s"`, `"0"`). Negative
+/// durations are refused: no setting of a gateway is meaningful below zero.
+/// The error says what is wrong and how to write it, ready to show a user.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {

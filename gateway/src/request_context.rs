@@ -1,0 +1,54 @@
+//! The context a request carries through the plugin hooks (who the client
+//! is, its id, the matched endpoint, the values hooks hand on), made only for
+//! requests that meet a hook.
+
+use std::{
+    hash::BuildHasher,
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        OnceLock,
+    },
+};
+
+use abi_stable::std_types::RString;
+use sepia_plugin_api::RequestContext;
+
+/// A context for a request from `peer`. The client address is the peer's:
+/// trusting forwarding headers is a router setting applied on top.
+pub fn new(peer: IpAddr) -> RequestContext {
+    let ip = RString::from(peer.to_string());
+    RequestContext {
+        client_ip: ip.clone(),
+        peer_ip: ip,
+        request_id: RString::from(next_request_id()),
+        endpoint: RString::new(),
+        values: Default::default(),
+    }
+}
+
+/// A counter behind a random prefix drawn once a process: unique within the
+/// process, and unlikely to repeat across restarts and instances.
+fn next_request_id() -> String {
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix =
+        *PREFIX.get_or_init(|| std::hash::RandomState::new().hash_one(std::process::id()) as u32);
+    format!("{prefix:08x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_name_the_client_and_get_distinct_ids() {
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let first = new(peer);
+        let second = new(peer);
+        assert_eq!(first.peer_ip.as_str(), "127.0.0.1");
+        assert_eq!(first.client_ip, first.peer_ip);
+        assert_ne!(first.request_id, second.request_id);
+        assert_eq!(first.request_id.as_str().split('-').count(), 2);
+    }
+}
