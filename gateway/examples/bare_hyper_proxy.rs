@@ -16,8 +16,8 @@ use http_body_util::{BodyExt, Either, Full};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sepia::{
-    proxy::backend_client::{describe, BackendClient},
-    tls::TlsSettings,
+    upstream::backend_client::{describe, BackendClient},
+    upstream::tls::TlsSettings,
 };
 
 #[global_allocator]

@@ -11,6 +11,9 @@ use hyper::body::Incoming;
 use sepia_config::Config;
 use serde_json::{json, Value};
 
+/// Where health answers unless `router.health_path` moves it.
+pub const HEALTH_PATH: &str = "/__health";
+
 /// Router settings (`extra_config.router`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltinRoutes {
@@ -43,7 +46,7 @@ impl BuiltinRoutes {
     /// warnings.
     pub fn from_config(config: &Config) -> Result<(Self, Vec<String>), String> {
         let mut routes = BuiltinRoutes {
-            health_path: Some(crate::gateway::HEALTH_PATH.to_owned()),
+            health_path: Some(HEALTH_PATH.to_owned()),
             debug: config.debug_endpoint,
             echo: config.echo_endpoint,
             return_error_msg: false,

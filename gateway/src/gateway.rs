@@ -16,9 +16,8 @@ use crate::{
     builtin::{self, BuiltinRoutes},
     error::ProxyError,
     jwks::{self, JwksPublisher},
-    plugin_host::PluginHost,
+    plugin_host::{PluginHost, PluginHostError},
     proxy::{
-        backend_client::ClientSet,
         hook_pool::HookPool,
         hooks::{
             from_plugin_headers, from_plugin_response, plugin_reply, to_plugin_headers,
@@ -28,13 +27,28 @@ use crate::{
     },
     request_context,
     router::{RouteMatch, Router},
-    startup::StartupError,
+    upstream::backend_client::ClientSet,
 };
 
-/// Paths the gateway answers itself.
-pub const HEALTH_PATH: &str = "/__health";
 /// What plugins are loaded (name, version, ABI, file, namespaces).
 pub const PLUGINS_PATH: &str = "/__plugins";
+
+/// Why a gateway could not be built from a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Plugins refused their configuration.
+    #[error(transparent)]
+    Plugins(#[from] PluginHostError),
+    /// The router settings are wrong.
+    #[error("{0}")]
+    Router(String),
+    /// The JWK set publishing setting is wrong.
+    #[error("{0}")]
+    Jwks(String),
+    /// The threads of blocking hooks could not start.
+    #[error("cannot start the hook threads: {0}")]
+    HookThreads(#[source] std::io::Error),
+}
 
 /// A configured gateway, ready to serve.
 pub struct Gateway {
@@ -55,13 +69,11 @@ impl Gateway {
         config: &Config,
         plugins: &PluginHost,
         clients: &ClientSet,
-    ) -> Result<(Self, Vec<String>), StartupError> {
-        let (builtin, warnings) =
-            BuiltinRoutes::from_config(config).map_err(StartupError::Router)?;
+    ) -> Result<(Self, Vec<String>), BuildError> {
+        let (builtin, warnings) = BuiltinRoutes::from_config(config).map_err(BuildError::Router)?;
         let mut router = Router::default();
         let mut chains = Vec::new();
-        let hook_pool = HookPool::per_core()
-            .map_err(|e| StartupError::Task(format!("cannot start the hook threads: {e}")))?;
+        let hook_pool = HookPool::per_core().map_err(BuildError::HookThreads)?;
         let service = sepia_plugin_api::ServiceInfo {
             name: config.name.as_str().into(),
             port: config.port,
@@ -108,7 +120,7 @@ impl Gateway {
         let jwks = Self::jwks_route(config, &router, chains)?;
         if let Some(health) = &builtin.health_path {
             if !matches!(router.find(&Method::GET, health), RouteMatch::NotFound) {
-                return Err(StartupError::Router(format!(
+                return Err(BuildError::Router(format!(
                     "extra_config.router.health_path {health} is also an endpoint: choose another path"
                 )));
             }
@@ -129,14 +141,14 @@ impl Gateway {
         config: &Config,
         router: &Router<Pipeline>,
         chains: Vec<std::sync::Arc<[crate::plugin_host::BoundModifier]>>,
-    ) -> Result<Option<(String, JwksPublisher)>, StartupError> {
-        let settings = jwks::settings(&config.extra_config).map_err(StartupError::Jwks)?;
+    ) -> Result<Option<(String, JwksPublisher)>, BuildError> {
+        let settings = jwks::settings(&config.extra_config).map_err(BuildError::Jwks)?;
         let (Some(path), Some(publisher)) = (settings.path, JwksPublisher::new(chains)) else {
             return Ok(None);
         };
         if !matches!(router.find(&Method::GET, &path), RouteMatch::NotFound) {
             if settings.explicit {
-                return Err(StartupError::Jwks(format!(
+                return Err(BuildError::Jwks(format!(
                     "extra_config.\"{}\".path {path} is also an endpoint: choose another path",
                     jwks::NAMESPACE
                 )));

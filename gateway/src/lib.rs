@@ -6,7 +6,7 @@
 //! shutdown), [`gateway`] and [`router`] (request routing), [`proxy`] (an
 //! endpoint's request path: backend calls, decoding, merging), [`plugin_host`]
 //! (finding, loading and calling plugins), [`error`] (failures as client
-//! responses), [`tls`] (client TLS settings).
+//! responses), [`upstream`] (backend clients and their TLS).
 #![deny(unsafe_code)]
 
 pub mod body;
@@ -24,4 +24,4 @@ pub mod request_context;
 pub mod router;
 pub mod server;
 pub mod startup;
-pub mod tls;
+pub mod upstream;

@@ -16,7 +16,7 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 
-use crate::{gateway::Gateway, proxy::backend_client::set_worker_index};
+use crate::{gateway::Gateway, upstream::backend_client::set_worker_index};
 
 /// Binds `workers` listening sockets on `address` sharing the port.
 pub fn bind(address: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {

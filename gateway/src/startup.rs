@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use sepia_config::{namespace, Config, ConfigError};
 
 use crate::{
-    gateway::Gateway,
+    gateway::{BuildError, Gateway},
     jwks,
     plugin_host::{
         discovery::{executable_folder, Origin, PluginSource},
@@ -16,9 +16,9 @@ use crate::{
         root_module::Builtin,
         PluginHost, PluginHostError,
     },
-    proxy::backend_client::ClientSet,
     server::{bind, serve_workers, shutdown_signal, ServerSettings},
-    tls::{TlsError, TlsSettings},
+    upstream::backend_client::ClientSet,
+    upstream::tls::{TlsError, TlsSettings},
 };
 
 /// Namespaces whose absence would weaken security: an endpoint configured to
@@ -49,12 +49,9 @@ pub enum StartupError {
         /// The namespace.
         namespace: String,
     },
-    /// The router settings are wrong.
-    #[error("{0}")]
-    Router(String),
-    /// The JWK set publishing setting is wrong.
-    #[error("{0}")]
-    Jwks(String),
+    /// The gateway could not be built from the configuration.
+    #[error(transparent)]
+    Build(#[from] BuildError),
     /// The server's worker threads failed.
     #[error("the server failed: {0}")]
     Serve(std::io::Error),

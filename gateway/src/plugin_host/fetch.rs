@@ -16,8 +16,8 @@ use sepia_plugin_api::{FetchRequest, FetchResponse, Header, PluginError};
 use tokio::runtime::Handle;
 
 use crate::{
-    proxy::backend_client::{describe, BackendClient},
-    tls::TlsSettings,
+    upstream::backend_client::{describe, BackendClient},
+    upstream::tls::TlsSettings,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

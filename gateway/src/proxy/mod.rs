@@ -1,11 +1,9 @@
 //! The proxy path: from a matched endpoint to the client's response.
 
-pub mod backend_client;
 pub mod decode;
 pub mod forwarding;
 pub mod hook_pool;
 pub mod hooks;
-pub mod http1_pool;
 pub mod merge;
 pub mod pipeline;
 pub mod sequence;

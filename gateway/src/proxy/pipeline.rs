@@ -27,7 +27,6 @@ use sepia_plugin_api::{
 use serde_json::{Map, Value};
 
 use super::{
-    backend_client::{describe, ClientSet},
     decode::{decode, encoding_name},
     forwarding::{add_forwarded, strip_hop_by_hop, HeaderFilter, QueryFilter},
     hook_pool::HookPool,
@@ -45,6 +44,7 @@ use crate::{
     body::{full, ResponseBody, COMPLETED, COMPLETED_HEADER, JSON_CONTENT_TYPE},
     error::ProxyError,
     plugin_host::BoundModifier,
+    upstream::backend_client::{describe, ClientSet},
 };
 
 /// Largest client body the gateway buffers to forward.

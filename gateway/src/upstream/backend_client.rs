@@ -15,7 +15,7 @@ use hyper_util::{
 };
 
 use super::http1_pool::{Http1Error, Http1Pool};
-use crate::tls::{client_config, TlsError, TlsSettings};
+use super::tls::{client_config, TlsError, TlsSettings};
 
 /// A pooled HTTP/1.1 and HTTP/2 client.
 #[derive(Clone, Debug)]

@@ -416,7 +416,7 @@ mod tests {
             .send(request(Method::POST, &url, None))
             .await
             .unwrap_err();
-        let text = crate::proxy::backend_client::describe(&error.into());
+        let text = crate::upstream::backend_client::describe(&error.into());
         assert!(
             text.contains("connection closed before message completed"),
             "{text}"
@@ -434,7 +434,7 @@ mod tests {
             .send(get(&format!("http://127.0.0.1:{port}/")))
             .await
             .unwrap_err();
-        let text = crate::proxy::backend_client::describe(&error.into());
+        let text = crate::upstream::backend_client::describe(&error.into());
         assert!(text.starts_with("tcp connect error: "), "{text}");
         assert!(text.to_lowercase().contains("refused"), "{text}");
     }
