@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use sepia_plugin_api::{host, Modifier, PluginError, RVec, Response};
+use sepia_plugin_api::{host, BodyLayout, Modifier, PluginError, RVec, RequestContext, Response};
 use serde_json::Value;
 
 use crate::{
@@ -21,6 +21,9 @@ type KeySlot = RwLock<Arc<SigningKey>>;
 /// Signs the configured keys of each response.
 pub struct Signer {
     settings: Arc<Settings>,
+    /// `keys_to_sign` as they stand in a canonical body: quoted, escaped as
+    /// Go escapes them, so members are matched without decoding their keys.
+    quoted_keys_to_sign: Vec<Vec<u8>>,
     key: Arc<KeySlot>,
     endpoint: String,
 }
@@ -35,7 +38,17 @@ impl Signer {
             );
         }
         let key = load_key_at_start(&settings, host())?;
+        let quoted_keys_to_sign = settings
+            .keys_to_sign
+            .iter()
+            .map(|name| {
+                let mut quoted = Vec::with_capacity(name.len() + 2);
+                sepia_json::write_string(&mut quoted, name);
+                quoted
+            })
+            .collect();
         let signer = Signer {
+            quoted_keys_to_sign,
             settings: Arc::new(settings),
             key: Arc::new(RwLock::new(Arc::new(key))),
             endpoint,
@@ -110,42 +123,27 @@ fn spawn_refresh(
         .map_err(|e| format!("cannot start the key refresh thread: {e}"))
 }
 
-impl Modifier for Signer {
-    fn on_response(&self, response: &mut Response) -> Result<(), PluginError> {
-        if !(200..300).contains(&response.status) {
-            return Ok(());
-        }
-        // One pass re-encodes the body as Go does (sorted keys at every
-        // level): each claims object's bytes are then exactly the payload
-        // KrakenD signs, with no tree built.
-        let mut canonical = Vec::with_capacity(response.body.len());
-        let members = match sepia_json::write_canonical_object(&mut canonical, &response.body) {
-            Ok(Ok(members)) => members,
-            Ok(Err(kind)) => {
-                return Err(self.failure(&format!(
-                    "the response body is {}, not a JSON object",
-                    kind.name()
-                )))
-            }
-            Err(_) => {
-                return Err(
-                    self.failure("the response body is not JSON (use the json output encoding)")
-                )
-            }
-        };
+impl Signer {
+    /// The body with each configured claims object replaced by its token.
+    /// `members` are the key (quotes included, as Go escapes it) and value
+    /// ranges of the canonical object `canonical`, in its order.
+    fn sign_members<'a>(
+        &self,
+        canonical: &[u8],
+        members: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Result<Vec<u8>, PluginError> {
         let key = self.current_key()?;
         let mut body = Vec::with_capacity(canonical.len() + 512);
         body.push(b'{');
-        for (i, member) in members.iter().enumerate() {
+        for (i, (quoted_key, value)) in members.enumerate() {
             if i > 0 {
                 body.push(b',');
             }
             // The key as the canonical pass already escaped it.
-            body.extend_from_slice(&canonical[member.key.clone()]);
+            body.extend_from_slice(quoted_key);
             body.push(b':');
-            let value = &canonical[member.value.clone()];
             let is_object = value.first() == Some(&b'{');
-            if is_object && self.settings.keys_to_sign.iter().any(|k| *k == member.name) {
+            if is_object && self.signs(quoted_key) {
                 let token = sign(value, &key, self.settings.full).map_err(|e| self.failure(&e))?;
                 if self.settings.full {
                     sepia_json::write_string(&mut body, &token);
@@ -161,7 +159,70 @@ impl Modifier for Signer {
             }
         }
         body.push(b'}');
-        response.body = RVec::from(body);
+        Ok(body)
+    }
+
+    /// Whether the member with this key (quoted, Go-escaped) is to be signed.
+    fn signs(&self, quoted_key: &[u8]) -> bool {
+        self.quoted_keys_to_sign.iter().any(|k| k == quoted_key)
+    }
+}
+
+impl Modifier for Signer {
+    fn on_response(&self, response: &mut Response) -> Result<(), PluginError> {
+        self.on_response_with(
+            response,
+            &mut RequestContext::default(),
+            &BodyLayout::unknown(),
+        )
+    }
+
+    fn on_response_with(
+        &self,
+        response: &mut Response,
+        _: &mut RequestContext,
+        layout: &BodyLayout,
+    ) -> Result<(), PluginError> {
+        if !(200..300).contains(&response.status) {
+            return Ok(());
+        }
+        if layout.canonical_json {
+            // The gateway wrote the body in Go's encoding and says where its
+            // members are: each claims object's bytes are already exactly
+            // the payload KrakenD signs.
+            let body = &response.body;
+            let members = layout.members.iter().map(|m| {
+                let key = body
+                    .get(m.key_start as usize..m.key_end as usize)
+                    .unwrap_or_default();
+                (key, m.value(body))
+            });
+            let signed = self.sign_members(body, members)?;
+            response.body = RVec::from(signed);
+            return Ok(());
+        }
+        // One pass re-encodes the body as Go does (sorted keys at every
+        // level), with no tree built.
+        let mut canonical = Vec::with_capacity(response.body.len());
+        let members = match sepia_json::write_canonical_object(&mut canonical, &response.body) {
+            Ok(Ok(members)) => members,
+            Ok(Err(kind)) => {
+                return Err(self.failure(&format!(
+                    "the response body is {}, not a JSON object",
+                    kind.name()
+                )))
+            }
+            Err(_) => {
+                return Err(
+                    self.failure("the response body is not JSON (use the json output encoding)")
+                )
+            }
+        };
+        let spans = members
+            .iter()
+            .map(|m| (&canonical[m.key.clone()], &canonical[m.value.clone()]));
+        let signed = self.sign_members(&canonical, spans)?;
+        response.body = RVec::from(signed);
         Ok(())
     }
 
@@ -173,5 +234,67 @@ impl Modifier for Signer {
         let key = self.current_key().ok()?;
         let jwk = key.public_jwk.as_ref()?;
         Some(sepia_json::to_string(&Value::Array(vec![jwk.clone()])))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sepia_plugin_api::MemberSpan;
+
+    fn hs256_signer() -> Signer {
+        let keys = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/jwk/symmetric.json"
+        );
+        let config = serde_json::json!({
+            "alg": "HS256", "kid": "sim2", "keys_to_sign": ["access_token", "t\u{e9}<"],
+            "jwk_local_path": keys, "disable_jwk_security": true, "jwk_refresh_interval": "0s"
+        });
+        let settings = Settings::parse(&config.to_string()).unwrap();
+        Signer::new(settings, "/token".into()).unwrap()
+    }
+
+    fn layout_of(body: &[u8]) -> BodyLayout {
+        let members = sepia_json::canonical_members(body).unwrap();
+        BodyLayout {
+            canonical_json: true,
+            members: members
+                .into_iter()
+                .map(|(k, v)| MemberSpan {
+                    key_start: k.start as u32,
+                    key_end: k.end as u32,
+                    value_start: v.start as u32,
+                    value_end: v.end as u32,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_gateways_layout_and_a_fresh_read_sign_the_same_bytes() {
+        let signer = hs256_signer();
+        // As the gateway hands it over: written by the canonical pass.
+        let input = r#"{"z":"s","t\u00e9<":{"x":[1]},"n":1,"access_token":{"sub":"a","exp":1000}}"#;
+        let mut canonical = Vec::new();
+        sepia_json::write_canonical(&mut canonical, input.as_bytes()).unwrap();
+        let body = canonical.as_slice();
+        let response = || Response::json(200, body.to_vec());
+        let mut read_again = response();
+        signer.on_response(&mut read_again).unwrap();
+        let mut with_layout = response();
+        signer
+            .on_response_with(
+                &mut with_layout,
+                &mut RequestContext::default(),
+                &layout_of(body),
+            )
+            .unwrap();
+        assert_eq!(read_again.body, with_layout.body);
+        let text = String::from_utf8(with_layout.body.to_vec()).unwrap();
+        // Both configured objects became tokens; the rest is as it was.
+        assert!(text.starts_with(r#"{"access_token":"eyJ"#), "{text}");
+        assert!(text.contains(r#","n":1,"té\u003c":"eyJ"#), "{text}");
+        assert!(text.ends_with(r#","z":"s"}"#), "{text}");
     }
 }
