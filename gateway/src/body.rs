@@ -2,11 +2,12 @@
 
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+
+use crate::upstream::UpstreamBody;
 
 /// A response body: a buffer the gateway built, or a backend's body streamed
 /// through untouched (`no-op` encoding).
-pub type ResponseBody = Either<Full<Bytes>, Incoming>;
+pub type ResponseBody = Either<Full<Bytes>, UpstreamBody>;
 
 /// The content type of every JSON body the gateway writes.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";

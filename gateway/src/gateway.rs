@@ -1,6 +1,6 @@
 //! The request router of a running gateway: health, endpoints, 404 and 405.
 
-use std::{net::IpAddr, sync::Arc, time::SystemTime};
+use std::{net::IpAddr, time::SystemTime};
 
 use abi_stable::std_types::{RString, RVec};
 use bytes::Bytes;
@@ -14,20 +14,18 @@ use sepia_plugin_api::{
 use crate::{
     body::{json_response, ResponseBody, COMPLETED_HEADER},
     builtin::{self, BuiltinRoutes},
+    endpoint::{backend::method_of, Endpoint},
     error::ProxyError,
     jwks::{self, JwksPublisher},
-    plugin_host::{PluginHost, PluginHostError},
-    proxy::{
+    modifiers::{
+        chain::{ModifierChain, RequestOutcome},
+        convert::{from_plugin_headers, from_plugin_response, plugin_reply, to_plugin_headers},
         hook_pool::HookPool,
-        hooks::{
-            from_plugin_headers, from_plugin_response, plugin_reply, to_plugin_headers,
-            ModifierChain, RequestOutcome,
-        },
-        pipeline::{method_of, Pipeline},
     },
+    plugin_host::{PluginHost, PluginHostError},
     request_context,
     router::{RouteMatch, Router},
-    upstream::backend_client::ClientSet,
+    upstream::Upstream,
 };
 
 /// What plugins are loaded (name, version, ABI, file, namespaces).
@@ -52,7 +50,7 @@ pub enum BuildError {
 
 /// A configured gateway, ready to serve.
 pub struct Gateway {
-    router: Router<Pipeline>,
+    router: Router<Endpoint>,
     jwks: Option<(String, JwksPublisher)>,
     plugins_body: Bytes,
     builtin: BuiltinRoutes,
@@ -65,11 +63,7 @@ impl Gateway {
     /// Builds every endpoint's pipeline, with the modifiers its plugins
     /// give, and the service-level modifiers; what did not stop it, as
     /// warnings.
-    pub fn build(
-        config: &Config,
-        plugins: &PluginHost,
-        clients: &ClientSet,
-    ) -> Result<(Self, Vec<String>), BuildError> {
+    pub fn build(config: &Config, plugins: &PluginHost) -> Result<(Self, Vec<String>), BuildError> {
         let (builtin, warnings) = BuiltinRoutes::from_config(config).map_err(BuildError::Router)?;
         let mut router = Router::default();
         let mut chains = Vec::new();
@@ -106,16 +100,15 @@ impl Gateway {
                     &info,
                 )?);
             }
-            let pipeline = Pipeline::new(
+            let served = Endpoint::new(
                 endpoint,
                 modifiers,
                 backend_modifiers,
-                clients.clone(),
                 &hook_pool,
                 builtin.return_error_msg,
             );
-            chains.extend(pipeline.modifier_chains().map(|chain| chain.shared()));
-            router.insert(method_of(endpoint.method), &endpoint.endpoint, pipeline);
+            chains.extend(served.modifier_chains().map(|chain| chain.shared()));
+            router.insert(method_of(endpoint.method), &endpoint.endpoint, served);
         }
         let jwks = Self::jwks_route(config, &router, chains)?;
         if let Some(health) = &builtin.health_path {
@@ -139,7 +132,7 @@ impl Gateway {
 
     fn jwks_route(
         config: &Config,
-        router: &Router<Pipeline>,
+        router: &Router<Endpoint>,
         chains: Vec<std::sync::Arc<[crate::plugin_host::BoundModifier]>>,
     ) -> Result<Option<(String, JwksPublisher)>, BuildError> {
         let settings = jwks::settings(&config.extra_config).map_err(BuildError::Jwks)?;
@@ -160,15 +153,17 @@ impl Gateway {
         Ok(Some((path, publisher)))
     }
 
-    /// Serves one request: the service-level request hooks, routing, the
+    /// Serves one request, calling backends through `upstream` (the
+    /// worker's own client): the service-level request hooks, routing, the
     /// service-level response hooks.
     pub async fn handle(
-        self: Arc<Self>,
+        &self,
         request: Request<Incoming>,
         client_ip: IpAddr,
+        upstream: &impl Upstream,
     ) -> Response<ResponseBody> {
         if self.service.is_empty() {
-            return self.route(request, client_ip, None).await.0;
+            return self.route(request, client_ip, None, upstream).await.0;
         }
         let mut context = request_context::new(client_ip);
         let (mut parts, body) = request.into_parts();
@@ -193,7 +188,7 @@ impl Gateway {
                         parts.headers = headers;
                         let request = Request::from_parts(parts, body);
                         let (response, back) =
-                            Box::pin(self.route(request, client_ip, Some(context))).await;
+                            Box::pin(self.route(request, client_ip, Some(context), upstream)).await;
                         context = back.unwrap_or_default();
                         response
                     }
@@ -257,6 +252,7 @@ impl Gateway {
         request: Request<Incoming>,
         client_ip: IpAddr,
         context: Option<RequestContext>,
+        upstream: &impl Upstream,
     ) -> (Response<ResponseBody>, Option<RequestContext>) {
         let path = request.uri().path();
         if self.builtin.debug && builtin::under(path, "/__debug") {
@@ -285,13 +281,14 @@ impl Gateway {
             }
         }
         let refused = match self.router.find(request.method(), path) {
-            RouteMatch::Found(pipeline, params) => {
+            RouteMatch::Found(endpoint, params) => {
                 let params: Vec<String> = params.into_iter().map(str::to_owned).collect();
-                // Boxed: the pipeline's future is ~4.7 KB, and held inline it
+                // Boxed: the endpoint's future is ~4.7 KB, and held inline it
                 // made this one 10 KB, copied whole as it was built and moved
                 // into hyper's connection task (perf: 1-2% of a request's
                 // CPU in those copies).
-                return Box::pin(pipeline.handle(request, params, client_ip, context)).await;
+                let served = endpoint.handle(request, params, client_ip, context, upstream);
+                return Box::pin(served).await;
             }
             // `router.disable_handle_method_not_allowed`: such a request is
             // answered as an unknown path, as KrakenD does then.

@@ -16,7 +16,7 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 
-use crate::{gateway::Gateway, upstream::backend_client::set_worker_index};
+use crate::{gateway::Gateway, upstream::backend_client::BackendClient};
 
 /// Binds `workers` listening sockets on `address` sharing the port.
 pub fn bind(address: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
@@ -44,24 +44,34 @@ pub fn bind(address: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net
     Ok(listeners)
 }
 
-/// Serves `gateway` on one worker thread a listener until `shutdown`
-/// completes, then waits for every worker to finish its requests.
+/// One server worker: its listening socket and the backend client only it
+/// uses (a pooled connection belongs to the runtime that opened it, so
+/// sharing one pool would bounce every request between threads).
+pub struct Worker {
+    /// Its listening socket.
+    pub listener: std::net::TcpListener,
+    /// Its backend client.
+    pub upstream: BackendClient,
+}
+
+/// Serves `gateway` on one thread a worker until `shutdown` completes, then
+/// waits for every worker to finish its requests.
 pub async fn serve_workers(
     gateway: Arc<Gateway>,
-    listeners: Vec<std::net::TcpListener>,
+    workers: Vec<Worker>,
     settings: ServerSettings,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut workers = Vec::with_capacity(listeners.len());
-    for (index, listener) in listeners.into_iter().enumerate() {
+    let mut threads = Vec::with_capacity(workers.len());
+    for (index, worker) in workers.into_iter().enumerate() {
         let gateway = gateway.clone();
         let settings = settings.clone();
         let mut stopped = stopped.clone();
-        let worker = std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("sepia-worker-{index}"))
             .spawn(move || -> std::io::Result<()> {
-                set_worker_index(index);
+                let Worker { listener, upstream } = worker;
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
@@ -70,16 +80,16 @@ pub async fn serve_workers(
                     let stop = async move {
                         let _ = stopped.wait_for(|stop| *stop).await;
                     };
-                    serve(gateway, listener, settings, stop).await;
+                    serve(gateway, listener, Arc::new(upstream), settings, stop).await;
                     Ok(())
                 })
             })?;
-        workers.push(worker);
+        threads.push(thread);
     }
     shutdown.await;
     let _ = stop.send(true);
     let joined = tokio::task::spawn_blocking(move || {
-        workers
+        threads
             .into_iter()
             .map(|w| {
                 w.join()
@@ -101,10 +111,12 @@ pub struct ServerSettings {
     pub shutdown_timeout: Duration,
 }
 
-/// Serves `gateway` on `listener` until `shutdown` completes.
+/// Serves `gateway` on `listener`, calling backends through `upstream`,
+/// until `shutdown` completes.
 pub async fn serve(
     gateway: Arc<Gateway>,
     listener: TcpListener,
+    upstream: Arc<BackendClient>,
     settings: ServerSettings,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -132,9 +144,16 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
+        let upstream = upstream.clone();
         let service = service_fn(move |request| {
             let gateway = gateway.clone();
-            async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, remote.ip()).await) }
+            let upstream = upstream.clone();
+            async move {
+                let response = gateway
+                    .handle(request, remote.ip(), upstream.as_ref())
+                    .await;
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)

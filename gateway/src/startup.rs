@@ -16,8 +16,8 @@ use crate::{
         root_module::Builtin,
         PluginHost, PluginHostError,
     },
-    server::{bind, serve_workers, shutdown_signal, ServerSettings},
-    upstream::backend_client::ClientSet,
+    server::{bind, serve_workers, shutdown_signal, ServerSettings, Worker},
+    upstream::backend_client::BackendClient,
     upstream::tls::{TlsError, TlsSettings},
 };
 
@@ -93,6 +93,8 @@ pub struct Verified {
     pub config: Config,
     /// The gateway, ready to serve.
     pub gateway: Gateway,
+    /// One backend client a server worker.
+    pub upstreams: Vec<BackendClient>,
     /// The loaded plugins.
     pub plugins: PluginHost,
     /// The services the plugins were given.
@@ -222,15 +224,16 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
         Fetcher::new(tokio::runtime::Handle::current()),
         options.checking,
     );
-    let clients = ClientSet::new(worker_count(), &TlsSettings::default())?;
+    let upstreams = BackendClient::per_worker(worker_count(), &TlsSettings::default())?;
     // Plugin calls may block (key fetches): keep them off the async workers.
     tokio::task::spawn_blocking(move || -> Result<Verified, StartupError> {
         plugins.init(&services)?;
-        let (gateway, gateway_warnings) = Gateway::build(&config, &plugins, &clients)?;
+        let (gateway, gateway_warnings) = Gateway::build(&config, &plugins)?;
         warnings.extend(gateway_warnings);
         Ok(Verified {
             config,
             gateway,
+            upstreams,
             plugins,
             services,
             warnings,
@@ -258,10 +261,11 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     let Verified {
         config,
         gateway,
+        upstreams,
         plugins,
         ..
     } = verified;
-    let workers = worker_count();
+    let workers = upstreams.len();
     let address = SocketAddr::new(config.listen_ip, config.port);
     let listeners =
         bind(address, workers).map_err(|source| StartupError::Bind { address, source })?;
@@ -280,7 +284,12 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         read_header_timeout: config.read_header_timeout,
         shutdown_timeout: options.shutdown_timeout,
     };
-    serve_workers(Arc::new(gateway), listeners, settings, shutdown_signal())
+    let workers = listeners
+        .into_iter()
+        .zip(upstreams)
+        .map(|(listener, upstream)| Worker { listener, upstream })
+        .collect();
+    serve_workers(Arc::new(gateway), workers, settings, shutdown_signal())
         .await
         .map_err(StartupError::Serve)?;
     tracing::info!("stopped");

@@ -33,6 +33,23 @@ pub enum SendError {
     /// On a plain-http connection.
     #[error(transparent)]
     Plain(#[from] Http1Error),
+    /// From another [`super::Upstream`] (in-memory ones in tests).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl SendError {
+    /// Whether no connection could be made (as opposed to one failing).
+    pub fn is_connect(&self) -> bool {
+        match self {
+            SendError::Pooled(error) => error.is_connect(),
+            SendError::Plain(error) => matches!(
+                error,
+                Http1Error::Connect(_) | Http1Error::ConnectTimeout | Http1Error::NoHost
+            ),
+            SendError::Other(_) => false,
+        }
+    }
 }
 
 impl BackendClient {
@@ -75,43 +92,24 @@ impl BackendClient {
         }
         Ok(self.client.request(request).await?)
     }
-}
 
-thread_local! {
-    /// Which server worker this thread is, to pick its own client.
-    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Marks the current thread as server worker `index`.
-pub fn set_worker_index(index: usize) {
-    WORKER.with(|w| w.set(index));
-}
-
-/// One client a server worker: each worker thread runs its own runtime, and
-/// a pooled connection belongs to the runtime that opened it, so sharing one
-/// pool would bounce every request between threads.
-#[derive(Clone)]
-pub struct ClientSet {
-    clients: Arc<[BackendClient]>,
-}
-
-impl ClientSet {
-    /// `workers` clients with the same TLS settings.
-    pub fn new(workers: usize, tls: &TlsSettings) -> Result<Self, TlsError> {
-        // Loading the system roots is the costly part: once for all workers.
+    /// `workers` clients sharing one TLS configuration (loading the system
+    /// roots is the costly part: once for all).
+    pub fn per_worker(workers: usize, tls: &TlsSettings) -> Result<Vec<Self>, TlsError> {
         let config = client_config(tls)?;
-        let clients: Vec<BackendClient> = (0..workers.max(1))
-            .map(|_| BackendClient::with_config(config.clone()))
-            .collect();
-        Ok(Self {
-            clients: clients.into(),
-        })
+        Ok((0..workers.max(1))
+            .map(|_| Self::with_config(config.clone()))
+            .collect())
     }
+}
 
-    /// The client of the calling worker thread.
-    pub fn current(&self) -> &BackendClient {
-        let index = WORKER.with(|w| w.get());
-        &self.clients[index % self.clients.len()]
+impl super::Upstream for BackendClient {
+    async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<super::UpstreamBody>, SendError> {
+        let response = BackendClient::send(self, request).await?;
+        Ok(response.map(super::UpstreamBody::Remote))
     }
 }
 

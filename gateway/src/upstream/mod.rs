@@ -1,7 +1,88 @@
 //! The gateway's side towards backends: the pooled HTTP clients every backend
 //! call and every plugin fetch goes through, and their TLS settings. It
 //! knows nothing of endpoints or plugins, so both can use it.
+//!
+//! Endpoints call backends through the [`Upstream`] trait, which each server
+//! worker implements with its own [`BackendClient`] (a pooled connection
+//! belongs to the runtime that opened it) and tests implement in memory.
 
 pub mod backend_client;
 pub mod http1_pool;
 pub mod tls;
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+
+pub use backend_client::SendError;
+
+/// What calls backends: one request, its response head with a body to read.
+pub trait Upstream: Send + Sync {
+    /// Sends `request` (an absolute URI) and waits for the response head.
+    fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> impl Future<Output = Result<Response<UpstreamBody>, SendError>> + Send;
+}
+
+/// A backend's body: from the network, or from memory (tests, and answers a
+/// future cache holds).
+#[derive(Debug)]
+pub enum UpstreamBody {
+    /// Read from the backend's connection as it arrives.
+    Remote(Incoming),
+    /// Already in memory.
+    Local(Full<Bytes>),
+}
+
+impl From<Full<Bytes>> for UpstreamBody {
+    fn from(body: Full<Bytes>) -> Self {
+        UpstreamBody::Local(body)
+    }
+}
+
+/// Why a backend body could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct BodyError(#[from] hyper::Error);
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            UpstreamBody::Remote(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(BodyError))),
+            // Full's error is Infallible.
+            UpstreamBody::Local(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::Remote(body) => body.is_end_stream(),
+            UpstreamBody::Local(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpstreamBody::Remote(body) => body.size_hint(),
+            UpstreamBody::Local(body) => body.size_hint(),
+        }
+    }
+}

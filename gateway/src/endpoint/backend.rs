@@ -1,0 +1,505 @@
+//! One backend of an endpoint: its request built from what the endpoint
+//! forwards, sent through its own modifiers and the worker's upstream, its
+//! answer sorted by status and decoded. Calls go one way: `fetch_*` →
+//! `exchange` → `send`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use abi_stable::std_types::{RString, RVec};
+use bytes::Bytes;
+use futures_util::future::select_ok;
+use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use sepia_config::{BackendEncoding, BackendErrors, Shaping};
+use sepia_plugin_api::{BodyLayout, Request as PluginRequest, Response as PluginResponse};
+use serde_json::{Map, Value};
+
+use super::{
+    decode::{decode, encoding_name},
+    forwarding::{HeaderFilter, QueryFilter},
+    request::{plugin_params, Outgoing},
+    sequence::ResponseRef,
+    shaping,
+    url_template::UrlTemplate,
+};
+use crate::{
+    error::ProxyError,
+    modifiers::{
+        chain::{ModifierChain, RequestOutcome},
+        convert::{from_plugin_headers, plugin_reply, to_plugin_headers},
+        hook_pool::HookPool,
+    },
+    plugin_host::BoundModifier,
+    upstream::{backend_client::describe, Upstream, UpstreamBody},
+};
+
+/// Largest backend body the gateway buffers to decode.
+const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;
+
+/// The `http` method of a configured method.
+pub fn method_of(method: sepia_config::Method) -> Method {
+    match method {
+        sepia_config::Method::Get => Method::GET,
+        sepia_config::Method::Post => Method::POST,
+        sepia_config::Method::Put => Method::PUT,
+        sepia_config::Method::Patch => Method::PATCH,
+        sepia_config::Method::Delete => Method::DELETE,
+    }
+}
+
+/// One backend of an endpoint, ready to call.
+pub struct BackendCall {
+    hosts: Vec<String>,
+    next_host: AtomicUsize,
+    template: UrlTemplate,
+    method: Method,
+    encoding: BackendEncoding,
+    is_collection: bool,
+    shaping: Shaping,
+    /// How its failures reach the client (`backend/http`).
+    errors: BackendErrors,
+    /// `router.return_error_msg`: a `return_error_code` failure shows the
+    /// backend's body.
+    reveal_error_body: bool,
+    /// Identical calls raced, the first success winning (the endpoint's
+    /// `concurrent_calls`).
+    concurrent_calls: u32,
+    /// Earlier responses its `url_pattern` uses (sequential endpoints).
+    pub(super) references: Vec<ResponseRef>,
+    /// The names of its URL values: the endpoint's parameters, then its
+    /// references.
+    param_names: Vec<String>,
+    /// The query parameters it receives: the endpoint's, narrowed by its
+    /// own `input_query_strings`.
+    query: QueryFilter,
+    /// Its own `input_headers`, narrowing the endpoint's.
+    headers: Option<HeaderFilter>,
+    /// Modifiers configured in this backend's `extra_config`.
+    pub(super) modifiers: ModifierChain,
+}
+
+/// A backend's answer, read whole.
+pub struct BackendReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One backend's answer, sorted.
+pub enum BackendAnswer {
+    /// Success (200 or 201), decoded; or a failure reported as data
+    /// (`return_error_details`), which makes the response incomplete.
+    Data {
+        status: StatusCode,
+        data: Map<String, Value>,
+        complete: bool,
+    },
+    /// A 4xx answer, kept whole.
+    Refused {
+        url: String,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+}
+
+impl BackendAnswer {
+    /// The data, or the refusal as a failure (when several backends are
+    /// merged, a refusal is one backend failing).
+    pub fn into_success(self) -> Result<(StatusCode, Map<String, Value>, bool), ProxyError> {
+        match self {
+            BackendAnswer::Data {
+                status,
+                data,
+                complete,
+            } => Ok((status, data, complete)),
+            BackendAnswer::Refused { url, status, .. } => {
+                Err(ProxyError::BackendStatus { url, status })
+            }
+        }
+    }
+}
+
+impl BackendCall {
+    /// Prepares backend `backend` of `endpoint`.
+    pub fn new(
+        endpoint: &sepia_config::Endpoint,
+        backend: &sepia_config::Backend,
+        modifiers: Vec<BoundModifier>,
+        hook_pool: &HookPool,
+        reveal_error_body: bool,
+    ) -> Self {
+        let endpoint_query = QueryFilter::new(&endpoint.input_query_strings);
+        let query = match &backend.input_query_strings {
+            Some(names) => endpoint_query.intersect(&QueryFilter::new(names)),
+            None => endpoint_query,
+        };
+        let references = ResponseRef::of_pattern(&backend.url_pattern, &endpoint.params);
+        let mut param_names = endpoint.params.clone();
+        param_names.extend(references.iter().map(|r| r.name.clone()));
+        Self {
+            modifiers: ModifierChain::new(modifiers, hook_pool),
+            hosts: backend.hosts.clone(),
+            next_host: AtomicUsize::new(0),
+            template: UrlTemplate::parse(&backend.url_pattern, &param_names),
+            method: method_of(backend.method),
+            encoding: backend.encoding,
+            is_collection: backend.is_collection,
+            shaping: backend.shaping.clone(),
+            errors: backend.errors.clone(),
+            reveal_error_body,
+            concurrent_calls: endpoint.concurrent_calls,
+            references,
+            param_names,
+            query,
+            headers: backend.input_headers.as_deref().map(HeaderFilter::new),
+        }
+    }
+
+    fn host(&self) -> &str {
+        // Round-robin; a relaxed counter is enough for balancing.
+        let n = self.next_host.fetch_add(1, Ordering::Relaxed);
+        self.hosts
+            .get(n % self.hosts.len().max(1))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// The backend's first host and pattern, for messages.
+    pub fn label(&self) -> String {
+        let mut url = String::new();
+        self.template.render(
+            self.hosts.first().map(String::as_str).unwrap_or(""),
+            &[] as &[&str],
+            &mut url,
+        );
+        url
+    }
+
+    /// Appends the backend's path and query for this request to `out`.
+    fn append_target(&self, outgoing: &Outgoing<'_>, out: &mut String) {
+        self.template.render("", &outgoing.params, out);
+        if !self.query.is_empty() {
+            self.query
+                .append(&outgoing.query, out, self.template.has_query());
+        }
+    }
+
+    /// The headers this backend receives.
+    fn headers_for(&self, outgoing: &Outgoing<'_>) -> HeaderMap {
+        match &self.headers {
+            Some(filter) => filter.narrow(&outgoing.headers),
+            None => outgoing.headers.clone(),
+        }
+    }
+
+    /// Sends the request for `outgoing`; the response as it comes.
+    pub async fn send(
+        &self,
+        upstream: &impl Upstream,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
+        let mut url = String::with_capacity(96);
+        url.push_str(self.host());
+        self.append_target(outgoing, &mut url);
+        self.dispatch(
+            upstream,
+            url,
+            self.headers_for(outgoing),
+            outgoing.body.clone(),
+        )
+        .await
+    }
+
+    async fn dispatch(
+        &self,
+        upstream: &impl Upstream,
+        url: String,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
+        let body = if self.method == Method::GET || self.method == Method::DELETE {
+            Bytes::new()
+        } else {
+            body
+        };
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = self.method.clone();
+        *request.headers_mut() = headers;
+        *request.uri_mut() = url.parse().map_err(|e| ProxyError::BackendUnreachable {
+            url: url.clone(),
+            reason: format!("not a valid URL: {e}"),
+        })?;
+        upstream
+            .send(request)
+            .await
+            .map_err(|e| ProxyError::BackendUnreachable {
+                url,
+                reason: describe(&e),
+            })
+    }
+
+    /// Calls the backend and reads its answer whole, through the backend's
+    /// own modifiers when it has some: they see the request to this backend
+    /// (and may answer it themselves) and its raw answer.
+    pub async fn exchange(
+        &self,
+        upstream: &impl Upstream,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<BackendReply, ProxyError> {
+        if self.modifiers.is_empty() {
+            let (parts, body) = self.send(upstream, outgoing).await?.into_parts();
+            let body = self.read_body(body).await?;
+            return Ok(BackendReply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            });
+        }
+        let plugin = self.modifiers.last_plugin();
+        let mut target = String::with_capacity(64);
+        self.append_target(outgoing, &mut target);
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let request = PluginRequest {
+            method: RString::from(self.method.as_str()),
+            path: RString::from(path),
+            query: RString::from(query),
+            params: plugin_params(&self.param_names, &outgoing.params),
+            headers: to_plugin_headers(&self.headers_for(outgoing)),
+            body: RVec::from(outgoing.body.to_vec()),
+        };
+        let mut context = outgoing.context.clone();
+        let reply = match self.modifiers.on_request(request, &mut context).await? {
+            RequestOutcome::Respond(_, response) => response,
+            RequestOutcome::Continue(request) => {
+                let mut url = format!("{}{}", self.host(), request.path);
+                if !request.query.is_empty() {
+                    url.push('?');
+                    url.push_str(&request.query);
+                }
+                let headers = from_plugin_headers(&request.headers, "request", &plugin)?;
+                let body = Bytes::from(request.body.into_vec());
+                let (parts, body) = self
+                    .dispatch(upstream, url, headers, body)
+                    .await?
+                    .into_parts();
+                let body = self.read_body(body).await?;
+                PluginResponse {
+                    status: parts.status.as_u16(),
+                    headers: to_plugin_headers(&parts.headers),
+                    body: RVec::from(body.to_vec()),
+                    complete: true,
+                }
+            }
+        };
+        let reply = self
+            .modifiers
+            .on_response(reply, &mut context, BodyLayout::unknown())
+            .await?;
+        let (status, headers, body) = plugin_reply(reply, &plugin)?;
+        Ok(BackendReply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn read_body(&self, body: UpstreamBody) -> Result<Bytes, ProxyError> {
+        Limited::new(body, MAX_BACKEND_BODY)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .map_err(|e| ProxyError::BackendUnreachable {
+                url: self.label(),
+                reason: format!("reading the body failed: {e}"),
+            })
+    }
+
+    /// Sorts an answer by its status: `Ok(reply)` to decode (200 or 201:
+    /// KrakenD counts only these as success), or what the backend's error
+    /// strategy makes of any other status.
+    pub fn accept(
+        &self,
+        reply: BackendReply,
+    ) -> Result<Result<BackendReply, BackendAnswer>, ProxyError> {
+        if reply.status == StatusCode::OK || reply.status == StatusCode::CREATED {
+            return Ok(Ok(reply));
+        }
+        match &self.errors {
+            BackendErrors::Default => {}
+            BackendErrors::Details(name) => {
+                return Ok(Err(BackendAnswer::Data {
+                    status: StatusCode::OK,
+                    data: error_details(name, &reply),
+                    complete: false,
+                }))
+            }
+            BackendErrors::StatusCode => {
+                let content_type = reply.headers.get(header::CONTENT_TYPE).cloned();
+                return Err(ProxyError::BackendCode {
+                    url: self.label(),
+                    status: reply.status,
+                    body: self.reveal_error_body.then_some((reply.body, content_type)),
+                });
+            }
+        }
+        if reply.status.is_client_error() {
+            return Ok(Err(BackendAnswer::Refused {
+                url: self.label(),
+                status: reply.status,
+                headers: reply.headers,
+                body: reply.body,
+            }));
+        }
+        Err(ProxyError::BackendStatus {
+            url: self.label(),
+            status: reply.status,
+        })
+    }
+
+    /// The answer, decoded and shaped; with `concurrent_calls` several
+    /// identical calls race and the first success wins (a 4xx then counts
+    /// as failure).
+    pub async fn fetch_data(
+        &self,
+        upstream: &impl Upstream,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<BackendAnswer, ProxyError> {
+        if self.concurrent_calls <= 1 {
+            return self.fetch_once(upstream, outgoing).await;
+        }
+        let attempts = (0..self.concurrent_calls).map(|_| {
+            Box::pin(async {
+                let answer = self.fetch_once(upstream, outgoing).await?;
+                answer.into_success()
+            })
+        });
+        let ((status, data, complete), _) = select_ok(attempts).await?;
+        Ok(BackendAnswer::Data {
+            status,
+            data,
+            complete,
+        })
+    }
+
+    async fn fetch_once(
+        &self,
+        upstream: &impl Upstream,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<BackendAnswer, ProxyError> {
+        let reply = match self.accept(self.exchange(upstream, outgoing).await?)? {
+            Ok(reply) => reply,
+            Err(answer) => return Ok(answer),
+        };
+        let data = decode(self.encoding, self.is_collection, &reply.body)
+            .map_err(|e| self.body_error(e.0))?;
+        Ok(BackendAnswer::Data {
+            status: reply.status,
+            data: shaping::apply(&self.shaping, data),
+            complete: true,
+        })
+    }
+
+    /// A body to re-encode, with whether it is complete; a failure reported
+    /// as data (`return_error_details`) comes encoded.
+    pub async fn fetch_body(
+        &self,
+        upstream: &impl Upstream,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<(Bytes, bool), ProxyError> {
+        match self.accept(self.exchange(upstream, outgoing).await?)? {
+            Ok(reply) => Ok((reply.body, true)),
+            Err(answer) => {
+                let (_, data, complete) = answer.into_success()?;
+                Ok((
+                    Bytes::from(sepia_json::to_vec(&Value::Object(data))),
+                    complete,
+                ))
+            }
+        }
+    }
+
+    /// The answer re-encoded in Go's encoding as it is read (no tree, no
+    /// member list), with its status; or the answer its status makes it.
+    pub async fn fetch_encoded(
+        &self,
+        upstream: &impl Upstream,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<Result<(StatusCode, Vec<u8>), BackendAnswer>, ProxyError> {
+        let reply = match self.accept(self.exchange(upstream, outgoing).await?)? {
+            Ok(reply) => reply,
+            Err(answer) => return Ok(Err(answer)),
+        };
+        let mut body = Vec::with_capacity(reply.body.len());
+        match sepia_json::write_canonical(&mut body, &reply.body) {
+            Ok(sepia_json::Kind::Object) => Ok(Ok((reply.status, body))),
+            outcome => Err(self.not_an_object(outcome)),
+        }
+    }
+
+    /// Re-encodes a JSON object into `out` in Go's encoding; its members, or
+    /// why the body is not one, naming the backend.
+    pub fn canonical_object<'b>(
+        &self,
+        body: &'b [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Vec<sepia_json::Member<'b>>, ProxyError> {
+        match sepia_json::write_canonical_object(out, body) {
+            Ok(Ok(members)) => Ok(members),
+            Ok(Err(kind)) => Err(self.not_an_object(Ok(kind))),
+            Err(error) => Err(self.not_an_object(Err(error))),
+        }
+    }
+
+    /// A JSON body that is not an object: valid JSON of another kind, or not
+    /// JSON at all.
+    fn not_an_object(
+        &self,
+        outcome: Result<sepia_json::Kind, sepia_json::JsonError>,
+    ) -> ProxyError {
+        let reason = match outcome {
+            Ok(kind) => format!("expected a JSON object, found {}", kind.name()),
+            Err(error) => error.to_string(),
+        };
+        self.body_error(reason)
+    }
+
+    /// A body that is not what its `encoding` declares.
+    fn body_error(&self, reason: String) -> ProxyError {
+        ProxyError::BackendBody {
+            url: self.label(),
+            encoding: encoding_name(self.encoding),
+            reason,
+        }
+    }
+}
+
+/// `return_error_details`: the failure as data under `error_<name>`, with
+/// the fields KrakenD writes (empty ones left out, as Go's `omitempty`).
+fn error_details(name: &str, reply: &BackendReply) -> Map<String, Value> {
+    let mut detail = Map::new();
+    detail.insert(
+        "http_status_code".to_owned(),
+        Value::from(reply.status.as_u16()),
+    );
+    if !reply.body.is_empty() {
+        detail.insert(
+            "http_body".to_owned(),
+            Value::String(String::from_utf8_lossy(&reply.body).into_owned()),
+        );
+    }
+    if let Some(content_type) = reply
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
+        detail.insert(
+            "http_body_encoding".to_owned(),
+            Value::String(content_type.to_owned()),
+        );
+    }
+    let mut data = Map::new();
+    data.insert(format!("error_{name}"), Value::Object(detail));
+    data
+}

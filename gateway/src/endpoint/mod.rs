@@ -1,0 +1,176 @@
+//! One endpoint's request path, a phase a module, in the order a request
+//! meets them: [`request`] (the client's request read, the endpoint's
+//! request hooks), [`strategy`] (the backends called as the endpoint's
+//! strategy says, each through [`backend`]: its hooks, the upstream,
+//! [`decode`], [`shaping`]; then [`merge`]), [`respond`] (static data,
+//! rendering, the endpoint's response hooks). Everything an endpoint needs
+//! is prepared when it is built; a request only fills it in.
+
+pub mod backend;
+pub mod decode;
+pub mod forwarding;
+pub mod merge;
+pub mod request;
+pub mod respond;
+pub mod sequence;
+pub mod shaping;
+pub mod static_data;
+pub mod strategy;
+pub mod url_template;
+
+#[cfg(test)]
+mod tests;
+
+use std::{net::IpAddr, time::Duration};
+
+use abi_stable::std_types::RString;
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Body;
+use sepia_plugin_api::RequestContext;
+
+use self::{
+    backend::BackendCall,
+    request::{Read, RequestPhase},
+    respond::ResponsePhase,
+    strategy::Strategy,
+};
+use crate::{
+    body::ResponseBody,
+    error::ProxyError,
+    modifiers::{chain::ModifierChain, hook_pool::HookPool},
+    plugin_host::BoundModifier,
+    upstream::Upstream,
+};
+
+/// An endpoint, ready to serve.
+pub struct Endpoint {
+    /// The endpoint path as configured, for logs.
+    pub path: String,
+    request: RequestPhase,
+    strategy: Strategy,
+    backends: Vec<BackendCall>,
+    timeout: Duration,
+    response: ResponsePhase,
+    /// The endpoint's own modifiers (both phases hold them too).
+    modifiers: ModifierChain,
+    /// The endpoint or one of its backends has modifiers: requests carry a
+    /// context.
+    has_modifiers: bool,
+}
+
+impl Endpoint {
+    /// Prepares `endpoint` with its modifiers and those of each backend (in
+    /// backend order). `reveal_error_body` is `router.return_error_msg`.
+    pub fn new(
+        endpoint: &sepia_config::Endpoint,
+        modifiers: Vec<BoundModifier>,
+        backend_modifiers: Vec<Vec<BoundModifier>>,
+        hook_pool: &HookPool,
+        reveal_error_body: bool,
+    ) -> Self {
+        let mut backend_modifiers = backend_modifiers.into_iter();
+        let backends: Vec<BackendCall> = endpoint
+            .backends
+            .iter()
+            .map(|b| {
+                let modifiers = backend_modifiers.next().unwrap_or_default();
+                BackendCall::new(endpoint, b, modifiers, hook_pool, reveal_error_body)
+            })
+            .collect();
+        let modifiers = ModifierChain::new(modifiers, hook_pool);
+        let has_modifiers =
+            !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
+        Self {
+            path: endpoint.endpoint.clone(),
+            request: RequestPhase::new(endpoint, modifiers.clone()),
+            strategy: Strategy::of(endpoint, has_modifiers),
+            backends,
+            timeout: endpoint.timeout,
+            response: ResponsePhase::new(endpoint, modifiers.clone()),
+            modifiers,
+            has_modifiers,
+        }
+    }
+
+    /// Every modifier chain of the endpoint: its own, then each backend's.
+    pub fn modifier_chains(&self) -> impl Iterator<Item = &ModifierChain> {
+        std::iter::once(&self.modifiers).chain(self.backends.iter().map(|b| &b.modifiers))
+    }
+
+    /// Serves one request through `upstream`; every failure becomes its
+    /// error response. `context` is the one the service-level hooks
+    /// started, handed back as the endpoint's hooks left it; without one, a
+    /// context is made only if the endpoint has hooks.
+    pub async fn handle<B>(
+        &self,
+        request: Request<B>,
+        params: Vec<String>,
+        client_ip: IpAddr,
+        context: Option<RequestContext>,
+        upstream: &impl Upstream,
+    ) -> (Response<ResponseBody>, Option<RequestContext>)
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let from_service = context.is_some();
+        let mut context = match context {
+            Some(context) => context,
+            None if self.has_modifiers => crate::request_context::new(client_ip),
+            // Allocates nothing: no hook will read it.
+            None => RequestContext::default(),
+        };
+        if from_service || self.has_modifiers {
+            context.endpoint = RString::from(self.path.as_str());
+        }
+        let response = match self
+            .run(request, params, client_ip, &mut context, upstream)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!(endpoint = %self.path, status = error.status().as_u16(), error = %error, "request failed");
+                error.into_response()
+            }
+        };
+        (response, from_service.then_some(context))
+    }
+
+    /// The phases in order: request, backends under the endpoint timeout,
+    /// response.
+    async fn run<B>(
+        &self,
+        request: Request<B>,
+        params: Vec<String>,
+        client_ip: IpAddr,
+        context: &mut RequestContext,
+        upstream: &impl Upstream,
+    ) -> Result<Response<ResponseBody>, ProxyError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let mut outgoing = match self
+            .request
+            .read(&parts, body, params, client_ip, context)
+            .await?
+        {
+            Read::Forward(outgoing) => outgoing,
+            Read::Answered(response) => return Ok(response),
+        };
+        let backends = strategy::collect(
+            self.strategy,
+            &self.backends,
+            &outgoing,
+            upstream,
+            &self.path,
+        );
+        let collected = tokio::time::timeout(self.timeout, backends)
+            .await
+            .unwrap_or(Err(ProxyError::Timeout(self.timeout)));
+        *context = std::mem::take(&mut outgoing.context);
+        self.response.respond(collected, context).await
+    }
+}

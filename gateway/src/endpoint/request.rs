@@ -1,0 +1,203 @@
+//! The first phase of an endpoint: the client's request read (its body,
+//! the headers and query the endpoint forwards), the endpoint's request
+//! hooks run, and the forwarding headers added. What comes out is what the
+//! backends receive.
+
+use std::{borrow::Cow, net::IpAddr};
+
+use abi_stable::std_types::{RString, RVec, Tuple2};
+use bytes::Bytes;
+use http::{header, request::Parts, HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Body;
+use sepia_plugin_api::{Request as PluginRequest, RequestContext};
+
+use super::forwarding::{add_forwarded, HeaderFilter};
+use crate::{
+    body::ResponseBody,
+    error::ProxyError,
+    modifiers::{
+        chain::{ModifierChain, RequestOutcome},
+        convert::{from_plugin_headers, from_plugin_response, to_plugin_headers},
+    },
+};
+
+/// Largest client body the gateway buffers to forward.
+const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
+const USER_AGENT: &str = concat!("Sepia/", env!("CARGO_PKG_VERSION"));
+
+/// What the backends receive, after filtering and request modifiers.
+pub struct Outgoing<'a> {
+    pub params: Vec<String>,
+    pub query: Cow<'a, str>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The request's context after the endpoint's request hooks; each
+    /// backend's hooks get a copy.
+    pub context: RequestContext,
+}
+
+/// How an endpoint reads its requests.
+pub struct RequestPhase {
+    /// The endpoint's `{param}` names.
+    param_names: Vec<String>,
+    /// The method carries a body to forward.
+    forwards_body: bool,
+    /// `input_headers`.
+    headers: HeaderFilter,
+    /// The endpoint's modifiers (their request hooks run here).
+    modifiers: ModifierChain,
+}
+
+/// What the request phase decided.
+pub enum Read<'a> {
+    /// Call the backends with this.
+    Forward(Outgoing<'a>),
+    /// A request hook answered.
+    Answered(Response<ResponseBody>),
+}
+
+impl RequestPhase {
+    /// The request phase of `endpoint`.
+    pub fn new(endpoint: &sepia_config::Endpoint, modifiers: ModifierChain) -> Self {
+        Self {
+            param_names: endpoint.params.clone(),
+            forwards_body: endpoint.method.has_body(),
+            headers: HeaderFilter::new(&endpoint.input_headers),
+            modifiers,
+        }
+    }
+
+    /// Reads `parts` and `body` into what the backends receive. `context`
+    /// goes into the [`Outgoing`]; when a hook answers or fails, it is put
+    /// back.
+    pub async fn read<'a, B>(
+        &self,
+        parts: &'a Parts,
+        body: B,
+        params: Vec<String>,
+        client_ip: IpAddr,
+        context: &mut RequestContext,
+    ) -> Result<Read<'a>, ProxyError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let body = if self.forwards_body {
+            read_request_body(body).await?
+        } else {
+            Bytes::new()
+        };
+        let mut headers = HeaderMap::new();
+        self.headers.copy(&parts.headers, &mut headers);
+        let mut outgoing = Outgoing {
+            params,
+            query: Cow::Borrowed(parts.uri.query().unwrap_or("")),
+            headers,
+            body,
+            context: std::mem::take(context),
+        };
+        if !self.modifiers.is_empty() {
+            match self.run_hooks(parts, &mut outgoing).await {
+                Ok(None) => {}
+                Ok(Some(response)) => {
+                    *context = outgoing.context;
+                    return Ok(Read::Answered(response));
+                }
+                Err(error) => {
+                    *context = outgoing.context;
+                    return Err(error);
+                }
+            }
+        }
+        // HTTP/2 carries the host in the URI's authority, not a Host header.
+        let authority = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+        let host = parts.headers.get(header::HOST).or(authority.as_ref());
+        add_forwarded(
+            &client_ip.to_string(),
+            host,
+            &parts.headers,
+            &mut outgoing.headers,
+        );
+        if !self.headers.allows(&header::USER_AGENT) {
+            outgoing
+                .headers
+                .insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        }
+        Ok(Read::Forward(outgoing))
+    }
+
+    /// The endpoint's request hooks; a response when one answered.
+    async fn run_hooks(
+        &self,
+        parts: &Parts,
+        outgoing: &mut Outgoing<'_>,
+    ) -> Result<Option<Response<ResponseBody>>, ProxyError> {
+        let request = PluginRequest {
+            method: RString::from(parts.method.as_str()),
+            path: RString::from(parts.uri.path()),
+            query: RString::from(outgoing.query.as_ref()),
+            params: plugin_params(&self.param_names, &outgoing.params),
+            headers: to_plugin_headers(&outgoing.headers),
+            body: RVec::from(outgoing.body.to_vec()),
+        };
+        let request = match self
+            .modifiers
+            .on_request(request, &mut outgoing.context)
+            .await?
+        {
+            RequestOutcome::Continue(request) => request,
+            RequestOutcome::Respond(plugin, response) => {
+                return from_plugin_response(response, &plugin).map(Some)
+            }
+        };
+        outgoing.params = request.params.iter().map(|p| p.1.to_string()).collect();
+        outgoing.query = Cow::Owned(request.query.into_string());
+        outgoing.headers =
+            from_plugin_headers(&request.headers, "request", &self.modifiers.last_plugin())?;
+        outgoing.body = Bytes::from(request.body.into_vec());
+        Ok(None)
+    }
+}
+
+/// These `{param}` names with these values, as ABI data.
+pub fn plugin_params(names: &[String], values: &[String]) -> RVec<Tuple2<RString, RString>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let name = names.get(i).map(String::as_str).unwrap_or("");
+            Tuple2(RString::from(name), RString::from(v.as_str()))
+        })
+        .collect()
+}
+
+async fn read_request_body<B>(body: B) -> Result<Bytes, ProxyError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => {
+            let too_large = error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            Err(ProxyError::RequestBody {
+                reason: if too_large {
+                    format!("larger than {MAX_REQUEST_BODY} bytes")
+                } else {
+                    error.to_string()
+                },
+                status: if too_large {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+            })
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The last phase of an endpoint: static data added where its strategy says,
+//! the collected answer rendered in the output encoding, the endpoint's
+//! response hooks run, the client's response built.
+
+use abi_stable::std_types::RVec;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Either;
+use sepia_config::{OutputEncoding, StaticResponse};
+use sepia_plugin_api::{
+    BodyLayout, Header, MemberSpan, RequestContext, Response as PluginResponse,
+};
+use serde_json::{Map, Value};
+
+use super::{
+    forwarding::strip_hop_by_hop,
+    static_data::{self, Outcome},
+    strategy::Collected,
+};
+use crate::{
+    body::{full, ResponseBody, COMPLETED, COMPLETED_HEADER, JSON_CONTENT_TYPE},
+    error::ProxyError,
+    modifiers::{
+        chain::ModifierChain,
+        convert::{buffered_response, from_plugin_response, to_plugin_headers},
+    },
+};
+
+/// How an endpoint answers.
+pub struct ResponsePhase {
+    /// The endpoint path as configured, for logs.
+    endpoint: String,
+    output: OutputEncoding,
+    /// `Cache-Control` for complete GET answers (`cache_ttl`).
+    cache_control: Option<HeaderValue>,
+    /// Data added to the response (`proxy.static`).
+    static_response: Option<StaticResponse>,
+    /// The endpoint's modifiers (their response hooks run here).
+    modifiers: ModifierChain,
+}
+
+/// A body the gateway wrote, about to be answered.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+    content_type: &'static str,
+    complete: bool,
+    /// Written in Go's canonical JSON encoding.
+    canonical: bool,
+}
+
+impl ResponsePhase {
+    /// The response phase of `endpoint`.
+    pub fn new(endpoint: &sepia_config::Endpoint, modifiers: ModifierChain) -> Self {
+        Self {
+            endpoint: endpoint.endpoint.clone(),
+            output: endpoint.output_encoding,
+            cache_control: endpoint
+                .cache_ttl
+                .filter(|_| endpoint.method == sepia_config::Method::Get)
+                .and_then(|ttl| {
+                    HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs())).ok()
+                }),
+            static_response: endpoint.static_response.clone(),
+            modifiers,
+        }
+    }
+
+    /// The client's response for what the backend phase collected.
+    pub async fn respond(
+        &self,
+        collected: Result<Collected, ProxyError>,
+        context: &mut RequestContext,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        match self.with_static_data(collected)? {
+            Collected::Refused {
+                status,
+                headers,
+                body,
+            } => Ok(buffered_response(status, headers, body)),
+            Collected::Stream(response) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                // The client's protocol version is the server's business,
+                // not the backend's.
+                parts.version = http::Version::default();
+                Ok(Response::from_parts(parts, Either::Right(body)))
+            }
+            Collected::Raw {
+                status,
+                headers,
+                body,
+            } => {
+                let response = PluginResponse {
+                    status: status.as_u16(),
+                    headers: to_plugin_headers(&headers),
+                    body: RVec::from(body.to_vec()),
+                    complete: true,
+                };
+                self.through_hooks(response, context, BodyLayout::unknown())
+                    .await
+            }
+            Collected::Encoded {
+                status,
+                body,
+                complete,
+            } => {
+                let answer = Answer {
+                    status,
+                    body,
+                    content_type: JSON_CONTENT_TYPE,
+                    complete,
+                    canonical: true,
+                };
+                self.answer(answer, context).await
+            }
+            Collected::Data {
+                status,
+                data,
+                complete,
+                ..
+            } => {
+                let canonical = self.output == OutputEncoding::Json;
+                let (body, content_type) = render(self.output, data);
+                let answer = Answer {
+                    status,
+                    body,
+                    content_type,
+                    complete,
+                    canonical,
+                };
+                self.answer(answer, context).await
+            }
+        }
+    }
+
+    /// Adds the static data (`proxy.static`) where its strategy says: to
+    /// the merged data, or in place of a failure.
+    fn with_static_data(
+        &self,
+        collected: Result<Collected, ProxyError>,
+    ) -> Result<Collected, ProxyError> {
+        let Some(fixed) = &self.static_response else {
+            return collected;
+        };
+        let outcome = match &collected {
+            Ok(Collected::Data {
+                complete, errored, ..
+            }) => match (complete, errored) {
+                (_, true) => Outcome::Errored,
+                (true, false) => Outcome::Complete,
+                (false, false) => Outcome::Incomplete,
+            },
+            Ok(Collected::Refused { .. }) | Err(_) => Outcome::Errored,
+            // Bytes passed through: nothing to add to (the configuration
+            // check warned). Encoded bodies never have static data (see
+            // `Strategy::of`).
+            Ok(Collected::Stream(_) | Collected::Raw { .. } | Collected::Encoded { .. }) => {
+                return collected
+            }
+        };
+        if !static_data::applies(fixed.strategy, outcome) {
+            return collected;
+        }
+        match collected {
+            Ok(Collected::Data {
+                status,
+                mut data,
+                complete,
+                errored,
+            }) => {
+                static_data::add(&fixed.data, &mut data);
+                Ok(Collected::Data {
+                    status,
+                    data,
+                    complete,
+                    errored,
+                })
+            }
+            failed => {
+                let why = match &failed {
+                    Err(error) => error.to_string(),
+                    Ok(Collected::Refused { status, .. }) => {
+                        format!("the backend answered {status}")
+                    }
+                    Ok(_) => String::new(),
+                };
+                tracing::warn!(endpoint = %self.endpoint, error = %why, "answering with the static data in place of a failure");
+                Ok(Collected::Data {
+                    status: StatusCode::OK,
+                    data: fixed.data.clone(),
+                    complete: false,
+                    errored: true,
+                })
+            }
+        }
+    }
+
+    /// The response for a body the gateway wrote, through the endpoint's
+    /// response hooks.
+    async fn answer(
+        &self,
+        answer: Answer,
+        context: &mut RequestContext,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let Answer {
+            status,
+            body,
+            content_type,
+            complete,
+            canonical,
+        } = answer;
+        // KrakenD lets clients cache only complete answers.
+        let cache_control = self.cache_control.as_ref().filter(|_| complete);
+        if self.modifiers.is_empty() {
+            let mut response = Response::new(full(body));
+            *response.status_mut() = status;
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            headers.insert(
+                COMPLETED_HEADER,
+                HeaderValue::from_static(if complete { "true" } else { "false" }),
+            );
+            if let Some(value) = cache_control {
+                headers.insert(header::CACHE_CONTROL, value.clone());
+            }
+            return Ok(response);
+        }
+        let mut headers = vec![
+            Header::new("content-type", content_type),
+            Header::new(COMPLETED, if complete { "true" } else { "false" }),
+        ];
+        if let Some(value) = cache_control {
+            headers.push(Header::new("cache-control", value.as_bytes()));
+        }
+        // Only a JSON object has members to point at.
+        let layout = match canonical.then(|| sepia_json::canonical_members(&body)) {
+            Some(Some(members)) => BodyLayout {
+                canonical_json: true,
+                members: members.into_iter().map(member_span).collect(),
+            },
+            _ => BodyLayout::unknown(),
+        };
+        let response = PluginResponse {
+            status: status.as_u16(),
+            headers: RVec::from(headers),
+            body: RVec::from(body),
+            complete,
+        };
+        self.through_hooks(response, context, layout).await
+    }
+
+    async fn through_hooks(
+        &self,
+        response: PluginResponse,
+        context: &mut RequestContext,
+        layout: BodyLayout,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let response = self
+            .modifiers
+            .on_response(response, context, layout)
+            .await?;
+        from_plugin_response(response, &self.modifiers.last_plugin())
+    }
+}
+
+/// A member's key and value ranges as the ABI carries them. Bodies over
+/// 4 GiB never reach here (the gateway buffers at most 64 MiB).
+fn member_span((key, value): (std::ops::Range<usize>, std::ops::Range<usize>)) -> MemberSpan {
+    let at = |offset: usize| u32::try_from(offset).unwrap_or(u32::MAX);
+    MemberSpan {
+        key_start: at(key.start),
+        key_end: at(key.end),
+        value_start: at(value.start),
+        value_end: at(value.end),
+    }
+}
+
+/// Writes `data` in the output encoding: the body and its content type.
+fn render(output: OutputEncoding, mut data: Map<String, Value>) -> (Vec<u8>, &'static str) {
+    match output {
+        OutputEncoding::Json | OutputEncoding::NoOp => {
+            (sepia_json::to_vec(&Value::Object(data)), JSON_CONTENT_TYPE)
+        }
+        OutputEncoding::JsonCollection => {
+            let collection = match data.remove("collection") {
+                Some(Value::Array(items)) => Value::Array(items),
+                _ => Value::Array(Vec::new()),
+            };
+            (sepia_json::to_vec(&collection), JSON_CONTENT_TYPE)
+        }
+        OutputEncoding::String => {
+            let text = match data.remove("content") {
+                Some(Value::String(text)) => text.into_bytes(),
+                Some(other) => sepia_json::to_vec(&other),
+                None => Vec::new(),
+            };
+            (text, "text/plain; charset=utf-8")
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! How an endpoint calls its backends, chosen once when the endpoint is
+//! built: the backend phase of a request runs the one strategy, and what it
+//! collects goes on to the response phase.
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use http::{HeaderMap, Response, StatusCode};
+use sepia_config::{BackendEncoding, OutputEncoding, Shaping};
+use serde_json::{Map, Value};
+
+use super::{
+    backend::{BackendAnswer, BackendCall},
+    merge::{merge, merge_canonical, CanonicalPart},
+    request::Outgoing,
+};
+use crate::{
+    error::ProxyError,
+    upstream::{Upstream, UpstreamBody},
+};
+
+/// The ways an endpoint calls its backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// `no-op`, no hooks: the backend's answer streamed as it comes.
+    Stream,
+    /// `no-op` with hooks: the backend's answer read whole for them.
+    PassThrough,
+    /// One JSON backend with nothing to reshape or add: its body re-encoded
+    /// in Go's encoding as it is read, without building a tree.
+    SingleEncoded,
+    /// One backend, decoded and shaped.
+    Single,
+    /// Several JSON backends in parallel with nothing to reshape or add:
+    /// their bodies re-encoded and their members united without a tree.
+    MergeEncoded,
+    /// Several backends in parallel, decoded, shaped and merged.
+    Merge,
+    /// `proxy.sequential`: one after the other, later ones using values of
+    /// earlier answers.
+    Sequential,
+}
+
+impl Strategy {
+    /// The strategy of `endpoint`; `has_hooks` when it or a backend has
+    /// modifiers.
+    pub fn of(endpoint: &sepia_config::Endpoint, has_hooks: bool) -> Self {
+        if endpoint.passes_through() {
+            return if has_hooks {
+                Strategy::PassThrough
+            } else {
+                Strategy::Stream
+            };
+        }
+        let plain_json = endpoint.backends.iter().all(|b| {
+            b.encoding == BackendEncoding::Json
+                && !b.is_collection
+                && b.shaping == Shaping::default()
+        }) && endpoint.output_encoding == OutputEncoding::Json
+            && endpoint.static_response.is_none()
+            && endpoint.concurrent_calls <= 1
+            && !endpoint.sequential;
+        match (endpoint.backends.len(), plain_json) {
+            (1, true) => Strategy::SingleEncoded,
+            (1, false) => Strategy::Single,
+            (_, _) if endpoint.sequential => Strategy::Sequential,
+            (_, true) => Strategy::MergeEncoded,
+            (_, false) => Strategy::Merge,
+        }
+    }
+}
+
+/// What the backends answered.
+pub enum Collected {
+    /// A `no-op` response, streamed as it is.
+    Stream(Response<UpstreamBody>),
+    /// A `no-op` response buffered for response modifiers.
+    Raw {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+    /// A single backend's 4xx answer, forwarded as it came: the client
+    /// learns why it was refused (KrakenD hides it behind a bare status).
+    Refused {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+    /// JSON already written in Go's encoding, with no tree built.
+    Encoded {
+        status: StatusCode,
+        body: Vec<u8>,
+        complete: bool,
+    },
+    /// Decoded and merged data.
+    Data {
+        status: StatusCode,
+        data: Map<String, Value>,
+        complete: bool,
+        /// Whether a backend failed (the data is what the others sent).
+        errored: bool,
+    },
+}
+
+/// What backends called in parallel delivered.
+struct Gathered<T> {
+    /// The parts that arrived, in configuration order.
+    parts: Vec<T>,
+    /// Every backend answered, each completely.
+    complete: bool,
+    /// A backend failed.
+    errored: bool,
+}
+
+/// Runs `strategy` over `backends`. `endpoint` names it in logs.
+pub async fn collect(
+    strategy: Strategy,
+    backends: &[BackendCall],
+    outgoing: &Outgoing<'_>,
+    upstream: &impl Upstream,
+    endpoint: &str,
+) -> Result<Collected, ProxyError> {
+    let Some(first) = backends.first() else {
+        // The configuration check refuses endpoints without backends.
+        return Ok(Collected::Data {
+            status: StatusCode::OK,
+            data: Map::new(),
+            complete: true,
+            errored: false,
+        });
+    };
+    match strategy {
+        Strategy::Stream => Ok(Collected::Stream(first.send(upstream, outgoing).await?)),
+        Strategy::PassThrough => {
+            let reply = first.exchange(upstream, outgoing).await?;
+            Ok(Collected::Raw {
+                status: reply.status,
+                headers: reply.headers,
+                body: reply.body,
+            })
+        }
+        Strategy::SingleEncoded => Ok(match first.fetch_encoded(upstream, outgoing).await? {
+            Ok((status, body)) => Collected::Encoded {
+                status,
+                body,
+                complete: true,
+            },
+            Err(answer) => single_backend(answer),
+        }),
+        Strategy::Single => Ok(single_backend(first.fetch_data(upstream, outgoing).await?)),
+        Strategy::MergeEncoded => merge_encoded(backends, outgoing, upstream, endpoint).await,
+        Strategy::Merge => {
+            let results = join_all(backends.iter().map(|b| b.fetch_data(upstream, outgoing))).await;
+            let gathered = gather(
+                endpoint,
+                results.into_iter().map(|result| {
+                    result
+                        .and_then(BackendAnswer::into_success)
+                        .map(|(_, data, complete)| (data, complete))
+                }),
+            )?;
+            Ok(Collected::Data {
+                status: StatusCode::OK,
+                data: merge(gathered.parts),
+                complete: gathered.complete,
+                errored: gathered.errored,
+            })
+        }
+        Strategy::Sequential => in_sequence(backends, outgoing, upstream, endpoint).await,
+    }
+}
+
+/// Sorts the answers of backends called in parallel: the parts that
+/// arrived, in configuration order. Every backend failing is the
+/// endpoint's failure (KrakenD's 500).
+fn gather<T>(
+    endpoint: &str,
+    results: impl ExactSizeIterator<Item = Result<(T, bool), ProxyError>>,
+) -> Result<Gathered<T>, ProxyError> {
+    let count = results.len();
+    let mut parts = Vec::with_capacity(count);
+    let mut first_error = None;
+    let mut complete = true;
+    for result in results {
+        match result {
+            Ok((part, part_complete)) => {
+                parts.push(part);
+                complete &= part_complete;
+            }
+            Err(error) => {
+                tracing::warn!(endpoint = %endpoint, error = %error, "a backend failed");
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match first_error {
+        Some(first) if parts.is_empty() => Err(ProxyError::AllBackendsFailed {
+            count,
+            first: Box::new(first),
+        }),
+        partial => Ok(Gathered {
+            parts,
+            complete: complete && partial.is_none(),
+            errored: partial.is_some(),
+        }),
+    }
+}
+
+/// Each body re-encoded, then their members united (a later backend wins a
+/// clash) without a tree.
+async fn merge_encoded(
+    backends: &[BackendCall],
+    outgoing: &Outgoing<'_>,
+    upstream: &impl Upstream,
+    endpoint: &str,
+) -> Result<Collected, ProxyError> {
+    let results = join_all(backends.iter().map(|b| b.fetch_body(upstream, outgoing))).await;
+    let encoded = results.into_iter().zip(backends).map(|(result, backend)| {
+        let (body, complete) = result?;
+        let mut out = Vec::with_capacity(body.len());
+        let members = backend.canonical_object(&body, &mut out)?;
+        Ok((CanonicalPart::new(out, &members), complete))
+    });
+    let gathered = gather(endpoint, encoded)?;
+    Ok(Collected::Encoded {
+        status: StatusCode::OK,
+        body: merge_canonical(&gathered.parts),
+        complete: gathered.complete,
+    })
+}
+
+/// Each backend in turn, with the values its `url_pattern` takes from
+/// earlier responses. The first backend's failure is the endpoint's; a
+/// later one ends the sequence with what arrived so far, marked incomplete
+/// (KrakenD's rules).
+async fn in_sequence(
+    backends: &[BackendCall],
+    outgoing: &Outgoing<'_>,
+    upstream: &impl Upstream,
+    endpoint: &str,
+) -> Result<Collected, ProxyError> {
+    let mut responses: Vec<Map<String, Value>> = Vec::with_capacity(backends.len());
+    let mut complete = true;
+    let mut errored = false;
+    for (position, backend) in backends.iter().enumerate() {
+        let answer = match with_references(backend, outgoing, &responses) {
+            Ok(Some(step)) => backend.fetch_data(upstream, &step).await,
+            Ok(None) => backend.fetch_data(upstream, outgoing).await,
+            Err(error) => Err(error),
+        };
+        let failure = match answer {
+            Ok(BackendAnswer::Data {
+                data,
+                complete: part_complete,
+                ..
+            }) => {
+                responses.push(data);
+                if part_complete {
+                    continue;
+                }
+                complete = false;
+                break;
+            }
+            Ok(BackendAnswer::Refused {
+                status,
+                headers,
+                body,
+                ..
+            }) if position == 0 => {
+                return Ok(Collected::Refused {
+                    status,
+                    headers,
+                    body,
+                })
+            }
+            Ok(refused) => refused.into_success().err(),
+            Err(error) if position == 0 => return Err(error),
+            Err(error) => Some(error),
+        };
+        if let Some(error) = failure {
+            tracing::warn!(endpoint = %endpoint, error = %error, "a backend of the sequence failed; the later ones are not called");
+        }
+        complete = false;
+        errored = true;
+        break;
+    }
+    Ok(Collected::Data {
+        status: StatusCode::OK,
+        data: merge(responses),
+        complete,
+        errored,
+    })
+}
+
+/// The request to a sequential backend whose `url_pattern` uses earlier
+/// responses: the endpoint's values, then the referenced ones. `None` when
+/// it uses none.
+fn with_references<'a>(
+    backend: &BackendCall,
+    outgoing: &'a Outgoing<'_>,
+    responses: &[Map<String, Value>],
+) -> Result<Option<Outgoing<'a>>, ProxyError> {
+    if backend.references.is_empty() {
+        return Ok(None);
+    }
+    let mut params = outgoing.params.clone();
+    for reference in &backend.references {
+        let value =
+            reference
+                .resolve(responses)
+                .ok_or_else(|| ProxyError::MissingResponseValue {
+                    url: backend.label(),
+                    name: reference.name.clone(),
+                    backend: reference.backend,
+                })?;
+        params.push(value);
+    }
+    Ok(Some(Outgoing {
+        params,
+        query: std::borrow::Cow::Borrowed(outgoing.query.as_ref()),
+        headers: outgoing.headers.clone(),
+        body: outgoing.body.clone(),
+        context: outgoing.context.clone(),
+    }))
+}
+
+/// A single backend's answer as the endpoint's.
+fn single_backend(answer: BackendAnswer) -> Collected {
+    match answer {
+        BackendAnswer::Data {
+            status,
+            data,
+            complete,
+        } => Collected::Data {
+            status,
+            data,
+            complete,
+            errored: false,
+        },
+        BackendAnswer::Refused {
+            status,
+            headers,
+            body,
+            ..
+        } => Collected::Refused {
+            status,
+            headers,
+            body,
+        },
+    }
+}
