@@ -66,8 +66,7 @@ fn plugin_modifier() -> Result<ModifierBox, String> {
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     ));
-    let library =
-        sepia::plugin_host::loader::load_library(&path, false).map_err(|e| e.to_string())?;
+    let library = sepia::load_library(&path, false).map_err(|e| e.to_string())?;
     let info = EndpointInfo {
         endpoint: "/bench".into(),
         method: "GET".into(),

@@ -15,10 +15,7 @@ use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use sepia::{
-    upstream::backend_client::{describe, BackendClient},
-    upstream::tls::TlsSettings,
-};
+use sepia::{describe, BackendClient, TlsSettings};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -33,7 +30,7 @@ fn main() -> Result<(), Error> {
     let listen: SocketAddr = listen.parse()?;
     let backend: Arc<str> = backend.trim_end_matches('/').into();
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    let listeners = sepia::server::bind(listen, workers)?;
+    let listeners = sepia::bind(listen, workers)?;
     let threads: Vec<_> = listeners
         .into_iter()
         .map(|listener| {

@@ -3,7 +3,7 @@
 //! bench/run.sh to compare end to end. Also the way to embed Sepia with your
 //! own Rust plugins.
 
-use sepia::plugin_host::root_module::Builtin;
+use sepia::Builtin;
 
 // The allocator the `sepia` binary uses, so that the comparison with the
 // loaded plugin differs in the ABI alone.
@@ -11,7 +11,7 @@ use sepia::plugin_host::root_module::Builtin;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    sepia::cli::main_with_builtins(vec![Builtin::of::<
+    sepia::main_with_builtins(vec![Builtin::of::<
         sepia_header_modifier::HeaderModifierPlugin,
     >()])
 }

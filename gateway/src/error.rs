@@ -9,7 +9,10 @@ use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Response, StatusCode};
 use sepia_plugin_api::PluginError;
 
-use crate::body::{full, json_response, ResponseBody, COMPLETED_HEADER};
+use crate::{
+    body::{full, json_response, ResponseBody, COMPLETED_HEADER},
+    upstream::{backend_client::describe, SendError},
+};
 
 /// Which side failed, on every error response.
 const ERROR_SOURCE: HeaderName = HeaderName::from_static("x-sepia-error-source");
@@ -36,6 +39,30 @@ impl ErrorSource {
             ErrorSource::Gateway => "gateway",
         }
     }
+}
+
+/// What kind of failure an error is, whichever variant carries it: what
+/// tests, logs and metrics sort by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The client asked for something the gateway does not serve, or sent
+    /// an unreadable request.
+    Client,
+    /// No connection to a backend could be made.
+    Connect,
+    /// The endpoint's deadline passed.
+    Timeout,
+    /// HTTP failed on a backend connection.
+    Protocol,
+    /// A backend answered with a status the endpoint does not accept.
+    Status,
+    /// A backend's body could not be read or is not what its encoding says.
+    Body,
+    /// A plugin refused the request or failed.
+    Plugin,
+    /// The configuration produced something unusable (a backend URL that
+    /// does not parse).
+    Config,
 }
 
 /// A failed request.
@@ -65,13 +92,32 @@ pub enum ProxyError {
         /// 400 or 413.
         status: StatusCode,
     },
-    /// The backend could not be reached.
-    #[error("backend {url} is unreachable: {reason}")]
+    /// The backend could not be reached, or HTTP failed on the way.
+    #[error("backend {url} is unreachable: {}", describe(.cause))]
     BackendUnreachable {
         /// The backend URL called.
         url: String,
         /// What the client reported.
-        reason: String,
+        #[source]
+        cause: SendError,
+    },
+    /// The backend's URL, as built from its `url_pattern`, does not parse.
+    #[error("backend {url} is unreachable: not a valid URL: {cause}")]
+    BackendUrl {
+        /// The URL built.
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        cause: http::uri::InvalidUri,
+    },
+    /// The backend's body broke off or was too large.
+    #[error("backend {url} is unreachable: reading the body failed: {cause}")]
+    BackendBodyRead {
+        /// The backend URL called.
+        url: String,
+        /// Why.
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The backend answered with a status the gateway does not treat as
     /// success.
@@ -120,6 +166,7 @@ pub enum ProxyError {
         /// How many backends.
         count: usize,
         /// The first failure.
+        #[source]
         first: Box<ProxyError>,
     },
     /// The endpoint's timeout fired.
@@ -131,11 +178,33 @@ pub enum ProxyError {
         /// The plugin's name.
         plugin: String,
         /// What it reported.
+        #[source]
         error: PluginError,
     },
 }
 
 impl ProxyError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ProxyError::NotFound { .. }
+            | ProxyError::MethodNotAllowed { .. }
+            | ProxyError::RequestBody { .. } => ErrorKind::Client,
+            ProxyError::BackendUnreachable { cause, .. } if cause.is_connect() => {
+                ErrorKind::Connect
+            }
+            ProxyError::BackendUnreachable { .. } => ErrorKind::Protocol,
+            ProxyError::BackendUrl { .. } => ErrorKind::Config,
+            ProxyError::BackendBodyRead { .. }
+            | ProxyError::BackendBody { .. }
+            | ProxyError::MissingResponseValue { .. } => ErrorKind::Body,
+            ProxyError::BackendStatus { .. } | ProxyError::BackendCode { .. } => ErrorKind::Status,
+            ProxyError::AllBackendsFailed { first, .. } => first.kind(),
+            ProxyError::Timeout(_) => ErrorKind::Timeout,
+            ProxyError::Plugin { .. } => ErrorKind::Plugin,
+        }
+    }
+
     /// The status the client receives.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -145,6 +214,8 @@ impl ProxyError {
                 *status
             }
             ProxyError::BackendUnreachable { .. }
+            | ProxyError::BackendUrl { .. }
+            | ProxyError::BackendBodyRead { .. }
             | ProxyError::BackendStatus { .. }
             | ProxyError::MissingResponseValue { .. }
             | ProxyError::BackendBody { .. } => StatusCode::BAD_GATEWAY,
@@ -163,6 +234,8 @@ impl ProxyError {
             | ProxyError::MethodNotAllowed { .. }
             | ProxyError::RequestBody { .. } => ErrorSource::Client,
             ProxyError::BackendUnreachable { .. }
+            | ProxyError::BackendUrl { .. }
+            | ProxyError::BackendBodyRead { .. }
             | ProxyError::BackendStatus { .. }
             | ProxyError::BackendCode { .. }
             | ProxyError::MissingResponseValue { .. }

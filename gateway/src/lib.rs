@@ -1,29 +1,44 @@
 //! The Sepia gateway: serves KrakenD configurations, loads features from
 //! plugins over a stable ABI.
 //!
-//! Where things live: [`cli`] (the `sepia` command), [`startup`] (from a
-//! configuration file to a serving gateway), [`server`] (listener and
-//! shutdown), [`gateway`] and [`router`] (request routing), [`endpoint`] (an
-//! endpoint's request path, by phases), [`modifiers`] (plugin hooks bound
-//! to where they run), [`plugin_host`]
-//! (finding, loading and calling plugins), [`error`] (failures as client
-//! responses), [`upstream`] (backend clients and their TLS).
+//! Where things live: `cli` (the `sepia` command), `startup` (from a
+//! configuration file to a verified gateway, the one verification `check`
+//! and `run` share), `server` (workers, listeners, shutdown), `gateway`
+//! (service-level hooks, the gateway's own routes, then `router`),
+//! `endpoint` (an endpoint's request path, a phase a module), `modifiers`
+//! (plugin hooks bound to where they run), `plugin_host` (finding, loading
+//! and calling plugins, the host services), `upstream` (backend clients and
+//! their TLS), `error` (failures, their kinds, and the one place they become
+//! client responses). Modules import in one direction; the test
+//! `module_graph` keeps it so.
 #![deny(unsafe_code)]
 
-pub mod body;
-pub mod builtin;
-pub mod cli;
-pub mod demo;
-pub mod endpoint;
-pub mod error;
-pub mod gateway;
-pub mod jwks;
-pub mod keygen;
-pub mod logging;
-pub mod modifiers;
-pub mod plugin_host;
-pub mod request_context;
-pub mod router;
-pub mod server;
-pub mod startup;
-pub mod upstream;
+// The façade: what the binary, embedding programs, the examples and the
+// benchmarks use. Everything else is the crate's own.
+
+mod body;
+mod builtin;
+mod cli;
+mod demo;
+mod endpoint;
+mod error;
+mod forwarding;
+mod gateway;
+mod jwks;
+mod keygen;
+mod logging;
+mod modifiers;
+mod plugin_host;
+mod request_context;
+mod router;
+mod server;
+mod startup;
+mod upstream;
+
+pub use cli::{main, main_with_builtins};
+pub use plugin_host::{loader::load_library, root_module::Builtin};
+pub use server::bind;
+pub use upstream::{
+    backend_client::{describe, BackendClient},
+    tls::TlsSettings,
+};

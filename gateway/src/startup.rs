@@ -97,8 +97,6 @@ pub struct Verified {
     pub upstreams: Vec<BackendClient>,
     /// The loaded plugins.
     pub plugins: PluginHost,
-    /// The services the plugins were given.
-    pub services: HostServices,
     /// What did not stop it, for the log (`sepia run`) or the terminal
     /// (`sepia check`).
     pub warnings: Vec<String>,
@@ -235,7 +233,6 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
             gateway,
             upstreams,
             plugins,
-            services,
             warnings,
             unserved,
         })

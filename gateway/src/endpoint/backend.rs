@@ -16,7 +16,6 @@ use serde_json::{Map, Value};
 
 use super::{
     decode::{decode, encoding_name},
-    forwarding::{HeaderFilter, QueryFilter},
     request::{plugin_params, Outgoing},
     sequence::ResponseRef,
     shaping,
@@ -24,13 +23,14 @@ use super::{
 };
 use crate::{
     error::ProxyError,
+    forwarding::{HeaderFilter, QueryFilter},
     modifiers::{
         chain::{ModifierChain, RequestOutcome},
         convert::{from_plugin_headers, plugin_reply, to_plugin_headers},
         hook_pool::HookPool,
     },
     plugin_host::BoundModifier,
-    upstream::{backend_client::describe, Upstream, UpstreamBody},
+    upstream::{Upstream, UpstreamBody},
 };
 
 /// Largest backend body the gateway buffers to decode.
@@ -226,17 +226,14 @@ impl BackendCall {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = self.method.clone();
         *request.headers_mut() = headers;
-        *request.uri_mut() = url.parse().map_err(|e| ProxyError::BackendUnreachable {
+        *request.uri_mut() = url.parse().map_err(|cause| ProxyError::BackendUrl {
             url: url.clone(),
-            reason: format!("not a valid URL: {e}"),
+            cause,
         })?;
         upstream
             .send(request)
             .await
-            .map_err(|e| ProxyError::BackendUnreachable {
-                url,
-                reason: describe(&e),
-            })
+            .map_err(|cause| ProxyError::BackendUnreachable { url, cause })
     }
 
     /// Calls the backend and reads its answer whole, through the backend's
@@ -309,9 +306,9 @@ impl BackendCall {
             .collect()
             .await
             .map(|c| c.to_bytes())
-            .map_err(|e| ProxyError::BackendUnreachable {
+            .map_err(|cause| ProxyError::BackendBodyRead {
                 url: self.label(),
-                reason: format!("reading the body failed: {e}"),
+                cause,
             })
     }
 

@@ -8,7 +8,6 @@
 
 pub mod backend;
 pub mod decode;
-pub mod forwarding;
 pub mod merge;
 pub mod request;
 pub mod respond;
@@ -130,7 +129,7 @@ impl Endpoint {
         {
             Ok(response) => response,
             Err(error) => {
-                tracing::warn!(endpoint = %self.path, status = error.status().as_u16(), error = %error, "request failed");
+                tracing::warn!(endpoint = %self.path, status = error.status().as_u16(), kind = ?error.kind(), error = %error, "request failed");
                 error.into_response()
             }
         };

@@ -12,10 +12,10 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 use sepia_plugin_api::{Request as PluginRequest, RequestContext};
 
-use super::forwarding::{add_forwarded, HeaderFilter};
 use crate::{
     body::ResponseBody,
     error::ProxyError,
+    forwarding::{add_forwarded, HeaderFilter},
     modifiers::{
         chain::{ModifierChain, RequestOutcome},
         convert::{from_plugin_headers, from_plugin_response, to_plugin_headers},

@@ -12,13 +12,13 @@ use sepia_plugin_api::{
 use serde_json::{Map, Value};
 
 use super::{
-    forwarding::strip_hop_by_hop,
     static_data::{self, Outcome},
     strategy::Collected,
 };
 use crate::{
     body::{full, ResponseBody, COMPLETED, COMPLETED_HEADER, JSON_CONTENT_TYPE},
     error::ProxyError,
+    forwarding::strip_hop_by_hop,
     modifiers::{
         chain::ModifierChain,
         convert::{buffered_response, from_plugin_response, to_plugin_headers},

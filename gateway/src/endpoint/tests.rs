@@ -21,9 +21,10 @@ use serde_json::{json, Value};
 
 use super::{strategy::Strategy, Endpoint};
 use crate::{
+    error::ErrorKind,
     modifiers::hook_pool::HookPool,
     plugin_host::BoundModifier,
-    upstream::{SendError, Upstream, UpstreamBody},
+    upstream::{http1_pool::Http1Error, SendError, Upstream, UpstreamBody},
 };
 
 /// A canned answer for one backend path.
@@ -78,7 +79,8 @@ impl Upstream for MockUpstream {
             .unwrap()
             .push((uri.clone(), request.headers().clone()));
         let Some(answer) = self.answers.get(request.uri().path()).cloned() else {
-            return Err(SendError::Other(format!("nothing listens for {uri}")));
+            // Nothing listens there.
+            return Err(SendError::Plain(Http1Error::ConnectTimeout));
         };
         tokio::time::sleep(answer.delay).await;
         let mut response = Response::new(UpstreamBody::from(Full::new(Bytes::from(answer.body))));
@@ -360,4 +362,49 @@ async fn hooks_run_in_phase_order_and_hand_the_context_on() {
     // The last request hook's header reached the backend.
     let seen = upstream.seen.lock().unwrap();
     assert_eq!(seen[0].1["x-seen-by"], "backend");
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_keep_their_kind_and_cause() {
+    let slow = Canned {
+        status: 200,
+        body: "{}",
+        delay: Duration::from_secs(5),
+    };
+    let upstream = MockUpstream::with(&[
+        ("/broken", canned(500, "{}")),
+        ("/text", canned(200, "not json")),
+        ("/slow", slow),
+    ]);
+    let kind_of = |pattern: &str| {
+        build(
+            json!({"endpoint": "/e", "timeout": "1s", "backend": [{"url_pattern": pattern}]}),
+            vec![],
+            vec![],
+        )
+    };
+    for (pattern, kind) in [
+        ("/nobody", ErrorKind::Connect),
+        ("/broken", ErrorKind::Status),
+        ("/text", ErrorKind::Body),
+        ("/slow", ErrorKind::Timeout),
+    ] {
+        let endpoint = kind_of(pattern);
+        let request = Request::builder()
+            .uri("/e")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut context = RequestContext::default();
+        let error = endpoint
+            .run(request, vec![], ip, &mut context, &upstream)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), kind, "{pattern}: {error}");
+        if kind == ErrorKind::Connect {
+            // The cause is kept, not flattened into the message only.
+            let cause = std::error::Error::source(&error).expect("a source");
+            assert!(cause.downcast_ref::<SendError>().is_some(), "{cause:?}");
+        }
+    }
 }

@@ -8,8 +8,8 @@ use sepia_plugin_api::{Header, PluginError, Response as PluginResponse};
 
 use crate::{
     body::{full, ResponseBody},
-    endpoint::forwarding::strip_hop_by_hop,
     error::ProxyError,
+    forwarding::strip_hop_by_hop,
 };
 
 /// A plugin's error, attributed.

@@ -33,9 +33,6 @@ pub enum SendError {
     /// On a plain-http connection.
     #[error(transparent)]
     Plain(#[from] Http1Error),
-    /// From another [`super::Upstream`] (in-memory ones in tests).
-    #[error("{0}")]
-    Other(String),
 }
 
 impl SendError {
@@ -47,7 +44,6 @@ impl SendError {
                 error,
                 Http1Error::Connect(_) | Http1Error::ConnectTimeout | Http1Error::NoHost
             ),
-            SendError::Other(_) => false,
         }
     }
 }

@@ -134,14 +134,6 @@ fn decode_pin(pin: &str) -> Result<[u8; 32], TlsError> {
         .ok_or_else(|| TlsError::BadPin(pin.to_owned()))
 }
 
-/// The pin of a certificate: base64 (URL-safe, padded) SHA-256 of its
-/// SubjectPublicKeyInfo, as KrakenD computes it.
-pub fn spki_pin(certificate: &CertificateDer<'_>) -> Option<String> {
-    use base64::Engine;
-    let digest = spki_sha256(certificate)?;
-    Some(base64::engine::general_purpose::URL_SAFE.encode(digest))
-}
-
 fn spki_sha256(certificate: &CertificateDer<'_>) -> Option<[u8; 32]> {
     let parsed = webpki::EndEntityCert::try_from(certificate).ok()?;
     let spki = parsed.subject_public_key_info();
