@@ -165,7 +165,20 @@ impl Gateway {
         if self.service.is_empty() {
             return self.route(request, client_ip, None, upstream).await.0;
         }
-        let mut context = request_context::new(client_ip);
+        // Boxed: held inline, the service path's state made every request's
+        // future larger, and futures are copied as they are built (perf:
+        // ~1% of a plain request's CPU in those copies).
+        Box::pin(self.around_service(request, client_ip, upstream)).await
+    }
+
+    /// [`Gateway::handle`] with service-level modifiers.
+    async fn around_service(
+        &self,
+        request: Request<Incoming>,
+        client_ip: IpAddr,
+        upstream: &impl Upstream,
+    ) -> Response<ResponseBody> {
+        let mut context = Box::new(request_context::new(client_ip));
         let (mut parts, body) = request.into_parts();
         let seen = PluginRequest {
             method: RString::from(parts.method.as_str()),
@@ -206,7 +219,7 @@ impl Gateway {
     async fn service_response(
         &self,
         response: Response<ResponseBody>,
-        mut context: RequestContext,
+        mut context: Box<RequestContext>,
     ) -> Response<ResponseBody> {
         let (mut parts, body) = response.into_parts();
         let complete = parts
@@ -251,9 +264,9 @@ impl Gateway {
         &self,
         request: Request<Incoming>,
         client_ip: IpAddr,
-        context: Option<RequestContext>,
+        context: Option<Box<RequestContext>>,
         upstream: &impl Upstream,
-    ) -> (Response<ResponseBody>, Option<RequestContext>) {
+    ) -> (Response<ResponseBody>, Option<Box<RequestContext>>) {
         let path = request.uri().path();
         if self.builtin.debug && builtin::under(path, "/__debug") {
             let (parts, _) = request.into_parts();

@@ -40,27 +40,34 @@ use crate::{
 /// - in a backend's `extra_config`: the request to that backend and its
 ///   answer as it came, before decoding.
 pub trait Modifier: Send + Sync {
-    /// Runs before the backends are called, in the order the modifiers are
-    /// configured. Change the request in place and return
-    /// [`RequestFlow::Continue`], or answer the client yourself with
-    /// [`RequestFlow::Respond`]. An error answers the client with its status.
+    /// Runs on the request, in the order the modifiers are configured: for
+    /// an endpoint modifier before any backend is called, for a backend
+    /// modifier before that backend is called, for a service modifier
+    /// before routing (see the list above). Change the request in place and
+    /// return [`RequestFlow::Continue`], or answer yourself with
+    /// [`RequestFlow::Respond`] (a backend modifier's answer stands for that
+    /// backend's). An error answers the client with its status.
     fn on_request(&self, request: &mut Request) -> Result<RequestFlow, PluginError> {
         let _ = request;
         Ok(RequestFlow::Continue)
     }
 
-    /// Runs after the backend response has been decoded and encoded into the
-    /// endpoint's output, just before it is written. Change it in place. An
-    /// error replaces the whole response with a JSON error of its status, so
-    /// the client never receives a half-modified body.
+    /// Runs on the answer: for an endpoint modifier after the backends'
+    /// answers were decoded, merged and encoded in the endpoint's output,
+    /// just before it is written; for a backend modifier on that backend's
+    /// raw answer, before decoding; for a service modifier on every answer's
+    /// status and headers. Change it in place. An error replaces the whole
+    /// response with a JSON error of its status, so the client never
+    /// receives a half-modified body.
     fn on_response(&self, response: &mut Response) -> Result<(), PluginError> {
         let _ = response;
         Ok(())
     }
 
     /// Whether the hooks do heavy work (more than ~50 µs of CPU, such as RSA
-    /// signing, or blocking I/O). The gateway then runs them on its blocking
-    /// thread pool, so that they never stall other connections; the hand-off
+    /// signing, or blocking I/O). The gateway then runs them on its hook
+    /// threads (one a core, at a slightly lower priority than its I/O
+    /// threads), so that they never stall other connections; the hand-off
     /// costs a few microseconds, so leave it `false` for light hooks.
     fn is_blocking(&self) -> bool {
         false

@@ -265,7 +265,7 @@ impl BackendCall {
             headers: to_plugin_headers(&self.headers_for(outgoing)),
             body: RVec::from(outgoing.body.to_vec()),
         };
-        let mut context = outgoing.context.clone();
+        let mut context = outgoing.context.as_deref().cloned().unwrap_or_default();
         let reply = match self.modifiers.on_request(request, &mut context).await? {
             RequestOutcome::Respond(_, response) => response,
             RequestOutcome::Continue(request) => {

@@ -106,21 +106,21 @@ impl Endpoint {
         request: Request<B>,
         params: Vec<String>,
         client_ip: IpAddr,
-        context: Option<RequestContext>,
+        context: Option<Box<RequestContext>>,
         upstream: &impl Upstream,
-    ) -> (Response<ResponseBody>, Option<RequestContext>)
+    ) -> (Response<ResponseBody>, Option<Box<RequestContext>>)
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let from_service = context.is_some();
+        // Boxed, and only for requests that meet a hook: the context then
+        // costs a plain request nothing, not even room in its future.
         let mut context = match context {
-            Some(context) => context,
-            None if self.has_modifiers => crate::request_context::new(client_ip),
-            // Allocates nothing: no hook will read it.
-            None => RequestContext::default(),
+            None if self.has_modifiers => Some(Box::new(crate::request_context::new(client_ip))),
+            given => given,
         };
-        if from_service || self.has_modifiers {
+        if let Some(context) = &mut context {
             context.endpoint = RString::from(self.path.as_str());
         }
         let response = match self
@@ -133,7 +133,7 @@ impl Endpoint {
                 error.into_response()
             }
         };
-        (response, from_service.then_some(context))
+        (response, context.filter(|_| from_service))
     }
 
     /// The phases in order: request, backends under the endpoint timeout,
@@ -143,7 +143,7 @@ impl Endpoint {
         request: Request<B>,
         params: Vec<String>,
         client_ip: IpAddr,
-        context: &mut RequestContext,
+        context: &mut Option<Box<RequestContext>>,
         upstream: &impl Upstream,
     ) -> Result<Response<ResponseBody>, ProxyError>
     where
@@ -169,7 +169,7 @@ impl Endpoint {
         let collected = tokio::time::timeout(self.timeout, backends)
             .await
             .unwrap_or(Err(ProxyError::Timeout(self.timeout)));
-        *context = std::mem::take(&mut outgoing.context);
+        *context = outgoing.context.take();
         self.response.respond(collected, context).await
     }
 }

@@ -32,9 +32,9 @@ pub struct Outgoing<'a> {
     pub query: Cow<'a, str>,
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// The request's context after the endpoint's request hooks; each
-    /// backend's hooks get a copy.
-    pub context: RequestContext,
+    /// The request's context after the endpoint's request hooks, when a
+    /// hook will read it; each backend's hooks get a copy.
+    pub context: Option<Box<RequestContext>>,
 }
 
 /// How an endpoint reads its requests.
@@ -77,7 +77,7 @@ impl RequestPhase {
         body: B,
         params: Vec<String>,
         client_ip: IpAddr,
-        context: &mut RequestContext,
+        context: &mut Option<Box<RequestContext>>,
     ) -> Result<Read<'a>, ProxyError>
     where
         B: Body<Data = Bytes>,
@@ -95,7 +95,7 @@ impl RequestPhase {
             query: Cow::Borrowed(parts.uri.query().unwrap_or("")),
             headers,
             body,
-            context: std::mem::take(context),
+            context: context.take(),
         };
         if !self.modifiers.is_empty() {
             match self.run_hooks(parts, &mut outgoing).await {
@@ -144,11 +144,8 @@ impl RequestPhase {
             headers: to_plugin_headers(&outgoing.headers),
             body: RVec::from(outgoing.body.to_vec()),
         };
-        let request = match self
-            .modifiers
-            .on_request(request, &mut outgoing.context)
-            .await?
-        {
+        let context = outgoing.context.get_or_insert_with(Box::default);
+        let request = match self.modifiers.on_request(request, context).await? {
             RequestOutcome::Continue(request) => request,
             RequestOutcome::Respond(plugin, response) => {
                 return from_plugin_response(response, &plugin).map(Some)

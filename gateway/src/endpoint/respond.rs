@@ -69,7 +69,7 @@ impl ResponsePhase {
     pub async fn respond(
         &self,
         collected: Result<Collected, ProxyError>,
-        context: &mut RequestContext,
+        context: &mut Option<Box<RequestContext>>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         match self.with_static_data(collected)? {
             Collected::Refused {
@@ -200,7 +200,7 @@ impl ResponsePhase {
     async fn answer(
         &self,
         answer: Answer,
-        context: &mut RequestContext,
+        context: &mut Option<Box<RequestContext>>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let Answer {
             status,
@@ -252,9 +252,10 @@ impl ResponsePhase {
     async fn through_hooks(
         &self,
         response: PluginResponse,
-        context: &mut RequestContext,
+        context: &mut Option<Box<RequestContext>>,
         layout: BodyLayout,
     ) -> Result<Response<ResponseBody>, ProxyError> {
+        let context = context.get_or_insert_with(Box::default);
         let response = self
             .modifiers
             .on_response(response, context, layout)

@@ -395,7 +395,7 @@ async fn failures_keep_their_kind_and_cause() {
             .body(Full::new(Bytes::new()))
             .unwrap();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let mut context = RequestContext::default();
+        let mut context = None;
         let error = endpoint
             .run(request, vec![], ip, &mut context, &upstream)
             .await
