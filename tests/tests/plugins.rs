@@ -375,25 +375,32 @@ async fn the_plugin_template_builds_on_its_own_and_loads_from_a_fresh_folder() {
     let backend = TestBackend::always(Reply::json(200, r#"{"orders":[]}"#)).await;
     let sepia = Sepia::start(json!({"version": 3,
         "plugin": {"folder": folder.path(), "pattern": ".so"},
+        "extra_config": {"example/served-by": {"name": "test"}},
         "endpoints": [{"endpoint": "/orders", "input_headers": ["X-Api-Key"],
             "backend": [{"host": [backend.url()], "url_pattern": "/orders"}],
-            "extra_config": {"example/api-key-guard": {"keys": ["s3cret"], "served_by": "test"}}}]}))
+            "extra_config": {"example/api-key-guard": {"keys": ["s3cret"], "max_failures": 3}}}]}))
     .await;
     let refused = get(&sepia.url("/orders")).await;
     assert_eq!(refused.status, 401);
     assert_eq!(refused.header("www-authenticate"), Some("ApiKey"));
+    assert_eq!(refused.header("x-served-by"), Some("test"));
     assert!(backend.requests().is_empty());
-    let allowed = request(
-        Method::GET,
-        &sepia.url("/orders"),
-        &[("x-api-key", "s3cret")],
-        b"",
-        false,
-    )
-    .await;
+    let orders = sepia.url("/orders");
+    let with_key = || request(Method::GET, &orders, &[("x-api-key", "s3cret")], b"", false);
+    let allowed = with_key().await;
     assert_eq!(allowed.status, 200);
     assert_eq!(allowed.header("x-served-by"), Some("test"));
     assert_eq!(backend.requests()[0].header("x-api-key"), None);
+    // The service-level modifier stamps the gateway's own answers too.
+    let missing = get(&sepia.url("/nowhere")).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("x-served-by"), Some("test"));
+    // Three failures from this client, counted across workers: then 429,
+    // even with the right key.
+    for _ in 0..2 {
+        assert_eq!(get(&sepia.url("/orders")).await.status, 401);
+    }
+    assert_eq!(with_key().await.status, 429);
     let logs = sepia.logs();
     assert!(
         logs.contains("api-key-guard") && logs.contains("API-key guard ready"),
