@@ -14,6 +14,9 @@ pub enum ProblemKind {
     /// A KrakenD setting Sepia does not implement yet, so it would be
     /// ignored: a warning, an error with `--lint`.
     NotSupported,
+    /// Valid, but most likely not what was meant: a warning, an error with
+    /// `--lint`.
+    Suspicious,
 }
 
 /// One problem, at one JSON path (`endpoints[2].backend[0].url_pattern`).

@@ -93,7 +93,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     };
     let host = hosts(&mut top, true, diags).unwrap_or_default();
     let timeout = positive(&mut top, "timeout", diags).unwrap_or(DEFAULT_TIMEOUT);
-    let cache_ttl = top.duration("cache_ttl", diags).filter(|d| !d.is_zero());
+    let cache_ttl = cache_ttl(&mut top, version, diags).filter(|d| !d.is_zero());
     let debug_endpoint = top.bool("debug_endpoint", diags).unwrap_or(false);
     let echo_endpoint = top.bool("echo_endpoint", diags).unwrap_or(false);
     let idle_timeout = top.duration("idle_timeout", diags);
@@ -102,6 +102,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let extra_config = extra_config(&mut top, diags);
     let plugin = plugin_settings(&mut top, diags);
     let defaults = EndpointDefaults {
+        version,
         host: &host,
         timeout,
         cache_ttl,
@@ -135,10 +136,44 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
 }
 
 struct EndpointDefaults<'a> {
+    version: u64,
     host: &'a [String],
     timeout: Duration,
     cache_ttl: Option<Duration>,
     output_encoding: OutputEncoding,
+}
+
+/// A `cache_ttl`. A Go duration string in every generation; a bare number
+/// is seconds in version 1 and 2 files, as lura 1.x reads an endpoint's
+/// (`"cache_ttl": 300`), and nanoseconds in version 3 files, as a duration
+/// number is everywhere else, which is never what was meant: a warning.
+fn cache_ttl(
+    reader: &mut ObjectReader<'_>,
+    version: u64,
+    diags: &mut Diagnostics,
+) -> Option<Duration> {
+    let path = reader.path_of("cache_ttl");
+    match reader.raw("cache_ttl") {
+        Some(Value::Number(n)) if version < 3 => match n.as_u64() {
+            Some(seconds) => Some(Duration::from_secs(seconds)),
+            None => {
+                diags.invalid(
+                    &path,
+                    "must be a whole number of seconds, or a duration such as \"300s\"",
+                );
+                None
+            }
+        },
+        Some(Value::Number(_)) => {
+            diags.push(
+                &path,
+                crate::ProblemKind::Suspicious,
+                "a bare number is read as nanoseconds in a version-3 file (a cache time of 0): write the duration as a string, such as \"300s\"",
+            );
+            reader.duration("cache_ttl", diags)
+        }
+        _ => reader.duration("cache_ttl", diags),
+    }
 }
 
 fn positive(
@@ -406,7 +441,7 @@ fn endpoint(
     let params = endpoint_params(&endpoint_path, &endpoint, diags);
     let method = method(&mut reader, diags).unwrap_or(Method::Get);
     let timeout = positive(&mut reader, "timeout", diags).unwrap_or(defaults.timeout);
-    let cache_ttl = match reader.duration("cache_ttl", diags) {
+    let cache_ttl = match cache_ttl(&mut reader, defaults.version, diags) {
         Some(d) if d.is_zero() => None,
         Some(d) => Some(d),
         None => defaults.cache_ttl,

@@ -404,3 +404,54 @@ fn mapping_to_a_dotted_name_renames_to_its_first_part_as_krakend_does() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn a_bare_cache_ttl_is_seconds_in_version_2_files_as_lura_1_reads_it() {
+    let config = |version: u64, top: &str, endpoint: &str| {
+        format!(
+            r#"{{"version":{version},"host":["h"],"cache_ttl":{top},"endpoints":[
+                {{"endpoint":"/a","cache_ttl":{endpoint},"backend":[{{"url_pattern":"/"}}]}},
+                {{"endpoint":"/b","backend":[{{"url_pattern":"/"}}]}}]}}"#
+        )
+    };
+    let v2 = parse_str(&config(2, "60", "300"), false).unwrap();
+    assert!(v2.warnings.is_empty(), "{:?}", v2.warnings);
+    assert_eq!(
+        v2.config.endpoints[0].cache_ttl,
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(
+        v2.config.endpoints[1].cache_ttl,
+        Some(Duration::from_secs(60))
+    );
+    // Strings are Go durations in every generation.
+    let strings = parse_str(&config(2, r#""1m""#, r#""5m""#), false).unwrap();
+    assert_eq!(
+        strings.config.endpoints[0].cache_ttl,
+        Some(Duration::from_secs(300))
+    );
+    let v3 = parse_str(&config(3, r#""1m""#, r#""5m""#), false).unwrap();
+    assert_eq!(
+        v3.config.endpoints[0].cache_ttl,
+        Some(Duration::from_secs(300))
+    );
+    // A bare number in a version-3 file is a duration number: nanoseconds,
+    // never what was meant, so it is named.
+    let bare = parse_str(&config(3, r#""1m""#, "300"), false).unwrap();
+    assert!(
+        has(
+            &warnings_of(&bare),
+            "endpoints[0].cache_ttl: a bare number is read as nanoseconds"
+        ),
+        "{:?}",
+        bare.warnings
+    );
+    assert!(has(
+        &problems(&config(3, r#""1m""#, "300"), true),
+        "endpoints[0].cache_ttl"
+    ));
+    assert!(has(
+        &problems(&config(2, "60", "-5"), false),
+        "endpoints[0].cache_ttl: must be a whole number of seconds"
+    ));
+}
