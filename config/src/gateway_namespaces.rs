@@ -8,12 +8,16 @@ use serde_json::Value;
 
 use crate::{
     diagnostics::{join, Diagnostics, ProblemKind},
-    model::{BackendErrors, ExtraConfig, ExtraConfigEntry, StaticResponse, StaticStrategy},
+    model::{
+        BackendErrors, ExtraConfig, ExtraConfigEntry, SepiaSwitches, StaticResponse, StaticStrategy,
+    },
     reader::{type_name, ObjectReader},
 };
 
 const PROXY: &str = "proxy";
 const BACKEND_HTTP: &str = "backend/http";
+/// Sepia's own switches, at the top level.
+pub const SEPIA: &str = "sepia";
 
 /// Endpoint `proxy` settings Sepia does not implement yet.
 const PROXY_NOT_SUPPORTED: &[&str] =
@@ -102,6 +106,22 @@ fn static_response(
         strategy,
         data: data?,
     })
+}
+
+/// Takes Sepia's switches (top-level `extra_config.sepia`) out of the
+/// top-level `extra_config` and reads them.
+pub(crate) fn sepia_switches(extra: &mut ExtraConfig, diags: &mut Diagnostics) -> SepiaSwitches {
+    let mut switches = SepiaSwitches::default();
+    let Some(entry) = extra.take(SEPIA) else {
+        return switches;
+    };
+    let path = namespace_path("", &entry);
+    let Some(mut reader) = ObjectReader::of(path, &entry.value, diags) else {
+        return switches;
+    };
+    switches.json_errors = reader.bool("json_errors", diags).unwrap_or(false);
+    reader.finish(&[], diags);
+    switches
 }
 
 /// Takes `backend/http` (and the backend-level `proxy`) out of a backend's

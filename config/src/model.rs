@@ -293,14 +293,37 @@ pub struct Config {
     pub read_header_timeout: Option<Duration>,
     /// The endpoints.
     pub endpoints: Vec<Endpoint>,
-    /// Top-level `extra_config`.
+    /// Top-level `extra_config`, less the namespaces the configuration
+    /// model reads itself (`sepia`).
     pub extra_config: ExtraConfig,
+    /// Sepia's switches.
+    pub sepia: SepiaSwitches,
     /// Plugin folder and pattern, when configured.
     pub plugin: Option<PluginSettings>,
     /// `/__debug/` answers and logs every request.
     pub debug_endpoint: bool,
     /// `/__echo/` answers with the request it received.
     pub echo_endpoint: bool,
+}
+
+/// Sepia's improvements that change what a client sees, as named switches in
+/// the top-level `extra_config.sepia`. Each is off by default, so that a
+/// file behaves as the KrakenD of its generation does; `sepia check` lists
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SepiaSwitches {
+    /// `json_errors`: the gateway's own refusals of unknown paths and
+    /// methods answer `{"error": ..., "source": ...}` with
+    /// `X-Sepia-Error-Source` (and `Allow` on a 405), instead of KrakenD's
+    /// plain-text `404 page not found` and `405 method not allowed`.
+    pub json_errors: bool,
+}
+
+impl SepiaSwitches {
+    /// Every switch with its value, for `sepia check`.
+    pub fn listed(&self) -> Vec<(&'static str, bool)> {
+        vec![("json_errors", self.json_errors)]
+    }
 }
 
 impl Config {

@@ -99,7 +99,8 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let idle_timeout = top.duration("idle_timeout", diags);
     let read_header_timeout = top.duration("read_header_timeout", diags);
     let output_encoding = output_encoding(&mut top, diags).unwrap_or(OutputEncoding::Json);
-    let extra_config = extra_config(&mut top, diags);
+    let mut extra_config = extra_config(&mut top, diags);
+    let sepia = crate::gateway_namespaces::sepia_switches(&mut extra_config, diags);
     let plugin = plugin_settings(&mut top, diags);
     let defaults = EndpointDefaults {
         version,
@@ -129,6 +130,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         read_header_timeout,
         endpoints,
         extra_config,
+        sepia,
         plugin,
         debug_endpoint,
         echo_endpoint,

@@ -455,3 +455,26 @@ fn a_bare_cache_ttl_is_seconds_in_version_2_files_as_lura_1_reads_it() {
         "endpoints[0].cache_ttl: must be a whole number of seconds"
     ));
 }
+
+#[test]
+fn sepia_switches_are_read_from_their_own_namespace_and_checked() {
+    let config = |sepia: &str| {
+        format!(
+            r#"{{"version":3,"host":["h"],"extra_config":{{"sepia":{sepia}}},"endpoints":[
+                {{"endpoint":"/a","backend":[{{"url_pattern":"/"}}]}}]}}"#
+        )
+    };
+    let off = parse_str(r#"{"version":3,"host":["h"],"endpoints":[]}"#, false).unwrap();
+    assert_eq!(off.config.sepia, SepiaSwitches::default());
+    assert_eq!(off.config.sepia.listed(), vec![("json_errors", false)]);
+    let on = parse_str(&config(r#"{"json_errors":true}"#), false).unwrap();
+    assert!(on.config.sepia.json_errors);
+    // Read by the configuration model: no plugin is looked for.
+    assert!(on.config.extra_config.get("sepia").is_none());
+    let typo = parse_str(&config(r#"{"json_error":true}"#), false).unwrap();
+    assert!(has(&warnings_of(&typo), "extra_config.sepia.json_error: unknown key"));
+    assert!(has(
+        &problems(&config(r#"{"json_errors":"yes"}"#), false),
+        "extra_config.sepia.json_errors"
+    ));
+}

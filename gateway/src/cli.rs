@@ -284,5 +284,16 @@ fn check(options: VerifyOptions) -> ExitCode {
             needed.join(", ")
         }
     );
+    let switches: Vec<String> = config
+        .sepia
+        .listed()
+        .iter()
+        .map(|(name, on)| format!("{name} {}", if *on { "on" } else { "off" }))
+        .collect();
+    println!(
+        "behaves as KrakenD {}; Sepia switches (extra_config.sepia): {}",
+        if config.version >= 3 { "2.x" } else { "1.x" },
+        switches.join(", ")
+    );
     ExitCode::SUCCESS
 }

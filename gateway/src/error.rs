@@ -17,6 +17,28 @@ use crate::{
 /// Which side failed, on every error response.
 const ERROR_SOURCE: HeaderName = HeaderName::from_static("x-sepia-error-source");
 
+/// How the gateway's own refusals look to clients: as the KrakenD of the
+/// configuration's generation answers them, or as Sepia's JSON errors
+/// (`extra_config.sepia.json_errors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorStyle {
+    /// Sepia's JSON errors.
+    pub json: bool,
+    /// A version-3 file: KrakenD 2.x (gin 1.10, lura 2) rather than 1.x
+    /// (gin 1.7, lura 1.4).
+    pub krakend2: bool,
+}
+
+impl ErrorStyle {
+    /// The style a configuration asks for.
+    pub fn of(config: &sepia_config::Config) -> Self {
+        Self {
+            json: config.sepia.json_errors,
+            krakend2: config.version >= 3,
+        }
+    }
+}
+
 /// Which side of the gateway a failure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorSource {
@@ -246,7 +268,35 @@ impl ProxyError {
         }
     }
 
-    /// The client's response for this error.
+    /// The client's response for this error in `style`: the router's 404 and
+    /// 405 as gin writes them (plain text; with KrakenD 2.x, the 405's
+    /// `Allow` and lura 2's `X-Krakend-Completed: false` on both), unless the
+    /// style asks for Sepia's JSON errors.
+    pub fn into_response_as(self, style: ErrorStyle) -> Response<ResponseBody> {
+        if style.json {
+            return self.into_response();
+        }
+        let body: &'static str = match &self {
+            ProxyError::NotFound { .. } => "404 page not found",
+            ProxyError::MethodNotAllowed { .. } => "405 method not allowed",
+            _ => return self.into_response(),
+        };
+        let mut response = Response::new(full(body));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        if style.krakend2 {
+            headers.insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
+            if let ProxyError::MethodNotAllowed { allow, .. } = &self {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    headers.insert(header::ALLOW, value);
+                }
+            }
+        }
+        response
+    }
+
+    /// The client's response for this error, as Sepia's JSON error.
     pub fn into_response(self) -> Response<ResponseBody> {
         let status = self.status();
         let source = self.source_side();

@@ -15,7 +15,7 @@ use crate::{
     body::{json_response, ResponseBody, COMPLETED_HEADER},
     builtin::{self, BuiltinRoutes},
     endpoint::{backend::method_of, Endpoint},
-    error::ProxyError,
+    error::{ErrorStyle, ProxyError},
     jwks::{self, JwksPublisher},
     modifiers::{
         chain::{ModifierChain, RequestOutcome},
@@ -57,6 +57,8 @@ pub struct Gateway {
     /// Service-level modifiers (top-level `extra_config`): around every
     /// request.
     service: ModifierChain,
+    /// How the router's refusals look.
+    errors: ErrorStyle,
 }
 
 impl Gateway {
@@ -125,6 +127,7 @@ impl Gateway {
                 plugins_body: plugins_listing(plugins),
                 builtin,
                 service: service_chain,
+                errors: ErrorStyle::of(config),
             },
             warnings,
         ))
@@ -323,7 +326,7 @@ impl Gateway {
                 path: path.to_owned(),
             },
         };
-        (refused.into_response(), context)
+        (refused.into_response_as(self.errors), context)
     }
 }
 

@@ -225,22 +225,54 @@ async fn no_op_passes_status_headers_and_body_through() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unknown_paths_and_methods_get_json_404_and_405() {
+async fn unknown_paths_and_methods_get_krakends_404_and_405_per_generation() {
     let backend = TestBackend::always(Reply::json(200, "{}")).await;
-    let sepia = Sepia::start(one_endpoint(json!({
-        "endpoint": "/only-get/{id}", "backend": [{"host": [backend.url()], "url_pattern": "/"}]
-    })))
-    .await;
-    let answer = get(&sepia.url("/nowhere")).await;
+    let config = |version: u64, sepia: Value| {
+        json!({"version": version, "extra_config": {"sepia": sepia}, "endpoints": [{
+            "endpoint": "/only-get/{id}", "backend": [{"host": [backend.url()], "url_pattern": "/"}]
+        }]})
+    };
+    // KrakenD 2.x: gin's plain text, lura 2's incomplete mark, gin 1.10's Allow.
+    let v3 = Sepia::start(config(3, json!({}))).await;
+    let answer = get(&v3.url("/nowhere")).await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.text(), "404 page not found");
+    assert_eq!(answer.header("content-type"), Some("text/plain"));
+    assert_eq!(answer.header("x-krakend-completed"), Some("false"));
+    let answer = request(Method::DELETE, &v3.url("/only-get/1"), &[], b"", false).await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.text(), "405 method not allowed");
+    assert_eq!(answer.header("content-type"), Some("text/plain"));
+    assert_eq!(answer.header("allow"), Some("GET"));
+    assert_eq!(answer.header("x-krakend-completed"), Some("false"));
+    // KrakenD 1.x (gin 1.7, lura 1.4): the same bodies, no other header.
+    let v2 = Sepia::start(config(2, json!({}))).await;
+    let answer = request(Method::DELETE, &v2.url("/only-get/1"), &[], b"", false).await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.text(), "405 method not allowed");
+    assert_eq!(answer.header("allow"), None);
+    assert_eq!(answer.header("x-krakend-completed"), None);
+    assert_eq!(get(&v2.url("/nowhere")).await.text(), "404 page not found");
+    // Sepia's JSON errors, switched on.
+    let json_errors = Sepia::start(config(2, json!({"json_errors": true}))).await;
+    let answer = get(&json_errors.url("/nowhere")).await;
     assert_eq!(answer.status, 404);
     assert!(answer.json()["error"]
         .as_str()
         .unwrap()
         .contains("/nowhere"));
-    let answer = request(Method::DELETE, &sepia.url("/only-get/1"), &[], b"", false).await;
+    let answer = request(
+        Method::DELETE,
+        &json_errors.url("/only-get/1"),
+        &[],
+        b"",
+        false,
+    )
+    .await;
     assert_eq!(answer.status, 405);
     assert_eq!(answer.header("allow"), Some("GET"));
     assert_eq!(answer.json()["source"], "client");
+    assert_eq!(answer.header("x-sepia-error-source"), Some("client"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -406,6 +438,12 @@ fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
         "{stdout}"
     );
     assert!(stderr.contains("warning: colour: unknown key"), "{stderr}");
+    assert!(
+        stdout.contains(
+            "behaves as KrakenD 2.x; Sepia switches (extra_config.sepia): json_errors off"
+        ),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("endpoints[0].backend[1].sd: DNS SRV service discovery is not implemented"),
         "{stderr}"
@@ -622,10 +660,7 @@ async fn router_flags_turn_405_into_404_and_are_checked() {
     let answer = request(Method::POST, &sepia.url("/only-get"), &[], b"{}", false).await;
     assert_eq!(answer.status, 404);
     assert!(answer.header("allow").is_none());
-    assert!(answer.json()["error"]
-        .as_str()
-        .unwrap()
-        .contains("no endpoint serves /only-get"));
+    assert_eq!(answer.text(), "404 page not found");
     assert_eq!(get(&sepia.url("/only-get")).await.status, 200);
     let message = Sepia::refused(json!({"version": 3,
         "extra_config": {"router": {"disable_handle_method_not_allowed": "yes"}}, "endpoints": []}))
