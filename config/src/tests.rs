@@ -472,7 +472,10 @@ fn sepia_switches_are_read_from_their_own_namespace_and_checked() {
     // Read by the configuration model: no plugin is looked for.
     assert!(on.config.extra_config.get("sepia").is_none());
     let typo = parse_str(&config(r#"{"json_error":true}"#), false).unwrap();
-    assert!(has(&warnings_of(&typo), "extra_config.sepia.json_error: unknown key"));
+    assert!(has(
+        &warnings_of(&typo),
+        "extra_config.sepia.json_error: unknown key"
+    ));
     assert!(has(
         &problems(&config(r#"{"json_errors":"yes"}"#), false),
         "extra_config.sepia.json_errors"

@@ -11,6 +11,8 @@ use hyper::body::Incoming;
 use sepia_config::Config;
 use serde_json::{json, Value};
 
+use crate::router::Redirects;
+
 /// Where health answers unless `router.health_path` moves it.
 pub const HEALTH_PATH: &str = "/__health";
 
@@ -29,6 +31,9 @@ pub struct BuiltinRoutes {
     /// A known path asked with another method answers 405 (KrakenD's
     /// default); `disable_handle_method_not_allowed` makes it 404.
     pub method_not_allowed: bool,
+    /// gin's redirects of near misses (`disable_redirect_trailing_slash`,
+    /// `disable_redirect_fixed_path`).
+    pub redirects: Redirects,
 }
 
 /// Router settings Sepia reads; the others are reported as not supported.
@@ -37,6 +42,8 @@ const ROUTER_KEYS: &[&str] = &[
     "disable_health",
     "return_error_msg",
     "disable_handle_method_not_allowed",
+    "disable_redirect_trailing_slash",
+    "disable_redirect_fixed_path",
     "hide_version_header",
     "use_h2c",
 ];
@@ -51,6 +58,7 @@ impl BuiltinRoutes {
             echo: config.echo_endpoint,
             return_error_msg: false,
             method_not_allowed: true,
+            redirects: Redirects::default(),
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {
@@ -75,6 +83,10 @@ impl BuiltinRoutes {
         routes.return_error_msg = flag(map, "return_error_msg")?.unwrap_or(false);
         routes.method_not_allowed =
             !flag(map, "disable_handle_method_not_allowed")?.unwrap_or(false);
+        routes.redirects = Redirects {
+            trailing_slash: !flag(map, "disable_redirect_trailing_slash")?.unwrap_or(false),
+            fixed_path: !flag(map, "disable_redirect_fixed_path")?.unwrap_or(false),
+        };
         // Sepia sends no version header whatever `hide_version_header` says
         // (KrakenD's default sends one), and always serves HTTP/2 cleartext
         // beside HTTP/1.1 (`use_h2c`): both are read only to be checked.

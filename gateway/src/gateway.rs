@@ -4,7 +4,7 @@ use std::{net::IpAddr, time::SystemTime};
 
 use abi_stable::std_types::{RString, RVec};
 use bytes::Bytes;
-use http::{header, Method, Request, Response};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use sepia_config::Config;
 use sepia_plugin_api::{
@@ -12,7 +12,7 @@ use sepia_plugin_api::{
 };
 
 use crate::{
-    body::{json_response, ResponseBody, COMPLETED_HEADER},
+    body::{full, json_response, ResponseBody, COMPLETED_HEADER},
     builtin::{self, BuiltinRoutes},
     endpoint::{backend::method_of, Endpoint},
     error::{ErrorStyle, ProxyError},
@@ -24,7 +24,7 @@ use crate::{
     },
     plugin_host::{PluginHost, PluginHostError},
     request_context,
-    router::{RouteMatch, Router},
+    router::{Redirects, RouteMatch, Router},
     upstream::Upstream,
 };
 
@@ -114,7 +114,10 @@ impl Gateway {
         }
         let jwks = Self::jwks_route(config, &router, chains)?;
         if let Some(health) = &builtin.health_path {
-            if !matches!(router.find(&Method::GET, health), RouteMatch::NotFound) {
+            if !matches!(
+                router.find(&Method::GET, health, Redirects::NONE),
+                RouteMatch::NotFound
+            ) {
                 return Err(BuildError::Router(format!(
                     "extra_config.router.health_path {health} is also an endpoint: choose another path"
                 )));
@@ -142,7 +145,10 @@ impl Gateway {
         let (Some(path), Some(publisher)) = (settings.path, JwksPublisher::new(chains)) else {
             return Ok(None);
         };
-        if !matches!(router.find(&Method::GET, &path), RouteMatch::NotFound) {
+        if !matches!(
+            router.find(&Method::GET, &path, Redirects::NONE),
+            RouteMatch::NotFound
+        ) {
             if settings.explicit {
                 return Err(BuildError::Jwks(format!(
                     "extra_config.\"{}\".path {path} is also an endpoint: choose another path",
@@ -296,7 +302,14 @@ impl Gateway {
                 }
             }
         }
-        let refused = match self.router.find(request.method(), path) {
+        let refused = match self
+            .router
+            .find(request.method(), path, self.builtin.redirects)
+        {
+            RouteMatch::Redirect(to) => {
+                let query = request.uri().query();
+                return (redirect(request.method(), &to, query), context);
+            }
             RouteMatch::Found(endpoint, params) => {
                 let params: Vec<String> = params.into_iter().map(str::to_owned).collect();
                 // Boxed: the endpoint's future is ~4.7 KB, and held inline it
@@ -328,6 +341,57 @@ impl Gateway {
         };
         (refused.into_response_as(self.errors), context)
     }
+}
+
+/// gin's redirect to the path a near miss meant, as Go's `http.Redirect`
+/// writes it: 301 for GET and 307 for other methods (which keeps the
+/// method and body), the query kept, and for GET and HEAD a small HTML body.
+fn redirect(method: &Method, path: &str, query: Option<&str>) -> Response<ResponseBody> {
+    let mut location = path.to_owned();
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    let (status, text) = if *method == Method::GET {
+        (StatusCode::MOVED_PERMANENTLY, "Moved Permanently")
+    } else {
+        (StatusCode::TEMPORARY_REDIRECT, "Temporary Redirect")
+    };
+    let body = if *method == Method::GET || *method == Method::HEAD {
+        format!("<a href=\"{}\">{text}</a>.\n\n", html_escape(&location))
+    } else {
+        String::new()
+    };
+    let has_body = !body.is_empty();
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, value);
+    }
+    if has_body {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
+    response
+}
+
+/// Go's `html.EscapeString` set, as `http.Redirect` escapes a location.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn plugins_listing(plugins: &PluginHost) -> Bytes {
@@ -384,6 +448,11 @@ fn rfc3339_utc(time: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn redirect_locations_are_escaped_as_go_escapes_html() {
+        assert_eq!(html_escape(r#"/a?x=<'&">"#), "/a?x=&lt;&#39;&amp;&#34;&gt;");
+    }
 
     #[test]
     fn timestamps_are_rfc3339() {

@@ -880,3 +880,46 @@ fn check_names_every_unserved_namespace_at_every_level_in_every_spelling() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn near_miss_paths_redirect_as_krakends_router_does() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":true}"#)).await;
+    let config = |router: Value| {
+        json!({"version": 2, "extra_config": {"github_com/devopsfaith/krakend/router/gin": router},
+        "endpoints": [
+            {"endpoint": "/users/{id}", "backend": [{"host": [backend.url()], "url_pattern": "/"}]},
+            {"endpoint": "/users/{id}", "method": "POST", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}
+        ]})
+    };
+    let sepia = Sepia::start(config(json!({}))).await;
+    // A trailing slash: 301 for GET, with Go's small HTML body, query kept.
+    let answer = get(&sepia.url("/users/7/?a=1&b=%3C2%3E")).await;
+    assert_eq!(answer.status, 301);
+    assert_eq!(answer.header("location"), Some("/users/7?a=1&b=%3C2%3E"));
+    assert_eq!(
+        answer.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        answer.text(),
+        "<a href=\"/users/7?a=1&amp;b=%3C2%3E\">Moved Permanently</a>.\n\n"
+    );
+    // Any other method: 307, which keeps it, and no body.
+    let answer = request(Method::POST, &sepia.url("/users/7/"), &[], b"{}", false).await;
+    assert_eq!(answer.status, 307);
+    assert_eq!(answer.header("location"), Some("/users/7"));
+    assert_eq!(answer.text(), "");
+    // The wrong case, or an unclean path: to the route's own spelling.
+    let answer = get(&sepia.url("/USERS/Abc")).await;
+    assert_eq!(answer.status, 301);
+    assert_eq!(answer.header("location"), Some("/users/Abc"));
+    assert!(backend.requests().is_empty());
+    // Switched off in the router settings: near misses are misses.
+    let strict = Sepia::start(config(json!({
+        "disable_redirect_trailing_slash": true, "disable_redirect_fixed_path": true
+    })))
+    .await;
+    assert_eq!(get(&strict.url("/users/7/")).await.status, 404);
+    assert_eq!(get(&strict.url("/USERS/7")).await.status, 404);
+    assert_eq!(get(&strict.url("/users/7")).await.status, 200);
+}
