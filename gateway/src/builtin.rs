@@ -34,6 +34,8 @@ pub struct BuiltinRoutes {
     /// gin's redirects of near misses (`disable_redirect_trailing_slash`,
     /// `disable_redirect_fixed_path`).
     pub redirects: Redirects,
+    /// A version-3 file: the built-in answers are lura 2's.
+    pub krakend2: bool,
 }
 
 /// Router settings Sepia reads; the others are reported as not supported.
@@ -59,6 +61,7 @@ impl BuiltinRoutes {
             return_error_msg: false,
             method_not_allowed: true,
             redirects: Redirects::default(),
+            krakend2: config.version >= 3,
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {

@@ -1,6 +1,9 @@
 //! The request router of a running gateway: health, endpoints, 404 and 405.
 
-use std::{net::IpAddr, time::SystemTime};
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant, SystemTime},
+};
 
 use abi_stable::std_types::{RString, RVec};
 use bytes::Bytes;
@@ -59,6 +62,9 @@ pub struct Gateway {
     service: ModifierChain,
     /// How the router's refusals look.
     errors: ErrorStyle,
+    /// When the gateway was built: the monotonic origin of the health
+    /// answer's `now`.
+    started: Instant,
 }
 
 impl Gateway {
@@ -131,6 +137,7 @@ impl Gateway {
                 builtin,
                 service: service_chain,
                 errors: ErrorStyle::of(config),
+                started: Instant::now(),
             },
             warnings,
         ))
@@ -291,7 +298,7 @@ impl Gateway {
         }
         if request.method() == Method::GET {
             if self.builtin.health_path.as_deref() == Some(path) {
-                return (health(), context);
+                return (health(self.builtin.krakend2, self.started), context);
             }
             if path == PLUGINS_PATH {
                 return (json_response(self.plugins_body.clone()), context);
@@ -411,21 +418,29 @@ fn plugins_listing(plugins: &PluginHost) -> Bytes {
     Bytes::from(sepia_json::to_vec(&serde_json::json!({ "plugins": list })))
 }
 
-fn health() -> Response<ResponseBody> {
+/// The health answer: lura 2's `{"agents": {}, "now": ..., "status": "ok"}`,
+/// `now` as Go's `time.Now().String()`; lura 1.4's bare `{"status":"ok"}`.
+fn health(krakend2: bool, started: Instant) -> Response<ResponseBody> {
+    if !krakend2 {
+        return json_response(Bytes::from_static(br#"{"status":"ok"}"#));
+    }
     let body = format!(
         r#"{{"agents":{{}},"now":"{}","status":"ok"}}"#,
-        rfc3339_utc(SystemTime::now())
+        go_time_string(SystemTime::now(), started.elapsed())
     );
     json_response(Bytes::from(body))
 }
 
-/// `2026-11-29T14:03:42Z`. Days to civil date after Howard Hinnant's
-/// algorithm, so that the health answer needs no date crate.
-fn rfc3339_utc(time: SystemTime) -> String {
-    let secs = time
+/// A UTC time as Go's `Time.String` writes a reading of `time.Now()`:
+/// `2026-11-29 13:46:40.5 +0000 UTC m=+12.000000001`, the fraction without
+/// trailing zeros, then the monotonic clock since the process started. Days
+/// to civil date after Howard Hinnant's algorithm, so that the health answer
+/// needs no date crate.
+fn go_time_string(time: SystemTime, monotonic: Duration) -> String {
+    let since_epoch = time
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .unwrap_or_default();
+    let secs = since_epoch.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
@@ -436,18 +451,25 @@ fn rfc3339_utc(time: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
+    let nanos = since_epoch.subsec_nanos();
+    let fraction = if nanos == 0 {
+        String::new()
+    } else {
+        format!(".{nanos:09}").trim_end_matches('0').to_owned()
+    };
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}{fraction} +0000 UTC m=+{}.{:09}",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60
+        rem % 60,
+        monotonic.as_secs(),
+        monotonic.subsec_nanos()
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn redirect_locations_are_escaped_as_go_escapes_html() {
@@ -455,11 +477,21 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_are_rfc3339() {
-        assert_eq!(rfc3339_utc(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_960_000);
-        assert_eq!(rfc3339_utc(t), "2026-11-29T13:46:40Z");
-        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_825_600);
-        assert_eq!(rfc3339_utc(leap), "2000-02-29T12:00:00Z");
+    fn times_are_written_as_go_writes_time_now() {
+        let zero = Duration::ZERO;
+        assert_eq!(
+            go_time_string(SystemTime::UNIX_EPOCH, zero),
+            "1970-01-01 00:00:00 +0000 UTC m=+0.000000000"
+        );
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_795_960_000, 500_000_000);
+        assert_eq!(
+            go_time_string(t, Duration::new(12, 1)),
+            "2026-11-29 13:46:40.5 +0000 UTC m=+12.000000001"
+        );
+        let leap = SystemTime::UNIX_EPOCH + Duration::new(951_825_600, 123_456_789);
+        assert_eq!(
+            go_time_string(leap, zero),
+            "2000-02-29 12:00:00.123456789 +0000 UTC m=+0.000000000"
+        );
     }
 }

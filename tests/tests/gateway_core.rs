@@ -282,9 +282,29 @@ async fn health_answers_and_http2_prior_knowledge_works() {
         "endpoint": "/x", "backend": [{"host": [backend.url()], "url_pattern": "/"}]
     })))
     .await;
+    // lura 2's health answer: agents, Go's time.Now().String(), status.
     let health = get(&sepia.url("/__health")).await;
     assert_eq!(health.status, 200);
-    assert_eq!(health.json()["status"], "ok");
+    let body = health.json();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["agents"], json!({}));
+    let now = body["now"].as_str().unwrap();
+    let (clock, monotonic) = now
+        .split_once(" +0000 UTC m=+")
+        .unwrap_or_else(|| panic!("{now}"));
+    assert!(
+        clock.len() >= 19 && &clock[4..5] == "-" && &clock[10..11] == " ",
+        "{now}"
+    );
+    assert!(monotonic.parse::<f64>().is_ok(), "{now}");
+    // lura 1.4's, for a version-2 file: the status alone.
+    let v2 = Sepia::start(json!({"version": 2, "endpoints": []})).await;
+    let health = get(&v2.url("/__health")).await;
+    assert_eq!(health.text(), r#"{"status":"ok"}"#);
+    assert_eq!(
+        health.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     let answer = request(Method::GET, &sepia.url("/x"), &[], b"", true).await;
     assert_eq!(answer.version, http::Version::HTTP_2);
     assert_eq!(answer.text(), r#"{"a":1,"b":2}"#);
