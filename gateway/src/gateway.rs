@@ -17,7 +17,7 @@ use sepia_plugin_api::{
 use crate::{
     body::{full, json_response, ResponseBody, COMPLETED_HEADER},
     builtin::{self, BuiltinRoutes},
-    endpoint::{backend::method_of, Endpoint},
+    endpoint::{backend::method_of, Endpoint, ServiceSettings},
     error::{ErrorStyle, ProxyError},
     jwks::{self, JwksPublisher},
     modifiers::{
@@ -113,7 +113,10 @@ impl Gateway {
                 modifiers,
                 backend_modifiers,
                 &hook_pool,
-                builtin.return_error_msg,
+                &ServiceSettings {
+                    reveal_error_body: builtin.return_error_msg,
+                    config_version: config.version,
+                },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));
             router.insert(method_of(endpoint.method), &endpoint.endpoint, served);

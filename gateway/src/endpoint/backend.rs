@@ -15,7 +15,7 @@ use sepia_plugin_api::{BodyLayout, Request as PluginRequest, Response as PluginR
 use serde_json::{Map, Value};
 
 use super::{
-    decode::{decode, encoding_name},
+    decode::{decode, encoding_name, safejson_scalar_key},
     request::{plugin_params, Outgoing},
     sequence::ResponseRef,
     shaping,
@@ -61,6 +61,8 @@ pub struct BackendCall {
     /// `router.return_error_msg`: a `return_error_code` failure shows the
     /// backend's body.
     reveal_error_body: bool,
+    /// Where `safejson` puts a scalar answer.
+    safejson_scalar: &'static str,
     /// Identical calls raced, the first success winning (the endpoint's
     /// `concurrent_calls`).
     concurrent_calls: u32,
@@ -127,7 +129,7 @@ impl BackendCall {
         backend: &sepia_config::Backend,
         modifiers: Vec<BoundModifier>,
         hook_pool: &HookPool,
-        reveal_error_body: bool,
+        service: &super::ServiceSettings,
     ) -> Self {
         let endpoint_query = QueryFilter::new(&endpoint.input_query_strings);
         let query = match &backend.input_query_strings {
@@ -147,7 +149,8 @@ impl BackendCall {
             is_collection: backend.is_collection,
             shaping: backend.shaping.clone(),
             errors: backend.errors.clone(),
-            reveal_error_body,
+            reveal_error_body: service.reveal_error_body,
+            safejson_scalar: safejson_scalar_key(service.config_version),
             concurrent_calls: endpoint.concurrent_calls,
             references,
             param_names,
@@ -388,8 +391,13 @@ impl BackendCall {
             Ok(reply) => reply,
             Err(answer) => return Ok(answer),
         };
-        let data = decode(self.encoding, self.is_collection, &reply.body)
-            .map_err(|e| self.body_error(e.0))?;
+        let data = decode(
+            self.encoding,
+            self.is_collection,
+            self.safejson_scalar,
+            &reply.body,
+        )
+        .map_err(|e| self.body_error(e.0))?;
         Ok(BackendAnswer::Data {
             status: reply.status,
             data: shaping::apply(&self.shaping, data),

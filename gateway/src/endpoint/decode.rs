@@ -25,13 +25,25 @@ fn wrap(key: &str, value: Value) -> Map<String, Value> {
     map
 }
 
+/// Where `safejson` puts a scalar answer: `result` in lura 1.4 (and 2.0),
+/// so for version 1 and 2 files; `content` from lura 2.1 on, so for version
+/// 3 files (KrakenD 2.x).
+pub fn safejson_scalar_key(config_version: u64) -> &'static str {
+    if config_version >= 3 {
+        "content"
+    } else {
+        "result"
+    }
+}
+
 /// Decodes `body`. `json` wants an object (an array with `is_collection`,
 /// kept under `collection`); `safejson` takes any value (arrays under
-/// `collection`, scalars under `content`); `string` puts the text under
+/// `collection`, scalars under `scalar_key`); `string` puts the text under
 /// `content`.
 pub fn decode(
     encoding: BackendEncoding,
     is_collection: bool,
+    scalar_key: &str,
     body: &[u8],
 ) -> Result<Map<String, Value>, DecodeError> {
     match encoding {
@@ -55,7 +67,7 @@ pub fn decode(
         BackendEncoding::SafeJson => match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => Ok(map),
             Ok(Value::Array(items)) => Ok(wrap("collection", Value::Array(items))),
-            Ok(other) => Ok(wrap("content", other)),
+            Ok(other) => Ok(wrap(scalar_key, other)),
             Err(e) => Err(DecodeError(e.to_string())),
         },
         BackendEncoding::String => match std::str::from_utf8(body) {
@@ -72,34 +84,48 @@ mod tests {
     #[test]
     fn each_encoding_decodes_as_krakend_does() {
         assert_eq!(
-            decode(BackendEncoding::Json, false, br#"{"a":1}"#).unwrap()["a"],
+            decode(BackendEncoding::Json, false, "content", br#"{"a":1}"#).unwrap()["a"],
             1
         );
-        assert!(decode(BackendEncoding::Json, false, b"[1]")
+        assert!(decode(BackendEncoding::Json, false, "content", b"[1]")
             .unwrap_err()
             .0
             .contains("found an array"));
         assert_eq!(
-            decode(BackendEncoding::Json, true, b"[1]").unwrap()["collection"][0],
+            decode(BackendEncoding::Json, true, "content", b"[1]").unwrap()["collection"][0],
             1
         );
-        assert!(decode(BackendEncoding::Json, true, b"{}")
+        assert!(decode(BackendEncoding::Json, true, "content", b"{}")
             .unwrap_err()
             .0
             .contains("is_collection"));
-        assert!(decode(BackendEncoding::Json, false, b"<html>").is_err());
+        assert!(decode(BackendEncoding::Json, false, "content", b"<html>").is_err());
         assert_eq!(
-            decode(BackendEncoding::SafeJson, false, b"[1,2]").unwrap()["collection"][1],
+            decode(BackendEncoding::SafeJson, false, "content", b"[1,2]").unwrap()["collection"][1],
             2
         );
         assert_eq!(
-            decode(BackendEncoding::SafeJson, false, b"true").unwrap()["content"],
+            decode(BackendEncoding::SafeJson, false, "content", b"true").unwrap()["content"],
             true
         );
         assert_eq!(
-            decode(BackendEncoding::String, false, b"hi").unwrap()["content"],
+            decode(BackendEncoding::String, false, "content", b"hi").unwrap()["content"],
             "hi"
         );
-        assert!(decode(BackendEncoding::String, false, &[0xff]).is_err());
+        assert!(decode(BackendEncoding::String, false, "content", &[0xff]).is_err());
+        // lura 1.4 put safejson's scalars under `result`, lura 2.1 on under
+        // `content`.
+        assert_eq!(safejson_scalar_key(2), "result");
+        assert_eq!(safejson_scalar_key(3), "content");
+        assert_eq!(
+            decode(
+                BackendEncoding::SafeJson,
+                false,
+                safejson_scalar_key(2),
+                b"42"
+            )
+            .unwrap()["result"],
+            42
+        );
     }
 }

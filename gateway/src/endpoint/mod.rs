@@ -42,6 +42,17 @@ use crate::{
     upstream::Upstream,
 };
 
+/// What every endpoint of a service shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// `router.return_error_msg`: a `return_error_code` failure shows the
+    /// backend's body.
+    pub reveal_error_body: bool,
+    /// The configuration's `version`: what KrakenD generation its backends'
+    /// answers are read as.
+    pub config_version: u64,
+}
+
 /// An endpoint, ready to serve.
 pub struct Endpoint {
     /// The endpoint path as configured, for logs.
@@ -60,13 +71,13 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Prepares `endpoint` with its modifiers and those of each backend (in
-    /// backend order). `reveal_error_body` is `router.return_error_msg`.
+    /// backend order).
     pub fn new(
         endpoint: &sepia_config::Endpoint,
         modifiers: Vec<BoundModifier>,
         backend_modifiers: Vec<Vec<BoundModifier>>,
         hook_pool: &HookPool,
-        reveal_error_body: bool,
+        service: &ServiceSettings,
     ) -> Self {
         let mut backend_modifiers = backend_modifiers.into_iter();
         let backends: Vec<BackendCall> = endpoint
@@ -74,7 +85,7 @@ impl Endpoint {
             .iter()
             .map(|b| {
                 let modifiers = backend_modifiers.next().unwrap_or_default();
-                BackendCall::new(endpoint, b, modifiers, hook_pool, reveal_error_body)
+                BackendCall::new(endpoint, b, modifiers, hook_pool, service)
             })
             .collect();
         let modifiers = ModifierChain::new(modifiers, hook_pool);

@@ -111,7 +111,10 @@ fn build(
         hooks,
         backend_hooks,
         &pool,
-        false,
+        &super::ServiceSettings {
+            reveal_error_body: false,
+            config_version: 3,
+        },
     )
 }
 
@@ -406,5 +409,28 @@ async fn failures_keep_their_kind_and_cause() {
             let cause = std::error::Error::source(&error).expect("a source");
             assert!(cause.downcast_ref::<SendError>().is_some(), "{cause:?}");
         }
+    }
+}
+
+#[tokio::test]
+async fn safejson_scalars_go_where_the_files_generation_puts_them() {
+    let upstream = MockUpstream::with(&[("/n", canned(200, "42"))]);
+    let endpoint =
+        json!({"endpoint": "/e", "backend": [{"url_pattern": "/n", "encoding": "safejson"}]});
+    for (version, body) in [(2, r#"{"result":42}"#), (3, r#"{"content":42}"#)] {
+        let pool = HookPool::new(1).unwrap();
+        let service = super::ServiceSettings {
+            reveal_error_body: false,
+            config_version: version,
+        };
+        let built = Endpoint::new(
+            &endpoint_config(endpoint.clone()),
+            vec![],
+            vec![],
+            &pool,
+            &service,
+        );
+        let answer = serve(&built, &upstream, "/e", &[]).await;
+        assert_eq!(answer.body, body, "version {version}");
     }
 }
