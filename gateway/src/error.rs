@@ -311,6 +311,8 @@ impl ProxyError {
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(ERROR_SOURCE, HeaderValue::from_static(source.as_str()));
+        // lura marks every failed answer incomplete.
+        headers.insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
         if let ProxyError::MethodNotAllowed { allow, .. } = &self {
             if let Ok(value) = HeaderValue::from_str(allow) {
                 headers.insert(header::ALLOW, value);

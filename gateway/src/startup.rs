@@ -221,6 +221,7 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
     let services = HostServices::new(
         Fetcher::new(tokio::runtime::Handle::current()),
         options.checking,
+        config.version,
     );
     let upstreams = BackendClient::per_worker(worker_count(), &TlsSettings::default())?;
     // Plugin calls may block (key fetches): keep them off the async workers.

@@ -136,6 +136,11 @@ pub trait AbiHost: Send + Sync {
         false
     }
 
+    /// The configuration file's `version`. Appended in 1.2.
+    fn config_version(&self) -> u64 {
+        3
+    }
+
     /// Registers a metric. Appended in 1.2.
     fn register_metric(&self, spec: MetricSpec) -> RResult<MetricId, PluginError> {
         let _ = spec;
@@ -279,6 +284,15 @@ impl Host {
     /// background threads.
     pub fn checking(&self) -> bool {
         self.inner.checking()
+    }
+
+    /// The configuration file's `version` (1, 2 or 3). Files of version 1
+    /// and 2 are served as KrakenD 1.x serves them and version 3 as KrakenD
+    /// 2.x: a plugin that mirrors a KrakenD component follows the
+    /// generation the file was written for (the signer writes KrakenD 1.x's
+    /// token header for version-2 files).
+    pub fn config_version(&self) -> u64 {
+        self.inner.config_version()
     }
 
     /// Registers a metric that the gateway exports beside its own. Register

@@ -561,3 +561,27 @@ async fn the_demo_signs_tokens_that_verify_with_its_published_key() {
     assert_eq!(refused.status, 401);
     assert!(refused.text().contains("invalid credentials"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_2_files_get_krakend_1_tokens_and_no_lura_headers() {
+    let symmetric = fixture_set("symmetric.json");
+    let keys = jwk_server(symmetric.clone()).await;
+    let backend = claims_backend().await;
+    let signer = json!({"alg": "HS256", "kid": "sim2", "keys-to-sign": ["access_token"],
+        "jwk-url": format!("{}/jwk/symmetric.json", keys.url()), "disable_jwk_security": true});
+    let sepia = Sepia::start(json!({"version": 2, "endpoints": [
+        token_endpoint("/hs", &backend, "github.com/devopsfaith/krakend-jose/signer", signer)
+    ]}))
+    .await;
+    let answer = post(&sepia, "/hs").await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    // krakend-jose's signer writes its own answer: no completeness mark.
+    assert_eq!(answer.header("x-krakend-completed"), None);
+    // krakend-jose 1.4's header: {"alg","kid"}, no typ.
+    let header = b64url(r#"{"alg":"HS256","kid":"sim2"}"#);
+    let input = format!("{header}.{}", b64url(ACCESS_PAYLOAD));
+    let sim2 = key_of(&symmetric, "sim2");
+    let expected = format!("{input}.{}", hs256(&input, &sim2));
+    assert_eq!(token(&answer.json(), "access_token"), expected);
+    verify(&expected, &sim2);
+}

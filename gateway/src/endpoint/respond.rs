@@ -43,6 +43,9 @@ struct Answer {
     status: StatusCode,
     body: Vec<u8>,
     content_type: &'static str,
+    /// Every backend answered and there is data: lura's
+    /// `X-Krakend-Completed: true` (and only then `Cache-Control`), in both
+    /// generations; an empty answer is marked incomplete.
     complete: bool,
     /// Written in Go's canonical JSON encoding.
     canonical: bool,
@@ -74,12 +77,20 @@ impl ResponsePhase {
         match self.with_static_data(collected)? {
             Collected::Refused {
                 status,
-                headers,
+                mut headers,
                 body,
-            } => Ok(buffered_response(status, headers, body)),
+            } => {
+                headers.insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
+                Ok(buffered_response(status, headers, body))
+            }
             Collected::Stream(response) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
+                // lura marks every answer with no decoded data incomplete,
+                // a passed-through one too.
+                parts
+                    .headers
+                    .insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
                 // The client's protocol version is the server's business,
                 // not the backend's.
                 parts.version = http::Version::default();
@@ -87,9 +98,10 @@ impl ResponsePhase {
             }
             Collected::Raw {
                 status,
-                headers,
+                mut headers,
                 body,
             } => {
+                headers.insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
                 let response = PluginResponse {
                     status: status.as_u16(),
                     headers: to_plugin_headers(&headers),
@@ -106,9 +118,10 @@ impl ResponsePhase {
             } => {
                 let answer = Answer {
                     status,
+                    // Canonical: an object without members is exactly `{}`.
+                    complete: complete && body != b"{}",
                     body,
                     content_type: JSON_CONTENT_TYPE,
-                    complete,
                     canonical: true,
                 };
                 self.answer(answer, context).await
@@ -120,12 +133,13 @@ impl ResponsePhase {
                 ..
             } => {
                 let canonical = self.output == OutputEncoding::Json;
+                let has_data = !data.is_empty();
                 let (body, content_type) = render(self.output, data);
                 let answer = Answer {
                     status,
                     body,
                     content_type,
-                    complete,
+                    complete: complete && has_data,
                     canonical,
                 };
                 self.answer(answer, context).await

@@ -434,3 +434,32 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
         assert_eq!(answer.body, body, "version {version}");
     }
 }
+
+#[tokio::test]
+async fn answers_without_data_are_marked_incomplete_as_lura_marks_them() {
+    let upstream = MockUpstream::with(&[
+        ("/empty", canned(200, "{}")),
+        ("/a", canned(200, r#"{"a":1}"#)),
+    ]);
+    let cached = |pattern: &str| {
+        build(
+            json!({"endpoint": "/e", "cache_ttl": "60s", "backend": [{"url_pattern": pattern}]}),
+            vec![],
+            vec![],
+        )
+    };
+    let full = serve(&cached("/a"), &upstream, "/e", &[]).await;
+    assert_eq!(completed(&full), "true");
+    assert_eq!(full.headers["cache-control"], "public, max-age=60");
+    let empty = serve(&cached("/empty"), &upstream, "/e", &[]).await;
+    assert_eq!(empty.body, "{}");
+    assert_eq!(completed(&empty), "false");
+    assert!(empty.headers.get("cache-control").is_none());
+    let mut endpoint = json!({"endpoint": "/e", "output_encoding": "no-op",
+                              "backend": [{"url_pattern": "/a", "encoding": "no-op"}]});
+    endpoint["cache_ttl"] = json!("60s");
+    let passed = serve(&build(endpoint, vec![], vec![]), &upstream, "/e", &[]).await;
+    assert_eq!(passed.body, r#"{"a":1}"#);
+    assert_eq!(completed(&passed), "false");
+    assert!(passed.headers.get("cache-control").is_none());
+}

@@ -21,6 +21,8 @@ pub struct HostServices {
     pub fetcher: Fetcher,
     /// `sepia check`: verify only, serve nothing.
     pub checking: bool,
+    /// The configuration's `version`.
+    pub config_version: u64,
     /// The plugins' metrics.
     pub metrics: Arc<MetricsRegistry>,
     /// Values shared by all workers.
@@ -29,10 +31,11 @@ pub struct HostServices {
 
 impl HostServices {
     /// Services with an empty registry and no shared values yet.
-    pub fn new(fetcher: Fetcher, checking: bool) -> Self {
+    pub fn new(fetcher: Fetcher, checking: bool, config_version: u64) -> Self {
         Self {
             fetcher,
             checking,
+            config_version,
             metrics: Arc::default(),
             shared: Arc::default(),
         }
@@ -72,6 +75,10 @@ impl AbiHost for GatewayHost {
 
     fn checking(&self) -> bool {
         self.services.checking
+    }
+
+    fn config_version(&self) -> u64 {
+        self.services.config_version
     }
 
     fn register_metric(&self, spec: MetricSpec) -> RResult<MetricId, PluginError> {

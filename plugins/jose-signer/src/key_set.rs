@@ -153,7 +153,12 @@ pub fn select(body: &[u8], settings: &Settings) -> Result<SigningKey, KeyError> 
     };
     settings.alg.check_key(&jwk).map_err(refuse)?;
     let signer = settings.alg.signer(&jwk).map_err(refuse)?;
-    let header = json!({"alg": settings.alg.name(), "kid": kid, "typ": settings.typ});
+    // krakend-jose 1.4 (version 1 and 2 files) writes {"alg","kid"}; the
+    // current one adds "typ".
+    let header = match &settings.typ {
+        Some(typ) => json!({"alg": settings.alg.name(), "kid": kid, "typ": typ}),
+        None => json!({"alg": settings.alg.name(), "kid": kid}),
+    };
     Ok(SigningKey {
         signer,
         header_b64: URL_SAFE_NO_PAD.encode(sepia_json::to_vec(&header)),

@@ -26,7 +26,8 @@ pub struct Settings {
     pub keys_to_sign: Vec<String>,
     pub source: KeySource,
     pub full: bool,
-    pub typ: String,
+    /// The JWS header's `typ`; `None` writes none (krakend-jose 1.4).
+    pub typ: Option<String>,
     pub tls: TlsOptions,
     /// How often the key set is fetched again; `None` never.
     pub refresh_interval: Option<Duration>,
@@ -173,7 +174,16 @@ impl Settings {
             r.problems.push("\"keys_to_sign\" is missing or empty: list the response keys whose objects become tokens".into());
         }
         let full = r.boolean("full");
-        let typ = r.string("typ").unwrap_or_else(|| "JWT".to_owned());
+        let generation = sepia_plugin_api::host().map_or(3, |h| h.config_version());
+        let typ = match (r.string("typ"), generation >= 3) {
+            (Some(typ), true) => Some(typ),
+            (None, true) => Some("JWT".to_owned()),
+            (Some(_), false) => {
+                tracing::warn!("\"typ\" is ignored in a version-1 or 2 file, as krakend-jose 1.4 ignores it: the tokens' header is {{\"alg\",\"kid\"}}; use a version-3 file to set it");
+                None
+            }
+            (None, false) => None,
+        };
         let disable_security = r.boolean("disable_jwk_security");
         let url = r.string("jwk_url");
         let path = r.string("jwk_local_path");
@@ -287,7 +297,7 @@ mod tests {
         .unwrap();
         assert_eq!(new.keys_to_sign, old.keys_to_sign);
         assert_eq!(new.source, old.source);
-        assert_eq!(new.typ, "JWT");
+        assert_eq!(new.typ.as_deref(), Some("JWT"));
         assert!(!new.skips_verification());
     }
 
