@@ -61,7 +61,8 @@
 //! [`BodyLayout`] of [`Modifier::on_request_with`] and
 //! [`Modifier::on_response_with`], the host's metrics
 //! ([`Host::register_metric`]), shared values ([`Host::shared_add`],
-//! [`Host::shared_compare_and_swap`]) and [`Host::checking`], and
+//! [`Host::shared_compare_and_swap`]), [`Host::checking`] and
+//! [`Host::config_version`], and
 //! [`parse_duration`] for settings written as Go durations.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
