@@ -99,8 +99,11 @@ async fn params_queries_and_headers_are_forwarded_as_configured() {
         Some(format!("127.0.0.1:{}", sepia.port).as_str())
     );
     assert!(first.header("user-agent").unwrap().starts_with("Sepia/"));
+    assert_eq!(first.header("x-forwarded-via"), None);
     let all = &seen[1];
     assert_eq!(all.query.as_deref(), Some("a=1&b=2"));
+    // Forwarding headers but with no User-Agent from the client: Sepia's.
+    assert!(all.header("user-agent").unwrap().starts_with("Sepia/"));
     assert_eq!(all.header("x-any"), Some("v"));
     assert_eq!(all.header("cookie"), Some("s=1"));
     // KrakenD forwards only Content-Type and no query string by default.

@@ -24,7 +24,10 @@ use crate::{
 
 /// Largest client body the gateway buffers to forward.
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
+/// Sepia's own User-Agent: backends see who calls them (KrakenD sends
+/// `KrakenD Version x.y.z`; COMPATIBILITY.md says why Sepia does not).
 const USER_AGENT: &str = concat!("Sepia/", env!("CARGO_PKG_VERSION"));
+const X_FORWARDED_VIA: http::HeaderName = http::HeaderName::from_static("x-forwarded-via");
 
 /// What the backends receive, after filtering and request modifiers.
 pub struct Outgoing<'a> {
@@ -122,11 +125,17 @@ impl RequestPhase {
             &parts.headers,
             &mut outgoing.headers,
         );
-        if !self.headers.allows(&header::USER_AGENT) {
-            outgoing
-                .headers
-                .insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        }
+        // lura's rule in both generations: the gateway's own User-Agent
+        // unless the client's is forwarded, which then says it came via
+        // the gateway.
+        let via = if outgoing.headers.contains_key(header::USER_AGENT) {
+            X_FORWARDED_VIA
+        } else {
+            header::USER_AGENT
+        };
+        outgoing
+            .headers
+            .insert(via, HeaderValue::from_static(USER_AGENT));
         Ok(Read::Forward(outgoing))
     }
 

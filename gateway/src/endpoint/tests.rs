@@ -463,3 +463,27 @@ async fn answers_without_data_are_marked_incomplete_as_lura_marks_them() {
     assert_eq!(completed(&passed), "false");
     assert!(passed.headers.get("cache-control").is_none());
 }
+
+#[tokio::test]
+async fn a_forwarded_user_agent_is_kept_and_the_gateway_says_it_came_via() {
+    let upstream = MockUpstream::with(&[("/a", canned(200, "{}"))]);
+    let endpoint = build(
+        json!({"endpoint": "/e", "input_headers": ["User-Agent"], "backend": [{"url_pattern": "/a"}]}),
+        vec![],
+        vec![],
+    );
+    let request = Request::builder()
+        .uri("/e")
+        .header("user-agent", "client/1")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let _ = endpoint.handle(request, vec![], ip, None, &upstream).await;
+    let seen = upstream.seen.lock().unwrap();
+    let headers = &seen[0].1;
+    assert_eq!(headers["user-agent"], "client/1");
+    assert!(headers["x-forwarded-via"]
+        .to_str()
+        .unwrap()
+        .starts_with("Sepia/"));
+}
