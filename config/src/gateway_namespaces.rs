@@ -120,6 +120,7 @@ pub(crate) fn sepia_switches(extra: &mut ExtraConfig, diags: &mut Diagnostics) -
         return switches;
     };
     switches.json_errors = reader.bool("json_errors", diags).unwrap_or(false);
+    switches.pass_backend_status = reader.bool("pass_backend_status", diags).unwrap_or(false);
     reader.finish(&[], diags);
     switches
 }

@@ -317,12 +317,19 @@ pub struct SepiaSwitches {
     /// `X-Sepia-Error-Source` (and `Allow` on a 405), instead of KrakenD's
     /// plain-text `404 page not found` and `405 method not allowed`.
     pub json_errors: bool,
+    /// `pass_backend_status`: an endpoint answers with its backend's success
+    /// status (a 201 stays 201) instead of lura's 200, which its renderers
+    /// write whatever the backend said.
+    pub pass_backend_status: bool,
 }
 
 impl SepiaSwitches {
     /// Every switch with its value, for `sepia check`.
     pub fn listed(&self) -> Vec<(&'static str, bool)> {
-        vec![("json_errors", self.json_errors)]
+        vec![
+            ("json_errors", self.json_errors),
+            ("pass_backend_status", self.pass_backend_status),
+        ]
     }
 }
 

@@ -466,7 +466,10 @@ fn sepia_switches_are_read_from_their_own_namespace_and_checked() {
     };
     let off = parse_str(r#"{"version":3,"host":["h"],"endpoints":[]}"#, false).unwrap();
     assert_eq!(off.config.sepia, SepiaSwitches::default());
-    assert_eq!(off.config.sepia.listed(), vec![("json_errors", false)]);
+    assert_eq!(
+        off.config.sepia.listed(),
+        vec![("json_errors", false), ("pass_backend_status", false)]
+    );
     let on = parse_str(&config(r#"{"json_errors":true}"#), false).unwrap();
     assert!(on.config.sepia.json_errors);
     // Read by the configuration model: no plugin is looked for.

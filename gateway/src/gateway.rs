@@ -116,6 +116,7 @@ impl Gateway {
                 &ServiceSettings {
                     reveal_error_body: builtin.return_error_msg,
                     config_version: config.version,
+                    pass_backend_status: config.sepia.pass_backend_status,
                 },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));

@@ -33,7 +33,9 @@ pub struct RequestContext {
     /// each the text of one JSON value. Use [`RequestContext::value`] and
     /// [`RequestContext::set_value`]. Names the gateway reads: `JWT`, the
     /// verified claims object of the request's token (for `{JWT.claim}` in
-    /// a backend's `url_pattern`).
+    /// a backend's `url_pattern`). Names the gateway sets for response
+    /// hooks: `backend_status`, the backend's success status (`201`) when
+    /// the client gets lura's `200` instead.
     pub values: RVec<Tuple2<RString, RString>>,
 }
 

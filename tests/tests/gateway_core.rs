@@ -11,7 +11,7 @@ fn one_endpoint(endpoint: serde_json::Value) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn json_is_re_encoded_as_krakend_does_and_201_is_kept() {
+async fn json_is_re_encoded_as_krakend_does_and_201_becomes_lura_s_200() {
     let backend = TestBackend::always(Reply::json(
         201,
         r#"{"z":1,"a":{"y":"<b>&</b>","b":12345678901234567890,"f":1.50},"m":"\u2028"}"#,
@@ -23,7 +23,7 @@ async fn json_is_re_encoded_as_krakend_does_and_201_is_kept() {
     })))
     .await;
     let answer = request(Method::POST, &sepia.url("/token"), &[], b"{}", false).await;
-    assert_eq!(answer.status, 201);
+    assert_eq!(answer.status, 200);
     assert_eq!(
         answer.text(),
         r#"{"a":{"b":12345678901234567890,"f":1.50,"y":"\u003cb\u003e\u0026\u003c/b\u003e"},"m":"\u2028","z":1}"#
@@ -33,6 +33,15 @@ async fn json_is_re_encoded_as_krakend_does_and_201_is_kept() {
         Some("application/json; charset=utf-8")
     );
     assert_eq!(answer.header("x-krakend-completed"), Some("true"));
+    // Sepia's switch keeps the backend's status.
+    let passing = Sepia::start(
+        json!({"version": 3, "extra_config": {"sepia": {"pass_backend_status": true}},
+        "endpoints": [{"endpoint": "/token", "method": "POST",
+                       "backend": [{"host": [backend.url()], "url_pattern": "/issue"}]}]}),
+    )
+    .await;
+    let answer = request(Method::POST, &passing.url("/token"), &[], b"{}", false).await;
+    assert_eq!(answer.status, 201);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -463,7 +472,7 @@ fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
     assert!(stderr.contains("warning: colour: unknown key"), "{stderr}");
     assert!(
         stdout.contains(
-            "behaves as KrakenD 2.x; Sepia switches (extra_config.sepia): json_errors off"
+            "behaves as KrakenD 2.x; Sepia switches (extra_config.sepia): json_errors off, pass_backend_status off"
         ),
         "{stdout}"
     );

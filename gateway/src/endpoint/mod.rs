@@ -51,6 +51,8 @@ pub struct ServiceSettings {
     /// The configuration's `version`: what KrakenD generation its backends'
     /// answers are read as.
     pub config_version: u64,
+    /// `sepia.pass_backend_status`.
+    pub pass_backend_status: bool,
 }
 
 /// An endpoint, ready to serve.
@@ -97,7 +99,7 @@ impl Endpoint {
             strategy: Strategy::of(endpoint, has_modifiers),
             backends,
             timeout: endpoint.timeout,
-            response: ResponsePhase::new(endpoint, modifiers.clone()),
+            response: ResponsePhase::new(endpoint, modifiers.clone(), service),
             modifiers,
             has_modifiers,
         }

@@ -36,7 +36,14 @@ pub struct ResponsePhase {
     static_response: Option<StaticResponse>,
     /// The endpoint's modifiers (their response hooks run here).
     modifiers: ModifierChain,
+    /// `sepia.pass_backend_status`.
+    pass_backend_status: bool,
 }
+
+/// The context value that tells response hooks the status the backend
+/// answered with, when the client gets lura's 200 instead (the signer
+/// answers with it, as krakend-jose does).
+pub const BACKEND_STATUS: &str = "backend_status";
 
 /// A body the gateway wrote, about to be answered.
 struct Answer {
@@ -53,7 +60,11 @@ struct Answer {
 
 impl ResponsePhase {
     /// The response phase of `endpoint`.
-    pub fn new(endpoint: &sepia_config::Endpoint, modifiers: ModifierChain) -> Self {
+    pub fn new(
+        endpoint: &sepia_config::Endpoint,
+        modifiers: ModifierChain,
+        service: &super::ServiceSettings,
+    ) -> Self {
         Self {
             endpoint: endpoint.endpoint.clone(),
             output: endpoint.output_encoding,
@@ -65,6 +76,7 @@ impl ResponsePhase {
                 }),
             static_response: endpoint.static_response.clone(),
             modifiers,
+            pass_backend_status: service.pass_backend_status,
         }
     }
 
@@ -217,12 +229,19 @@ impl ResponsePhase {
         context: &mut Option<Box<RequestContext>>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let Answer {
-            status,
+            status: backend_status,
             body,
             content_type,
             complete,
             canonical,
         } = answer;
+        // lura's renderers write 200 whatever the backend's success status
+        // was, in both generations.
+        let status = if self.pass_backend_status {
+            backend_status
+        } else {
+            StatusCode::OK
+        };
         // KrakenD lets clients cache only complete answers.
         let cache_control = self.cache_control.as_ref().filter(|_| complete);
         if self.modifiers.is_empty() {
@@ -260,6 +279,11 @@ impl ResponsePhase {
             body: RVec::from(body),
             complete,
         };
+        if backend_status != status {
+            context
+                .get_or_insert_with(Box::default)
+                .set_value(BACKEND_STATUS, backend_status.as_u16().to_string());
+        }
         self.through_hooks(response, context, layout).await
     }
 

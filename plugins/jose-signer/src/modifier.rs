@@ -180,11 +180,20 @@ impl Modifier for Signer {
     fn on_response_with(
         &self,
         response: &mut Response,
-        _: &mut RequestContext,
+        context: &mut RequestContext,
         layout: &BodyLayout,
     ) -> Result<(), PluginError> {
         if !(200..300).contains(&response.status) {
             return Ok(());
+        }
+        // krakend-jose answers with the backend's status (a 201 stays 201)
+        // where lura's renderers would write 200: the gateway says which.
+        if let Some(status) = context
+            .value("backend_status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .filter(|s| (200..300).contains(s))
+        {
+            response.status = status;
         }
         // krakend-jose's signer answers with its own handler, which writes
         // the signed body alone: none of lura's completeness or cache
