@@ -14,7 +14,8 @@ use super::{
 };
 
 /// What every plugin of one gateway shares: the fetch client, the metrics
-/// registry, the shared values, and whether the gateway only checks.
+/// registry, the shared values, whether the gateway only checks, and the
+/// configuration's generation.
 #[derive(Clone)]
 pub struct HostServices {
     /// Performs plugins' HTTP requests.
