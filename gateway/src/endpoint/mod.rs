@@ -32,7 +32,7 @@ use self::{
     backend::BackendCall,
     request::{Read, RequestPhase},
     respond::ResponsePhase,
-    strategy::Strategy,
+    strategy::{Limits, Strategy},
 };
 use crate::{
     body::ResponseBody,
@@ -69,6 +69,9 @@ pub struct Endpoint {
     /// The endpoint or one of its backends has modifiers: requests carry a
     /// context.
     has_modifiers: bool,
+    /// A version-1/2 file: lura 1.4 answers `{}` when every parallel
+    /// backend failed.
+    empty_when_all_fail: bool,
 }
 
 impl Endpoint {
@@ -102,6 +105,7 @@ impl Endpoint {
             response: ResponsePhase::new(endpoint, modifiers.clone(), service),
             modifiers,
             has_modifiers,
+            empty_when_all_fail: service.config_version < 3,
         }
     }
 
@@ -172,16 +176,26 @@ impl Endpoint {
             Read::Forward(outgoing) => outgoing,
             Read::Answered(response) => return Ok(response),
         };
+        let limits = Limits {
+            deadline: tokio::time::Instant::now() + self.timeout,
+            timeout: self.timeout,
+            empty_when_all_fail: self.empty_when_all_fail,
+        };
         let backends = strategy::collect(
             self.strategy,
             &self.backends,
             &outgoing,
             upstream,
             &self.path,
+            limits,
         );
-        let collected = tokio::time::timeout(self.timeout, backends)
-            .await
-            .unwrap_or(Err(ProxyError::Timeout(self.timeout)));
+        let collected = if self.strategy.bounds_itself() {
+            backends.await
+        } else {
+            tokio::time::timeout_at(limits.deadline, backends)
+                .await
+                .unwrap_or(Err(ProxyError::Timeout(self.timeout)))
+        };
         *context = outgoing.context.take();
         self.response.respond(collected, context).await
     }

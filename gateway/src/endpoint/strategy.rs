@@ -102,6 +102,37 @@ pub enum Collected {
     },
 }
 
+impl Strategy {
+    /// Whether the strategy keeps the endpoint's deadline itself: backends
+    /// called in parallel each stop at it, and the answer is what arrived
+    /// (lura's parallel merge, both generations).
+    pub fn bounds_itself(self) -> bool {
+        matches!(self, Strategy::Merge | Strategy::MergeEncoded)
+    }
+}
+
+/// The limits of one request's backend phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// When the endpoint's `timeout` runs out.
+    pub deadline: tokio::time::Instant,
+    /// The endpoint's `timeout`, for messages.
+    pub timeout: std::time::Duration,
+    /// lura 1.4 answers `{}`, incomplete, when every parallel backend
+    /// failed; lura 2 fails the request.
+    pub empty_when_all_fail: bool,
+}
+
+/// `work`, stopped at the deadline.
+async fn bounded<T>(
+    limits: Limits,
+    work: impl std::future::Future<Output = Result<T, ProxyError>>,
+) -> Result<T, ProxyError> {
+    tokio::time::timeout_at(limits.deadline, work)
+        .await
+        .unwrap_or(Err(ProxyError::Timeout(limits.timeout)))
+}
+
 /// What backends called in parallel delivered.
 struct Gathered<T> {
     /// The parts that arrived, in configuration order.
@@ -119,6 +150,7 @@ pub async fn collect(
     outgoing: &Outgoing<'_>,
     upstream: &impl Upstream,
     endpoint: &str,
+    limits: Limits,
 ) -> Result<Collected, ProxyError> {
     let Some(first) = backends.first() else {
         // The configuration check refuses endpoints without backends.
@@ -148,11 +180,17 @@ pub async fn collect(
             Err(answer) => single_backend(answer),
         }),
         Strategy::Single => Ok(single_backend(first.fetch_data(upstream, outgoing).await?)),
-        Strategy::MergeEncoded => merge_encoded(backends, outgoing, upstream, endpoint).await,
+        Strategy::MergeEncoded => {
+            merge_encoded(backends, outgoing, upstream, endpoint, limits).await
+        }
         Strategy::Merge => {
-            let results = join_all(backends.iter().map(|b| b.fetch_data(upstream, outgoing))).await;
+            let calls = backends
+                .iter()
+                .map(|b| bounded(limits, b.fetch_data(upstream, outgoing)));
+            let results = join_all(calls).await;
             let gathered = gather(
                 endpoint,
+                limits,
                 results.into_iter().map(|result| {
                     result
                         .and_then(BackendAnswer::into_success)
@@ -172,9 +210,10 @@ pub async fn collect(
 
 /// Sorts the answers of backends called in parallel: the parts that
 /// arrived, in configuration order. Every backend failing is the
-/// endpoint's failure (KrakenD's 500).
+/// endpoint's failure (lura 2's 500), or for lura 1.4 an empty answer.
 fn gather<T>(
     endpoint: &str,
+    limits: Limits,
     results: impl ExactSizeIterator<Item = Result<(T, bool), ProxyError>>,
 ) -> Result<Gathered<T>, ProxyError> {
     let count = results.len();
@@ -194,6 +233,11 @@ fn gather<T>(
         }
     }
     match first_error {
+        Some(_) if parts.is_empty() && limits.empty_when_all_fail => Ok(Gathered {
+            parts,
+            complete: false,
+            errored: true,
+        }),
         Some(first) if parts.is_empty() => Err(ProxyError::AllBackendsFailed {
             count,
             first: Box::new(first),
@@ -213,15 +257,19 @@ async fn merge_encoded(
     outgoing: &Outgoing<'_>,
     upstream: &impl Upstream,
     endpoint: &str,
+    limits: Limits,
 ) -> Result<Collected, ProxyError> {
-    let results = join_all(backends.iter().map(|b| b.fetch_body(upstream, outgoing))).await;
+    let calls = backends
+        .iter()
+        .map(|b| bounded(limits, b.fetch_body(upstream, outgoing)));
+    let results = join_all(calls).await;
     let encoded = results.into_iter().zip(backends).map(|(result, backend)| {
         let (body, complete) = result?;
         let mut out = Vec::with_capacity(body.len());
         let members = backend.canonical_object(&body, &mut out)?;
         Ok((CanonicalPart::new(out, &members), complete))
     });
-    let gathered = gather(endpoint, encoded)?;
+    let gathered = gather(endpoint, limits, encoded)?;
     Ok(Collected::Encoded {
         status: StatusCode::OK,
         body: merge_canonical(&gathered.parts),

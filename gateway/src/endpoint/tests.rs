@@ -490,3 +490,59 @@ async fn a_forwarded_user_agent_is_kept_and_the_gateway_says_it_came_via() {
         .unwrap()
         .starts_with("Sepia/"));
 }
+
+fn build_for(version: u64, endpoint: Value) -> Endpoint {
+    let pool = HookPool::new(1).unwrap();
+    let service = super::ServiceSettings {
+        reveal_error_body: false,
+        config_version: version,
+        pass_backend_status: false,
+    };
+    Endpoint::new(&endpoint_config(endpoint), vec![], vec![], &pool, &service)
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallel_backends_answer_what_arrived_by_the_deadline() {
+    let slow = Canned {
+        status: 200,
+        body: r#"{"late":true}"#,
+        delay: Duration::from_secs(30),
+    };
+    let upstream = MockUpstream::with(&[("/slow", slow), ("/fast", canned(200, r#"{"a":1}"#))]);
+    // Without and with a shaping step, so both merge strategies run.
+    for (version, shaped) in [(2, false), (3, true)] {
+        let mut fast = json!({"url_pattern": "/fast"});
+        if shaped {
+            fast["group"] = json!("g");
+        }
+        let endpoint = build_for(
+            version,
+            json!({"endpoint": "/e", "timeout": "1s", "backend": [fast, {"url_pattern": "/slow"}]}),
+        );
+        let started = tokio::time::Instant::now();
+        let answer = serve(&endpoint, &upstream, "/e", &[]).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "version {version}: {}",
+            answer.body
+        );
+        assert_eq!(completed(&answer), "false");
+        assert!(answer.body.contains(r#""a":1"#), "{}", answer.body);
+        assert!(!answer.body.contains("late"), "{}", answer.body);
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+    }
+}
+
+#[tokio::test]
+async fn every_parallel_backend_failing_is_an_empty_answer_in_lura_1_and_a_failure_in_lura_2() {
+    let upstream = MockUpstream::default();
+    let endpoint =
+        json!({"endpoint": "/e", "backend": [{"url_pattern": "/x"}, {"url_pattern": "/y"}]});
+    let v2 = serve(&build_for(2, endpoint.clone()), &upstream, "/e", &[]).await;
+    assert_eq!(v2.status, StatusCode::OK);
+    assert_eq!(v2.body, "{}");
+    assert_eq!(completed(&v2), "false");
+    let v3 = serve(&build_for(3, endpoint), &upstream, "/e", &[]).await;
+    assert_eq!(v3.status, StatusCode::INTERNAL_SERVER_ERROR);
+}
