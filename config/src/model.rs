@@ -334,6 +334,12 @@ impl SepiaSwitches {
 }
 
 impl Config {
+    /// Whether the file is served as KrakenD 2.x (`"version": 3`) rather
+    /// than 1.x.
+    pub fn krakend2(&self) -> bool {
+        sepia_plugin_api::is_krakend2(self.version)
+    }
+
     /// Every namespace used by any endpoint or backend, canonical, sorted,
     /// without repeats.
     pub fn namespaces(&self) -> Vec<String> {

@@ -156,7 +156,7 @@ fn cache_ttl(
 ) -> Option<Duration> {
     let path = reader.path_of("cache_ttl");
     match reader.raw("cache_ttl") {
-        Some(Value::Number(n)) if version < 3 => match n.as_u64() {
+        Some(Value::Number(n)) if !sepia_plugin_api::is_krakend2(version) => match n.as_u64() {
             Some(seconds) => Some(Duration::from_secs(seconds)),
             None => {
                 diags.invalid(

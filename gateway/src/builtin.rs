@@ -61,7 +61,7 @@ impl BuiltinRoutes {
             return_error_msg: false,
             method_not_allowed: true,
             redirects: Redirects::default(),
-            krakend2: config.version >= 3,
+            krakend2: config.krakend2(),
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {

@@ -292,7 +292,7 @@ fn check(options: VerifyOptions) -> ExitCode {
         .collect();
     println!(
         "behaves as KrakenD {}; Sepia switches (extra_config.sepia): {}",
-        if config.version >= 3 { "2.x" } else { "1.x" },
+        if config.krakend2() { "2.x" } else { "1.x" },
         switches.join(", ")
     );
     ExitCode::SUCCESS

@@ -34,7 +34,7 @@ impl ErrorStyle {
     pub fn of(config: &sepia_config::Config) -> Self {
         Self {
             json: config.sepia.json_errors,
-            krakend2: config.version >= 3,
+            krakend2: config.krakend2(),
         }
     }
 }

@@ -3,6 +3,22 @@ use abi_stable::{
     StableAbi,
 };
 
+/// The context value holding the verified claims of the request's token, set
+/// by the validator and read by the gateway (`{JWT.claim}`).
+pub const VALUE_JWT: &str = "JWT";
+
+/// The context value the gateway sets for response hooks when the client
+/// gets lura's `200` in place of the backend's success status: that status,
+/// as a JSON number (`201`).
+pub const VALUE_BACKEND_STATUS: &str = "backend_status";
+
+/// Whether a configuration file of this `version` is served as KrakenD 2.x
+/// (version 3) rather than as KrakenD 1.x (versions 1 and 2): the rule every
+/// generation-dependent behaviour follows, in the gateway and in plugins.
+pub fn is_krakend2(config_version: u64) -> bool {
+    config_version >= 3
+}
+
 /// What the gateway knows about the request a hook runs for, beyond the
 /// request itself; one context travels with a request through every hook
 /// (appended in 1.2).

@@ -79,7 +79,10 @@ mod module;
 
 /// The FFI-safe standard types the data types here are made of.
 pub use abi_stable::std_types::{RString, RVec, Tuple2};
-pub use context::{BodyLayout, MemberSpan, RequestContext, ServiceInfo};
+pub use context::{
+    is_krakend2, BodyLayout, MemberSpan, RequestContext, ServiceInfo, VALUE_BACKEND_STATUS,
+    VALUE_JWT,
+};
 pub use duration::parse_duration;
 pub use error::PluginError;
 pub use export::host;

@@ -29,7 +29,7 @@ fn wrap(key: &str, value: Value) -> Map<String, Value> {
 /// so for version 1 and 2 files; `content` from lura 2.1 on, so for version
 /// 3 files (KrakenD 2.x).
 pub fn safejson_scalar_key(config_version: u64) -> &'static str {
-    if config_version >= 3 {
+    if sepia_plugin_api::is_krakend2(config_version) {
         "content"
     } else {
         "result"

@@ -105,7 +105,7 @@ impl Endpoint {
             response: ResponsePhase::new(endpoint, modifiers.clone(), service),
             modifiers,
             has_modifiers,
-            empty_when_all_fail: service.config_version < 3,
+            empty_when_all_fail: !sepia_plugin_api::is_krakend2(service.config_version),
         }
     }
 

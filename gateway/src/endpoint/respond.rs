@@ -8,6 +8,7 @@ use http_body_util::Either;
 use sepia_config::{OutputEncoding, StaticResponse};
 use sepia_plugin_api::{
     BodyLayout, Header, MemberSpan, RequestContext, Response as PluginResponse,
+    VALUE_BACKEND_STATUS,
 };
 use serde_json::{Map, Value};
 
@@ -39,11 +40,6 @@ pub struct ResponsePhase {
     /// `sepia.pass_backend_status`.
     pass_backend_status: bool,
 }
-
-/// The context value that tells response hooks the status the backend
-/// answered with, when the client gets lura's 200 instead (the signer
-/// answers with it, as krakend-jose does).
-pub const BACKEND_STATUS: &str = "backend_status";
 
 /// A body the gateway wrote, about to be answered.
 struct Answer {
@@ -282,7 +278,7 @@ impl ResponsePhase {
         if backend_status != status {
             context
                 .get_or_insert_with(Box::default)
-                .set_value(BACKEND_STATUS, backend_status.as_u16().to_string());
+                .set_value(VALUE_BACKEND_STATUS, backend_status.as_u16().to_string());
         }
         self.through_hooks(response, context, layout).await
     }

@@ -189,7 +189,7 @@ impl Modifier for Signer {
         // krakend-jose answers with the backend's status (a 201 stays 201)
         // where lura's renderers would write 200: the gateway says which.
         if let Some(status) = context
-            .value("backend_status")
+            .value(sepia_plugin_api::VALUE_BACKEND_STATUS)
             .and_then(|s| s.parse::<u16>().ok())
             .filter(|s| (200..300).contains(s))
         {

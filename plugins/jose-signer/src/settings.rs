@@ -174,8 +174,8 @@ impl Settings {
             r.problems.push("\"keys_to_sign\" is missing or empty: list the response keys whose objects become tokens".into());
         }
         let full = r.boolean("full");
-        let generation = sepia_plugin_api::host().map_or(3, |h| h.config_version());
-        let typ = match (r.string("typ"), generation >= 3) {
+        let version = sepia_plugin_api::host().map_or(3, |h| h.config_version());
+        let typ = match (r.string("typ"), sepia_plugin_api::is_krakend2(version)) {
             (Some(typ), true) => Some(typ),
             (None, true) => Some("JWT".to_owned()),
             (Some(_), false) => {
