@@ -2,17 +2,13 @@
 //! `kid`, check it fits the algorithm, build the signer. No message here ever
 //! contains key material.
 
-use std::time::{Duration, Instant};
-
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use josekit::jwk::Jwk;
-use sepia_plugin_api::{FetchRequest, Host};
+use sepia_jose::{set_keys, KeyError, Signer};
+use sepia_plugin_api::Host;
 use serde_json::{json, Value};
 
-use crate::{
-    algorithm::Signer,
-    settings::{KeySource, Settings},
-};
+use crate::settings::Settings;
 
 /// A key ready to sign with.
 pub struct SigningKey {
@@ -41,92 +37,15 @@ fn public_half(jwk: &Jwk, settings: &Settings) -> Option<Value> {
     Some(Value::Object(map))
 }
 
-/// Why one attempt to get the key failed.
-#[derive(Debug)]
-pub struct KeyError {
-    pub message: String,
-    /// Whether trying again may help (network trouble, 5xx).
-    pub retryable: bool,
-}
-
-impl KeyError {
-    fn fatal(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retryable: false,
-        }
-    }
-
-    fn transient(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            retryable: true,
-        }
-    }
-}
-
-const FETCH_TIMEOUT_MS: u64 = 5_000;
-
-fn fetch_url(url: &str, settings: &Settings, host: Option<&Host>) -> Result<Vec<u8>, KeyError> {
-    let host =
-        host.ok_or_else(|| KeyError::fatal("no gateway host services to fetch the key set with"))?;
-    let mut request = FetchRequest::get(url);
-    request.timeout_ms = FETCH_TIMEOUT_MS;
-    request.tls = settings.tls.clone();
-    let response = host
-        .fetch(request)
-        .map_err(|e| KeyError::transient(format!("fetching {url} failed: {}", e.message())))?;
-    match response.status {
-        200 => {}
-        status @ 500..=599 => return Err(KeyError::transient(format!("{url} answered {status}"))),
-        status => {
-            return Err(KeyError::fatal(format!(
-                "{url} answered {status}, not a JWK set"
-            )))
-        }
-    }
-    let content_type = response
-        .header("content-type")
-        .and_then(|h| h.value_str())
-        .unwrap_or("(none)")
-        .to_ascii_lowercase();
-    if !content_type.contains("json") {
-        return Err(KeyError::fatal(format!(
-            "{url} answered with content type {content_type}, not a JSON JWK set"
-        )));
-    }
-    Ok(response.body.into_vec())
-}
-
-fn read_set(settings: &Settings, host: Option<&Host>) -> Result<Vec<u8>, KeyError> {
-    match &settings.source {
-        KeySource::Url(url) => fetch_url(url, settings, host),
-        KeySource::File(path) => std::fs::read(path).map_err(|e| {
-            KeyError::fatal(format!("cannot read the key set {}: {e}", path.display()))
-        }),
-    }
-}
-
-fn source_name(settings: &Settings) -> String {
-    match &settings.source {
-        KeySource::Url(url) => url.clone(),
-        KeySource::File(path) => path.display().to_string(),
-    }
-}
-
 /// Picks key `kid` from a JWK set body and builds its signer.
 pub fn select(body: &[u8], settings: &Settings) -> Result<SigningKey, KeyError> {
-    let source = source_name(settings);
-    let set: Value = serde_json::from_slice(body)
-        .map_err(|e| KeyError::fatal(format!("the key set from {source} is not JSON: {e}")))?;
-    let keys = set.get("keys").and_then(Value::as_array).ok_or_else(|| {
-        KeyError::fatal(format!("the key set from {source} has no \"keys\" array"))
-    })?;
+    let source = settings.keys.source.name();
+    let keys = set_keys(body, &settings.keys.source)?;
     let kid = settings.kid.as_str();
     let found = keys
         .iter()
         .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid));
-    let Some(Value::Object(map)) = found else {
+    let Some(map) = found else {
         let kids: Vec<&str> = keys
             .iter()
             .filter_map(|k| k.get("kid").and_then(Value::as_str))
@@ -168,32 +87,13 @@ pub fn select(body: &[u8], settings: &Settings) -> Result<SigningKey, KeyError> 
 
 /// One attempt: read the set and pick the key.
 pub fn load_key(settings: &Settings, host: Option<&Host>) -> Result<SigningKey, KeyError> {
-    let body = read_set(settings, host)?;
+    let body = settings.keys.read_set(host)?;
     select(&body, settings)
 }
 
-/// Start-up: retries transient failures with backoff until
-/// `jwk_startup_timeout`, then gives up with the last reason.
+/// Start-up: retries transient failures until `jwk_startup_timeout`.
 pub fn load_key_at_start(settings: &Settings, host: Option<&Host>) -> Result<SigningKey, String> {
-    let deadline = Instant::now() + settings.startup_timeout;
-    let mut wait = Duration::from_millis(200);
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match load_key(settings, host) {
-            Ok(key) => return Ok(key),
-            Err(e) if !e.retryable => return Err(e.message),
-            Err(e) => {
-                if Instant::now() + wait > deadline {
-                    return Err(format!(
-                        "{} (gave up after {attempts} attempt(s) in {:?}; raise jwk_startup_timeout to wait longer)",
-                        e.message, settings.startup_timeout
-                    ));
-                }
-                tracing::warn!(error = %e.message, retry_in = ?wait, "key set not available yet");
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
+    settings
+        .keys
+        .load_at_start(host, |body| select(body, settings))
 }

@@ -25,15 +25,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod algorithm;
 mod key_set;
 mod modifier;
 mod settings;
 mod token;
 
 use sepia_plugin_api::{export_plugin, EndpointInfo, Modifier, Plugin, PluginError};
-
-pub use algorithm::Algorithm;
 
 struct JoseSignerPlugin;
 
@@ -49,7 +46,7 @@ impl Plugin for JoseSignerPlugin {
     ) -> Result<Box<dyn Modifier>, PluginError> {
         let settings = settings::Settings::parse(config_json).map_err(PluginError::config)?;
         let checking = sepia_plugin_api::host().is_some_and(|host| host.checking());
-        if checking && matches!(settings.source, settings::KeySource::Url(_)) {
+        if checking && settings.keys.is_remote() {
             // `sepia check` must not depend on the key server: the settings
             // were checked; the key is fetched by `sepia run` (or `check
             // --fetch`). A local key file is read, and so checked, below.

@@ -31,7 +31,7 @@ pub struct Signer {
 impl Signer {
     /// Loads the key (retrying as configured) and starts the refresh thread.
     pub fn new(settings: Settings, endpoint: String) -> Result<Self, String> {
-        if settings.skips_verification() {
+        if settings.keys.skips_verification() {
             tracing::warn!(
                 endpoint = %endpoint,
                 "disable_jwk_security is set for an https:// key set: its server certificate is NOT verified"
