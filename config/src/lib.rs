@@ -23,7 +23,7 @@ pub use model::{
     Backend, BackendEncoding, BackendErrors, Config, Endpoint, ExtraConfig, ExtraConfigEntry,
     Method, OutputEncoding, PluginSettings, SepiaSwitches, Shaping, StaticResponse, StaticStrategy,
 };
-pub use parse::placeholders;
+pub use parse::{jwt_claim_reference, placeholders};
 /// Go duration strings; shared with plugins through the plugin interface.
 pub use sepia_plugin_api::parse_duration;
 

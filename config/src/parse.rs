@@ -366,6 +366,13 @@ fn plugin_settings(
     }
 }
 
+/// The claim a `{JWT.claim}` placeholder of a `url_pattern` names (KrakenD
+/// takes it from the validated token, top-level only); `None` for any other
+/// placeholder.
+pub fn jwt_claim_reference(name: &str) -> Option<&str> {
+    name.strip_prefix("JWT.")
+}
+
 /// The `{name}` placeholders of a path or URL pattern, in order.
 pub fn placeholders(pattern: &str) -> Result<Vec<&str>, String> {
     let mut out = Vec::new();
@@ -477,6 +484,7 @@ fn endpoint(
                     default_hosts: defaults.host,
                     position: i,
                     sequential: proxy.sequential,
+                    has_validator: extra_config.get("auth/validator").is_some(),
                 };
                 backend(index(&backend_path, i), value, &context, diags)
             })
@@ -544,11 +552,25 @@ struct BackendContext<'a> {
     position: usize,
     /// Whether the endpoint calls its backends in sequence.
     sequential: bool,
+    /// Whether the endpoint validates tokens (`auth/validator`), which
+    /// gives its backends `{JWT.claim}`.
+    has_validator: bool,
 }
 
 /// Checks one `{name}` of a `url_pattern` that is not an endpoint parameter:
 /// only a sequential backend may use an earlier backend's response.
 fn check_placeholder(name: &str, context: &BackendContext<'_>) -> Result<(), String> {
+    if let Some(claim) = jwt_claim_reference(name) {
+        if claim.is_empty() {
+            return Err(format!(
+                "{{{name}}} names no claim: write {{JWT.sub}} for the token's \"sub\""
+            ));
+        }
+        if !context.has_validator {
+            return Err(format!("{{{name}}} takes a claim of the request's token, but this endpoint validates no token: add \"auth/validator\" to its extra_config, or remove the placeholder"));
+        }
+        return Ok(());
+    }
     let Some((source, _)) = response_reference(name) else {
         if is_whole_response_reference(name) {
             return Err(format!("{{{name}}} would pass a whole response: Sepia does not implement this yet; name a field, such as {{{name}_id}}"));

@@ -484,3 +484,22 @@ fn sepia_switches_are_read_from_their_own_namespace_and_checked() {
         "extra_config.sepia.json_errors"
     ));
 }
+
+#[test]
+fn jwt_claims_in_url_patterns_need_a_validator() {
+    let with = r#"{"version":3,"host":["http://b"],"endpoints":[
+        {"endpoint":"/me","backend":[{"url_pattern":"/u/{JWT.sub}/{JWT.http://example.com/custom}"}],
+         "extra_config":{"github.com/devopsfaith/krakend-jose/validator":{"alg":"HS256"}}}]}"#;
+    assert!(parse_str(with, false).is_ok());
+    let without = r#"{"version":3,"host":["http://b"],"endpoints":[
+        {"endpoint":"/me","backend":[{"url_pattern":"/u/{JWT.sub}"}]},
+        {"endpoint":"/you","backend":[{"url_pattern":"/u/{JWT.}"}],
+         "extra_config":{"auth/validator":{"alg":"HS256"}}}]}"#;
+    let found = problems(without, false);
+    assert!(
+        has(&found, "endpoints[0].backend[0].url_pattern")
+            && has(&found, "validates no token: add \"auth/validator\""),
+        "{found:?}"
+    );
+    assert!(has(&found, "{JWT.} names no claim"), "{found:?}");
+}

@@ -9,9 +9,11 @@
 #![forbid(unsafe_code)]
 
 mod canonical;
+mod go_text;
 mod members;
 
 pub use canonical::{write_canonical, write_canonical_object, JsonError, Kind, Member};
+pub use go_text::{claim_list, claim_text, write_go_list, write_go_value};
 pub use members::canonical_members;
 use serde_json::Value;
 

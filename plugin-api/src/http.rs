@@ -56,7 +56,10 @@ pub struct Request {
     /// The endpoint's `{param}` values, in the order the endpoint declares
     /// them.
     pub params: RVec<Tuple2<RString, RString>>,
-    /// The headers that will be forwarded (after `input_headers` filtering).
+    /// The headers. An endpoint modifier sees all the client's headers;
+    /// the backends then receive those the endpoint's `input_headers` lists
+    /// and those a hook set or changed. A backend modifier sees what its
+    /// backend will receive.
     pub headers: RVec<Header>,
     /// The request body (empty for methods without one).
     pub body: RVec<u8>,

@@ -35,8 +35,9 @@ use crate::{
 ///   status and headers and an empty body (changes to the body are ignored:
 ///   answers may be streamed).
 /// - in an endpoint's `extra_config`: the request hooks see the client's
-///   request after routing and header filtering, before any backend is
-///   called; the response hooks see the endpoint's encoded answer.
+///   request after routing, with all its headers, before any backend is
+///   called (the backends get the headers `input_headers` lists and those a
+///   hook set); the response hooks see the endpoint's encoded answer.
 /// - in a backend's `extra_config`: the request to that backend and its
 ///   answer as it came, before decoding.
 pub trait Modifier: Send + Sync {

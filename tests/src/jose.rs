@@ -138,3 +138,81 @@ pub fn rs256(input: &str, jwk: &Value) -> String {
 pub fn b64url(text: &str) -> String {
     URL_SAFE_NO_PAD.encode(text)
 }
+
+/// A compact JWS of `claims` under the private `jwk`, made independently of
+/// Sepia: jsonwebtoken (ring) signs, and only ES512, which it lacks, is
+/// signed with RustCrypto p521. aws-lc turns JWK members into the DER that
+/// jsonwebtoken reads. The header is `{"typ":"JWT","alg","kid"}`.
+pub fn mint(alg: &str, kid: &str, jwk: &Value, claims: &Value) -> String {
+    if alg == "ES512" {
+        return mint_es512(kid, jwk, claims);
+    }
+    let algorithm: jsonwebtoken::Algorithm = alg.parse().expect("known alg");
+    let key = encoding_key(alg, jwk);
+    let mut header = jsonwebtoken::Header::new(algorithm);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &key).unwrap_or_else(|e| panic!("{alg}: {e}"))
+}
+
+fn encoding_key(alg: &str, jwk: &Value) -> jsonwebtoken::EncodingKey {
+    use aws_lc_rs::signature as sig;
+    if alg.starts_with("HS") {
+        return jsonwebtoken::EncodingKey::from_secret(&b64(&jwk["k"]));
+    }
+    if alg.starts_with("RS") || alg.starts_with("PS") {
+        use rsa::{pkcs1::EncodeRsaPrivateKey, BigUint, RsaPrivateKey};
+        let int = |name: &str| BigUint::from_bytes_be(&b64(&jwk[name]));
+        let key =
+            RsaPrivateKey::from_components(int("n"), int("e"), int("d"), vec![int("p"), int("q")])
+                .expect("RSA key");
+        let der = key.to_pkcs1_der().expect("PKCS#1 DER");
+        return jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes());
+    }
+    if alg == "EdDSA" {
+        let pair = sig::Ed25519KeyPair::from_seed_and_public_key(&b64(&jwk["d"]), &b64(&jwk["x"]))
+            .expect("Ed25519 key");
+        let der = pair.to_pkcs8v1().expect("PKCS#8");
+        return jsonwebtoken::EncodingKey::from_ed_der(der.as_ref());
+    }
+    let curve = if alg == "ES256" {
+        &sig::ECDSA_P256_SHA256_FIXED_SIGNING
+    } else {
+        &sig::ECDSA_P384_SHA384_FIXED_SIGNING
+    };
+    let mut point = vec![4u8];
+    point.extend_from_slice(&b64(&jwk["x"]));
+    point.extend_from_slice(&b64(&jwk["y"]));
+    let pair = sig::EcdsaKeyPair::from_private_key_and_public_key(curve, &b64(&jwk["d"]), &point)
+        .expect("EC key");
+    let der = pair.to_pkcs8v1().expect("PKCS#8");
+    jsonwebtoken::EncodingKey::from_ec_der(der.as_ref())
+}
+
+fn mint_es512(kid: &str, jwk: &Value, claims: &Value) -> String {
+    use p521::ecdsa::{signature::Signer, Signature, SigningKey};
+    let key = SigningKey::from_slice(&b64(&jwk["d"])).expect("P-521 key");
+    let header = serde_json::json!({"typ": "JWT", "alg": "ES512", "kid": kid});
+    let input = format!(
+        "{}.{}",
+        b64url(&header.to_string()),
+        b64url(&claims.to_string())
+    );
+    let signature: Signature = key.sign(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+}
+
+/// The public half of a private JWK set: every private member removed.
+pub fn public_set(set: &Value) -> Value {
+    let mut public = set.clone();
+    for key in public["keys"].as_array_mut().expect("keys") {
+        if let Some(map) = key.as_object_mut() {
+            if map.get("kty").and_then(Value::as_str) == Some("oct") {
+                continue;
+            }
+            for private in ["d", "p", "q", "dp", "dq", "qi", "oth"] {
+                map.remove(private);
+            }
+        }
+    }
+    public
+}

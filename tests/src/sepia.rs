@@ -32,7 +32,20 @@ pub struct Sepia {
 /// Runs `sepia ARGS` to completion (for `check`, `version`, failing starts),
 /// killing it after 60 s.
 pub fn run_sepia(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(sepia_bin());
+    run_program(&sepia_bin(), args, env)
+}
+
+/// A copy of the `sepia` binary alone in `dir`: it finds none of the
+/// workspace's plugins beside it.
+pub fn lone_sepia(dir: &Path) -> PathBuf {
+    let copy = dir.join("sepia");
+    fs::copy(sepia_bin(), &copy).expect("copy the sepia binary");
+    copy
+}
+
+/// Runs `program ARGS` to completion, killing it after 60 s.
+pub fn run_program(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(program);
     command
         .args(args)
         .stdin(Stdio::null())

@@ -3,7 +3,11 @@
 use std::time::{Duration, Instant};
 
 use http::Method;
-use sepia_e2e::{get, request, run_sepia, sepia::write_config, Reply, Sepia, TestBackend};
+use sepia_e2e::{
+    get, request, run_sepia,
+    sepia::{lone_sepia, run_program, write_config},
+    Reply, Sepia, TestBackend,
+};
 use serde_json::{json, Value};
 
 fn one_endpoint(endpoint: serde_json::Value) -> serde_json::Value {
@@ -799,11 +803,20 @@ async fn a_get_goes_again_when_the_backend_closes_its_kept_connection_but_a_post
 
 /// `sepia check` with this configuration: exit code, stdout, stderr.
 fn check_config(config: &Value, extra: &[&str]) -> (Option<i32>, String, String) {
+    check_config_with(&sepia_e2e::artifacts::sepia_bin(), config, extra)
+}
+
+/// `program check` with this configuration.
+fn check_config_with(
+    program: &std::path::Path,
+    config: &Value,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), config);
     let mut args = vec!["check", "-c", path.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let output = run_sepia(&args, &[]);
+    let output = run_program(program, &args, &[]);
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -818,9 +831,15 @@ async fn check_refuses_what_run_refuses_with_the_same_message() {
          "extra_config": {"github.com/devopsfaith/krakend-jose/validator": {"alg": "RS256"}}}
     ]});
     let message = "endpoints[0].extra_config.\"github.com/devopsfaith/krakend-jose/validator\": no loaded plugin serves this namespace, and serving without it would be unsafe";
-    let refused = Sepia::refused(unsafe_config.clone()).await;
+    // A gateway without the validator plugin beside it.
+    let bin_dir = tempfile::tempdir().unwrap();
+    let lone = lone_sepia(bin_dir.path());
+    let refused = match Sepia::try_start_program(&lone, unsafe_config.clone(), &[], &[]).await {
+        Ok(_) => panic!("a protected endpoint was served without its validator"),
+        Err(logs) => logs,
+    };
     assert!(refused.contains(message), "{refused}");
-    let (code, _, stderr) = check_config(&unsafe_config, &[]);
+    let (code, _, stderr) = check_config_with(&lone, &unsafe_config, &[]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains(message), "{stderr}");
 

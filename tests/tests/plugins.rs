@@ -299,10 +299,15 @@ async fn namespaces_without_a_plugin_warn_but_security_ones_stop_start_up() {
          "extra_config": {"example/none": {}}}]}))
     .await;
     assert!(sepia.logs().contains("endpoints[0].extra_config.\"example/none\": no loaded plugin serves this namespace; it is ignored"));
-    let err = Sepia::refused(json!({"version": 3, "endpoints": [
+    // A gateway without the validator plugin beside it.
+    let bin_dir = tempfile::tempdir().unwrap();
+    let lone = sepia_e2e::sepia::lone_sepia(bin_dir.path());
+    let protected = json!({"version": 3, "endpoints": [
             {"endpoint": "/t", "backend": [{"host": [backend.url()], "url_pattern": "/"}],
-             "extra_config": {"github.com/devopsfaith/krakend-jose/validator": {}}}]}))
-    .await;
+             "extra_config": {"github.com/devopsfaith/krakend-jose/validator": {}}}]});
+    let Err(err) = Sepia::try_start_program(&lone, protected, &[], &[]).await else {
+        panic!("a protected endpoint was served without its validator");
+    };
     assert!(
         err.contains(
             "no loaded plugin serves this namespace, and serving without it would be unsafe"

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::{
     decode::{decode, encoding_name, safejson_scalar_key},
+    jwt_claims::ClaimParams,
     request::{plugin_params, Outgoing},
     sequence::ResponseRef,
     shaping,
@@ -130,6 +131,7 @@ impl BackendCall {
         modifiers: Vec<BoundModifier>,
         hook_pool: &HookPool,
         service: &super::ServiceSettings,
+        claims: &ClaimParams,
     ) -> Self {
         let endpoint_query = QueryFilter::new(&endpoint.input_query_strings);
         let query = match &backend.input_query_strings {
@@ -137,7 +139,10 @@ impl BackendCall {
             None => endpoint_query,
         };
         let references = ResponseRef::of_pattern(&backend.url_pattern, &endpoint.params);
+        // The order of the values: the endpoint's, its claims', then the
+        // earlier responses'.
         let mut param_names = endpoint.params.clone();
+        param_names.extend(claims.names().iter().cloned());
         param_names.extend(references.iter().map(|r| r.name.clone()));
         Self {
             modifiers: ModifierChain::new(modifiers, hook_pool),

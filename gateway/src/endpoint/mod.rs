@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod decode;
+pub mod jwt_claims;
 pub mod merge;
 pub mod request;
 pub mod respond;
@@ -30,6 +31,7 @@ use sepia_plugin_api::RequestContext;
 
 use self::{
     backend::BackendCall,
+    jwt_claims::ClaimParams,
     request::{Read, RequestPhase},
     respond::ResponsePhase,
     strategy::{Limits, Strategy},
@@ -85,12 +87,13 @@ impl Endpoint {
         service: &ServiceSettings,
     ) -> Self {
         let mut backend_modifiers = backend_modifiers.into_iter();
+        let claims = ClaimParams::of(endpoint, service.config_version);
         let backends: Vec<BackendCall> = endpoint
             .backends
             .iter()
             .map(|b| {
                 let modifiers = backend_modifiers.next().unwrap_or_default();
-                BackendCall::new(endpoint, b, modifiers, hook_pool, service)
+                BackendCall::new(endpoint, b, modifiers, hook_pool, service, &claims)
             })
             .collect();
         let modifiers = ModifierChain::new(modifiers, hook_pool);
@@ -98,7 +101,7 @@ impl Endpoint {
             !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
         Self {
             path: endpoint.endpoint.clone(),
-            request: RequestPhase::new(endpoint, modifiers.clone()),
+            request: RequestPhase::new(endpoint, modifiers.clone(), claims),
             strategy: Strategy::of(endpoint, has_modifiers),
             backends,
             timeout: endpoint.timeout,

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Body;
 use sepia_plugin_api::{Request as PluginRequest, RequestContext};
 
+use super::jwt_claims::ClaimParams;
 use crate::{
     body::ResponseBody,
     error::ProxyError,
@@ -50,6 +51,8 @@ pub struct RequestPhase {
     headers: HeaderFilter,
     /// The endpoint's modifiers (their request hooks run here).
     modifiers: ModifierChain,
+    /// `{JWT.claim}` of its backends, filled in after the hooks.
+    claims: ClaimParams,
 }
 
 /// What the request phase decided.
@@ -62,12 +65,17 @@ pub enum Read<'a> {
 
 impl RequestPhase {
     /// The request phase of `endpoint`.
-    pub fn new(endpoint: &sepia_config::Endpoint, modifiers: ModifierChain) -> Self {
+    pub fn new(
+        endpoint: &sepia_config::Endpoint,
+        modifiers: ModifierChain,
+        claims: ClaimParams,
+    ) -> Self {
         Self {
             param_names: endpoint.params.clone(),
             forwards_body: endpoint.method.has_body(),
             headers: HeaderFilter::new(&endpoint.input_headers),
             modifiers,
+            claims,
         }
     }
 
@@ -91,8 +99,16 @@ impl RequestPhase {
         } else {
             Bytes::new()
         };
-        let mut headers = HeaderMap::new();
-        self.headers.copy(&parts.headers, &mut headers);
+        // Request hooks see the client's headers, as KrakenD's handlers see
+        // the client's request (a validator reads `Authorization` even when
+        // `input_headers` does not forward it); the filter applies after.
+        let headers = if self.modifiers.is_empty() {
+            let mut headers = HeaderMap::new();
+            self.headers.copy(&parts.headers, &mut headers);
+            headers
+        } else {
+            parts.headers.clone()
+        };
         let mut outgoing = Outgoing {
             params,
             query: Cow::Borrowed(parts.uri.query().unwrap_or("")),
@@ -113,6 +129,8 @@ impl RequestPhase {
                 }
             }
         }
+        self.claims
+            .append_values(outgoing.context.as_deref(), &mut outgoing.params);
         // HTTP/2 carries the host in the URI's authority, not a Host header.
         let authority = parts
             .uri
@@ -162,10 +180,37 @@ impl RequestPhase {
         };
         outgoing.params = request.params.iter().map(|p| p.1.to_string()).collect();
         outgoing.query = Cow::Owned(request.query.into_string());
-        outgoing.headers =
+        let after_hooks =
             from_plugin_headers(&request.headers, "request", &self.modifiers.last_plugin())?;
+        outgoing.headers = self.forwarded(&parts.headers, &after_hooks);
         outgoing.body = Bytes::from(request.body.into_vec());
         Ok(None)
+    }
+}
+
+impl RequestPhase {
+    /// What the backends get of the headers the hooks left: those
+    /// `input_headers` lists, and those a hook set or changed (a claim the
+    /// validator propagates). A client header the endpoint does not forward
+    /// stays behind even though the hooks saw it.
+    fn forwarded(&self, client: &HeaderMap, after_hooks: &HeaderMap) -> HeaderMap {
+        let mut out = HeaderMap::with_capacity(after_hooks.keys_len());
+        self.headers.copy(after_hooks, &mut out);
+        for name in after_hooks.keys() {
+            if self.headers.allows(name) {
+                continue;
+            }
+            let set_by_hook = !after_hooks
+                .get_all(name)
+                .iter()
+                .eq(client.get_all(name).iter());
+            if set_by_hook {
+                for value in after_hooks.get_all(name) {
+                    out.append(name.clone(), value.clone());
+                }
+            }
+        }
+        out
     }
 }
 

@@ -45,67 +45,15 @@ impl ResponseRef {
             data = data.get(key)?.as_object()?;
         }
         let mut text = String::new();
-        parameter_text(data.get(last)?, &mut text);
+        sepia_json::write_go_list(data.get(last)?, &mut text);
         Some(percent_encode(&text))
-    }
-}
-
-/// A value as KrakenD writes it into a URL: strings as they are, numbers
-/// as the backend wrote them, an array's items joined by commas, anything
-/// else as Go's `%v` prints it.
-fn parameter_text(value: &Value, out: &mut String) {
-    match value {
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                go_value(item, out);
-            }
-        }
-        other => go_value(other, out),
-    }
-}
-
-/// Go's `%v` of a decoded JSON value.
-fn go_value(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("<nil>"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => out.push_str(s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                go_value(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            // Go prints a map's keys sorted.
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push_str("map[");
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(key);
-                out.push(':');
-                go_value(&map[key], out);
-            }
-            out.push(']');
-        }
     }
 }
 
 /// Escapes what cannot stand in a URL path segment or query value. KrakenD
 /// inserts values raw, so a space or `?` in a value breaks its URL; unreserved
 /// characters and the comma of joined arrays are kept.
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
