@@ -80,6 +80,14 @@ impl Reply {
         self
     }
 
+    /// Replaces the content type.
+    pub fn with_content_type(mut self, value: &str) -> Self {
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+        self.headers.push(("content-type".into(), value.into()));
+        self
+    }
+
     /// Answers after `delay`.
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = delay;

@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod backend;
 pub mod client;
 pub mod jose;
+pub mod krakend_ce;
 pub mod sepia;
 pub mod tls;
 

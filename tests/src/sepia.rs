@@ -150,7 +150,32 @@ impl Sepia {
         args: &[String],
         env: &[(&str, &str)],
     ) -> Result<Sepia, String> {
-        let port = free_port();
+        Self::spawn_on(free_port(), program, dir, args, env).await
+    }
+
+    /// Starts `sepia run` with `config` on `port` (for a configuration that
+    /// names the gateway's own address).
+    pub async fn start_on(port: u16, config: Value) -> Sepia {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = write_config(dir.path(), &config);
+        let args = vec![
+            "run".to_owned(),
+            "-c".to_owned(),
+            config_path.display().to_string(),
+        ];
+        match Self::spawn_on(port, &sepia_bin(), dir, &args, &[]).await {
+            Ok(sepia) => sepia,
+            Err(logs) => panic!("sepia did not start:\n{logs}"),
+        }
+    }
+
+    async fn spawn_on(
+        port: u16,
+        program: &Path,
+        dir: TempDir,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<Sepia, String> {
         let log = fs::File::create(dir.path().join("sepia.log")).expect("log file");
         let mut command = Command::new(program);
         command
