@@ -921,10 +921,13 @@ fn check_names_every_unserved_namespace_at_every_level_in_every_spelling() {
         "{stderr}"
     );
 
-    // The revoker, in its version-2 spelling, guards tokens: refused.
+    // The revoker, in its version-2 spelling, guards tokens: refused by a
+    // gateway without the plugin that serves it.
     let mut revoking = config.clone();
     revoking["extra_config"]["github_com/devopsfaith/bloomfilter"] = json!({"N": 100});
-    let (code, _, stderr) = check_config(&revoking, &[]);
+    let bin_dir = tempfile::tempdir().unwrap();
+    let lone = lone_sepia(bin_dir.path());
+    let (code, _, stderr) = check_config_with(&lone, &revoking, &[]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("extra_config.\"github_com/devopsfaith/bloomfilter\": no loaded plugin serves this namespace, and serving without it would be unsafe"),

@@ -28,10 +28,12 @@ mod access;
 mod extract;
 mod key_store;
 mod modifier;
+mod revocation;
+mod revoker;
 mod settings;
 mod token;
 
-use sepia_plugin_api::{export_plugin, EndpointInfo, Modifier, Plugin, PluginError};
+use sepia_plugin_api::{export_plugin, EndpointInfo, Modifier, Plugin, PluginError, ServiceInfo};
 
 struct JoseValidatorPlugin;
 
@@ -39,6 +41,7 @@ impl Plugin for JoseValidatorPlugin {
     const NAME: &'static str = "jose-validator";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const NAMESPACES: &'static [&'static str] = &["auth/validator"];
+    const SERVICE_NAMESPACES: &'static [&'static str] = &["auth/revoker"];
 
     fn new_modifier(
         _namespace: &str,
@@ -56,6 +59,20 @@ impl Plugin for JoseValidatorPlugin {
         let validator = modifier::Validator::new(settings, endpoint.endpoint.to_string())
             .map_err(PluginError::config)?;
         Ok(Box::new(validator))
+    }
+
+    fn new_service_modifier(
+        _namespace: &str,
+        config_json: &str,
+        _service: &ServiceInfo,
+    ) -> Result<Box<dyn Modifier>, PluginError> {
+        let settings = revoker::Settings::parse(config_json).map_err(PluginError::config)?;
+        if sepia_plugin_api::host().is_some_and(|h| h.checking()) {
+            // `sepia check` must not depend on Redis.
+            return Ok(Box::new(revoker::CheckedOnly));
+        }
+        let revoker = revoker::Revoker::start(settings).map_err(PluginError::config)?;
+        Ok(Box::new(revoker))
     }
 }
 

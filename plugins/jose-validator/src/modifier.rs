@@ -16,6 +16,7 @@ use crate::{
     access::{has_roles, has_scopes, is_nested_path, nested},
     extract,
     key_store::KeyStore,
+    revoker,
     settings::Settings,
     token::{verify, Refusal},
 };
@@ -49,6 +50,9 @@ impl Validator {
     fn check(&self, request: &Request) -> Result<crate::token::Verified, Refusal> {
         let token = extract::token(request, &self.settings).ok_or(Refusal::Missing)?;
         let verified = verify(token, &self.settings, &self.keys)?;
+        if revoker::current().is_some_and(|r| r.is_revoked(&verified.claims)) {
+            return Err(Refusal::Revoked);
+        }
         if !has_roles(&verified.claims, &self.settings) {
             return Err(Refusal::MissingRoles);
         }

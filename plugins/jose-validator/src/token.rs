@@ -35,6 +35,8 @@ pub enum Refusal {
     IssuedInTheFuture,
     WrongIssuer,
     WrongAudience,
+    /// One of its `TokenKeys` claims was revoked.
+    Revoked,
     MissingRoles,
     MissingScopes,
 }
@@ -66,6 +68,7 @@ impl Refusal {
             Refusal::IssuedInTheFuture => "the token is issued in the future (iat)".into(),
             Refusal::WrongIssuer => "the issuer (iss) is not the configured one".into(),
             Refusal::WrongAudience => "the audience (aud) lacks a configured one".into(),
+            Refusal::Revoked => "the token was revoked".into(),
             Refusal::MissingRoles => "the token does not have the required roles".into(),
             Refusal::MissingScopes => "the token does not have the required scopes".into(),
         }
