@@ -574,3 +574,49 @@ async fn unsafe_or_misspelt_validators_stop_start_up_with_the_reason() {
     .await;
     assert!(logs.contains("validates no token"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_removed_from_the_set_stops_its_tokens_even_remembered_ones() {
+    let old = keygen("RS256", "old");
+    let new = keygen("RS256", "new");
+    let mut both = public_set(&old);
+    both["keys"]
+        .as_array_mut()
+        .unwrap()
+        .extend(public_set(&new)["keys"].as_array().unwrap().iter().cloned());
+    let served = Arc::new(Mutex::new(both));
+    let set = served.clone();
+    let keys =
+        TestBackend::start(move |_| Reply::json(200, &set.lock().unwrap().to_string())).await;
+    let backend = echo_backend().await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [protected("/p", &backend,
+        json!({"alg": "RS256", "jwk_url": format!("{}/jwks", keys.url()), "disable_jwk_security": true,
+               "jwk_refresh_interval": "300ms"}))]}))
+    .await;
+    let old_token = mint("RS256", "old", &key_of(&old, "old"), &claims());
+    let new_token = mint("RS256", "new", &key_of(&new, "new"), &claims());
+    // Twice each: the second use is answered from the verified-token cache.
+    for _ in 0..2 {
+        assert_eq!(with_token(&sepia, "/p", &old_token).await.status, 200);
+        assert_eq!(with_token(&sepia, "/p", &new_token).await.status, 200);
+    }
+    // The provider drops the leaked key.
+    *served.lock().unwrap() = public_set(&new);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_refused(
+        &with_token(&sepia, "/p", &old_token).await,
+        401,
+        "a dropped key",
+    );
+    assert_eq!(with_token(&sepia, "/p", &new_token).await.status, 200);
+    // An expiring token is refused once its time is up, remembered or not.
+    let short = with(claims(), json!({"exp": now() + 1}));
+    let short_token = mint("RS256", "new", &key_of(&new, "new"), &short);
+    assert_eq!(with_token(&sepia, "/p", &short_token).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_refused(
+        &with_token(&sepia, "/p", &short_token).await,
+        401,
+        "expired since",
+    );
+}

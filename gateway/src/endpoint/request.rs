@@ -101,14 +101,12 @@ impl RequestPhase {
         };
         // Request hooks see the client's headers, as KrakenD's handlers see
         // the client's request (a validator reads `Authorization` even when
-        // `input_headers` does not forward it); the filter applies after.
-        let headers = if self.modifiers.is_empty() {
-            let mut headers = HeaderMap::new();
+        // `input_headers` does not forward it); the filter applies after
+        // them (`forwarded`).
+        let mut headers = HeaderMap::new();
+        if self.modifiers.is_empty() {
             self.headers.copy(&parts.headers, &mut headers);
-            headers
-        } else {
-            parts.headers.clone()
-        };
+        }
         let mut outgoing = Outgoing {
             params,
             query: Cow::Borrowed(parts.uri.query().unwrap_or("")),
@@ -168,7 +166,7 @@ impl RequestPhase {
             path: RString::from(parts.uri.path()),
             query: RString::from(outgoing.query.as_ref()),
             params: plugin_params(&self.param_names, &outgoing.params),
-            headers: to_plugin_headers(&outgoing.headers),
+            headers: to_plugin_headers(&parts.headers),
             body: RVec::from(outgoing.body.to_vec()),
         };
         let context = outgoing.context.get_or_insert_with(Box::default);

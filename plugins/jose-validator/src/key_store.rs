@@ -5,8 +5,12 @@
 //! cooldown so that made-up key ids cannot make the gateway hammer it.
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Condvar, Mutex, RwLock, Weak},
+    collections::{hash_map::DefaultHasher, HashMap},
+    hash::{Hash, Hasher},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Condvar, Mutex, RwLock, Weak,
+    },
     time::{Duration, Instant},
 };
 
@@ -75,6 +79,12 @@ impl KeySet {
     }
 }
 
+fn digest_of(body: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    body.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// A key's identity under the configured strategy, as krakend-jose
 /// computes it (`kid`, the `x5t` thumbprint, or both joined).
 fn identity(map: &Map<String, Value>, strategy: KeyIdentity) -> String {
@@ -105,6 +115,11 @@ struct OnDemand {
 pub struct KeyStore {
     settings: Arc<Settings>,
     current: RwLock<Arc<KeySet>>,
+    /// Changes whenever the set's content does: what a token verified
+    /// against an older set is no longer trusted by (see `cache`).
+    generation: AtomicU64,
+    /// A digest of the set's bytes, to tell a changed set from a refetch.
+    digest: Mutex<u64>,
     on_demand: Mutex<OnDemand>,
     finished: Condvar,
 }
@@ -115,12 +130,14 @@ const WAIT_FOR_FETCH: Duration = Duration::from_secs(6);
 impl KeyStore {
     /// Loads the set (retrying as configured) and starts the refresh thread.
     pub fn start(settings: Arc<Settings>) -> Result<Arc<Self>, String> {
-        let set = settings
-            .keys
-            .load_at_start(host(), |body| KeySet::from_body(body, &settings))?;
+        let (set, digest) = settings.keys.load_at_start(host(), |body| {
+            KeySet::from_body(body, &settings).map(|set| (set, digest_of(body)))
+        })?;
         let store = Arc::new(Self {
             settings: settings.clone(),
             current: RwLock::new(Arc::new(set)),
+            generation: AtomicU64::new(0),
+            digest: Mutex::new(digest),
             on_demand: Mutex::new(OnDemand::default()),
             finished: Condvar::new(),
         });
@@ -146,8 +163,22 @@ impl KeyStore {
 
     fn reload(&self) -> Result<(), KeyError> {
         let body = self.settings.keys.read_set(host())?;
-        self.replace(KeySet::from_body(&body, &self.settings)?);
+        let set = KeySet::from_body(&body, &self.settings)?;
+        let digest = digest_of(&body);
+        let changed = match self.digest.lock() {
+            Ok(mut last) => std::mem::replace(&mut *last, digest) != digest,
+            Err(_) => true,
+        };
+        if changed {
+            self.replace(set);
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(())
+    }
+
+    /// Which version of the set is current.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The verifier of key `id`. A miss fetches the set again, unless one

@@ -16,8 +16,8 @@
 //! ```
 //!
 //! Settings: every one krakend-jose reads in either generation (see
-//! `settings.rs`), and Sepia's `jwk_refresh_interval` and
-//! `jwk_startup_timeout`.
+//! `settings.rs`), and Sepia's `jwk_refresh_interval`,
+//! `jwk_startup_timeout` and `token_cache_size`.
 
 // A plugin keeps its own allocator (ABI types free memory where it was
 // allocated).
@@ -25,6 +25,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod access;
+mod cache;
 mod extract;
 mod key_store;
 mod modifier;

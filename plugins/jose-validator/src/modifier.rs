@@ -14,17 +14,19 @@ use serde_json::{Map, Value};
 
 use crate::{
     access::{has_roles, has_scopes, is_nested_path, nested},
+    cache::VerifiedCache,
     extract,
     key_store::KeyStore,
     revoker,
     settings::Settings,
-    token::{verify, Refusal},
+    token::{check_claims, now, verify, Refusal, Verified},
 };
 
 /// Checks the token of each request to one endpoint.
 pub struct Validator {
     settings: Arc<Settings>,
     keys: Arc<KeyStore>,
+    cache: Option<VerifiedCache>,
     endpoint: String,
 }
 
@@ -41,15 +43,31 @@ impl Validator {
         let keys = KeyStore::start(settings.clone())?;
         tracing::info!(endpoint = %endpoint, alg = settings.alg.name(), "token validator ready");
         Ok(Self {
+            cache: VerifiedCache::new(settings.token_cache_size),
             settings,
             keys,
             endpoint,
         })
     }
 
-    fn check(&self, request: &Request) -> Result<crate::token::Verified, Refusal> {
+    fn check(&self, request: &Request) -> Result<Arc<Verified>, Refusal> {
         let token = extract::token(request, &self.settings).ok_or(Refusal::Missing)?;
-        let verified = verify(token, &self.settings, &self.keys)?;
+        // Read before verifying: a set replaced meanwhile voids the entry.
+        let generation = self.keys.generation();
+        let cached = self.cache.as_ref().and_then(|c| c.get(token, generation));
+        let verified = match cached {
+            Some(verified) => {
+                check_claims(&verified.claims, &self.settings, now())?;
+                verified
+            }
+            None => {
+                let verified = Arc::new(verify(token, &self.settings, &self.keys)?);
+                if let Some(cache) = &self.cache {
+                    cache.put(token, generation, verified.clone());
+                }
+                verified
+            }
+        };
         if revoker::current().is_some_and(|r| r.is_revoked(&verified.claims)) {
             return Err(Refusal::Revoked);
         }
@@ -129,7 +147,7 @@ impl Modifier for Validator {
         match self.check(request) {
             Ok(verified) => {
                 self.propagate(request, &verified.claims);
-                context.set_value(VALUE_JWT, verified.payload);
+                context.set_value(VALUE_JWT, verified.payload.as_str());
                 Ok(RequestFlow::Continue)
             }
             Err(why) => {

@@ -63,6 +63,9 @@ pub struct Settings {
     /// The header the token comes in.
     pub auth_header: String,
     pub operation_debug: bool,
+    /// How many verified tokens are remembered (Sepia's
+    /// `token_cache_size`; 0 turns the cache off).
+    pub token_cache_size: usize,
     /// The file is served as KrakenD 2.x.
     pub krakend2: bool,
 }
@@ -90,6 +93,7 @@ const KNOWN: &[Known] = &[
     ("leeway", None),
     ("failed_jwk_key_cooldown", None),
     ("jwk_refresh_interval", None),
+    ("token_cache_size", None),
 ];
 
 /// KrakenD's `cache: true` keeps keys this long by default.
@@ -98,6 +102,9 @@ const DEFAULT_CACHE: Duration = Duration::from_secs(15 * 60);
 /// it and fetches it again this often (and at once for an unknown key).
 const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
 const DEFAULT_COOLDOWN: Duration = Duration::from_secs(10);
+/// Verified tokens remembered an endpoint: a client reuses its token, and
+/// a look-up is far cheaper than a signature check.
+const DEFAULT_TOKEN_CACHE: usize = 1024;
 
 fn explain(key: &str) -> Option<String> {
     match key {
@@ -224,6 +231,9 @@ impl Settings {
             None => "authorization".into(),
         };
         let operation_debug = r.boolean("operation_debug");
+        let token_cache_size = r
+            .unsigned("token_cache_size")
+            .map_or(DEFAULT_TOKEN_CACHE, |n| n.min(1 << 20) as usize);
         let clean = r.is_clean();
         r.finish()?;
         match (alg, keys, clean) {
@@ -247,6 +257,7 @@ impl Settings {
                 cookie_key,
                 auth_header,
                 operation_debug,
+                token_cache_size,
                 krakend2,
             }),
             _ => Err("the validator settings are incomplete".into()),

@@ -134,7 +134,8 @@ fn signature_len(token: &str) -> usize {
     token.rfind('.').map_or(0, |dot| token.len() - dot)
 }
 
-fn now() -> f64 {
+/// Seconds since the epoch, as the claims' dates count them.
+pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
