@@ -321,6 +321,10 @@ pub struct SepiaSwitches {
     /// status (a 201 stays 201) instead of lura's 200, which its renderers
     /// write whatever the backend said.
     pub pass_backend_status: bool,
+    /// `own_identity`: backends get Sepia's `User-Agent` and clients no
+    /// `X-Krakend` version header, instead of those of the KrakenD release
+    /// of the file's generation.
+    pub own_identity: bool,
 }
 
 impl SepiaSwitches {
@@ -329,6 +333,7 @@ impl SepiaSwitches {
         vec![
             ("json_errors", self.json_errors),
             ("pass_backend_status", self.pass_backend_status),
+            ("own_identity", self.own_identity),
         ]
     }
 }

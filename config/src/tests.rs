@@ -468,7 +468,11 @@ fn sepia_switches_are_read_from_their_own_namespace_and_checked() {
     assert_eq!(off.config.sepia, SepiaSwitches::default());
     assert_eq!(
         off.config.sepia.listed(),
-        vec![("json_errors", false), ("pass_backend_status", false)]
+        vec![
+            ("json_errors", false),
+            ("pass_backend_status", false),
+            ("own_identity", false)
+        ]
     );
     let on = parse_str(&config(r#"{"json_errors":true}"#), false).unwrap();
     assert!(on.config.sepia.json_errors);

@@ -36,6 +36,8 @@ pub struct BuiltinRoutes {
     pub redirects: Redirects,
     /// A version-3 file: the built-in answers are lura 2's.
     pub krakend2: bool,
+    /// `hide_version_header` (lura 2 only).
+    pub hide_version: bool,
 }
 
 /// Router settings Sepia reads; the others are reported as not supported.
@@ -62,6 +64,7 @@ impl BuiltinRoutes {
             method_not_allowed: true,
             redirects: Redirects::default(),
             krakend2: config.krakend2(),
+            hide_version: false,
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {
@@ -90,10 +93,11 @@ impl BuiltinRoutes {
             trailing_slash: !flag(map, "disable_redirect_trailing_slash")?.unwrap_or(false),
             fixed_path: !flag(map, "disable_redirect_fixed_path")?.unwrap_or(false),
         };
-        // Sepia sends no version header whatever `hide_version_header` says
-        // (KrakenD's default sends one), and always serves HTTP/2 cleartext
-        // beside HTTP/1.1 (`use_h2c`): both are read only to be checked.
-        flag(map, "hide_version_header")?;
+        // lura 2 reads it (`Version undefined`); lura 1.4 has no such
+        // setting.
+        routes.hide_version = flag(map, "hide_version_header")?.unwrap_or(false) && routes.krakend2;
+        // Sepia always serves HTTP/2 cleartext beside HTTP/1.1: `use_h2c`
+        // is read only to be checked.
         flag(map, "use_h2c")?;
         for key in map.keys().filter(|k| !ROUTER_KEYS.contains(&k.as_str())) {
             warnings.push(format!(

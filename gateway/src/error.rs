@@ -123,6 +123,14 @@ pub enum ProxyError {
         #[source]
         cause: SendError,
     },
+    /// The backend redirected somewhere the client cannot follow.
+    #[error("backend {url} is unreachable: its redirect cannot be followed: {reason}")]
+    BackendRedirect {
+        /// The URL that redirected.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// The backend's URL, as built from its `url_pattern`, does not parse.
     #[error("backend {url} is unreachable: not a valid URL: {cause}")]
     BackendUrl {
@@ -217,6 +225,7 @@ impl ProxyError {
             }
             ProxyError::BackendUnreachable { .. } => ErrorKind::Protocol,
             ProxyError::BackendUrl { .. } => ErrorKind::Config,
+            ProxyError::BackendRedirect { .. } => ErrorKind::Protocol,
             ProxyError::BackendBodyRead { .. }
             | ProxyError::BackendBody { .. }
             | ProxyError::MissingResponseValue { .. } => ErrorKind::Body,
@@ -237,6 +246,7 @@ impl ProxyError {
             }
             ProxyError::BackendUnreachable { .. }
             | ProxyError::BackendUrl { .. }
+            | ProxyError::BackendRedirect { .. }
             | ProxyError::BackendBodyRead { .. }
             | ProxyError::BackendStatus { .. }
             | ProxyError::MissingResponseValue { .. }
@@ -257,6 +267,7 @@ impl ProxyError {
             | ProxyError::RequestBody { .. } => ErrorSource::Client,
             ProxyError::BackendUnreachable { .. }
             | ProxyError::BackendUrl { .. }
+            | ProxyError::BackendRedirect { .. }
             | ProxyError::BackendBodyRead { .. }
             | ProxyError::BackendStatus { .. }
             | ProxyError::BackendCode { .. }

@@ -19,6 +19,7 @@ use crate::{
     builtin::{self, BuiltinRoutes},
     endpoint::{backend::method_of, Endpoint, ServiceSettings},
     error::{ErrorStyle, ProxyError},
+    identity::Identity,
     jwks::{self, JwksPublisher},
     modifiers::{
         chain::{ModifierChain, RequestOutcome},
@@ -117,6 +118,11 @@ impl Gateway {
                     reveal_error_body: builtin.return_error_msg,
                     config_version: config.version,
                     pass_backend_status: config.sepia.pass_backend_status,
+                    identity: Identity::new(
+                        config.version,
+                        config.sepia.own_identity,
+                        builtin.hide_version,
+                    ),
                 },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));

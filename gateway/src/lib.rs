@@ -24,6 +24,7 @@ mod endpoint;
 mod error;
 mod forwarding;
 mod gateway;
+mod identity;
 mod jwks;
 mod keygen;
 mod logging;

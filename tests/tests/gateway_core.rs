@@ -111,12 +111,15 @@ async fn params_queries_and_headers_are_forwarded_as_configured() {
         first.header("x-forwarded-host"),
         Some(format!("127.0.0.1:{}", sepia.port).as_str())
     );
-    assert!(first.header("user-agent").unwrap().starts_with("Sepia/"));
+    // The gateway calls as KrakenD 2.13.8's Go client does.
+    assert_eq!(first.header("user-agent"), Some("KrakenD Version 2.13.8"));
+    assert_eq!(first.header("accept-encoding"), Some("gzip"));
     assert_eq!(first.header("x-forwarded-via"), None);
     let all = &seen[1];
     assert_eq!(all.query.as_deref(), Some("a=1&b=2"));
-    // Forwarding headers but with no User-Agent from the client: Sepia's.
-    assert!(all.header("user-agent").unwrap().starts_with("Sepia/"));
+    // Forwarding headers but with no User-Agent from the client: the
+    // gateway's.
+    assert_eq!(all.header("user-agent"), Some("KrakenD Version 2.13.8"));
     assert_eq!(all.header("x-any"), Some("v"));
     assert_eq!(all.header("cookie"), Some("s=1"));
     // KrakenD forwards only Content-Type and no query string by default.
@@ -976,4 +979,115 @@ async fn near_miss_paths_redirect_as_krakends_router_does() {
     assert_eq!(get(&strict.url("/users/7/")).await.status, 404);
     assert_eq!(get(&strict.url("/USERS/7")).await.status, 404);
     assert_eq!(get(&strict.url("/users/7")).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_names_itself_as_its_krakend_generation_unless_switched() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":true}"#)).await;
+    let config = |version: u64, extra: Value| {
+        json!({"version": version, "host": [backend.url()], "extra_config": extra,
+               "endpoints": [{"endpoint": "/x", "backend": [{"url_pattern": "/x"}]}]})
+    };
+    for (config, agent, version_header) in [
+        (
+            config(3, json!({})),
+            "KrakenD Version 2.13.8",
+            Some("Version 2.13.8"),
+        ),
+        (
+            config(3, json!({"router": {"hide_version_header": true}})),
+            "KrakenD Version 2.13.8",
+            Some("Version undefined"),
+        ),
+        (
+            config(2, json!({})),
+            "KrakenD Version 1.4.1",
+            Some("Version 1.4.1"),
+        ),
+        (
+            config(3, json!({"sepia": {"own_identity": true}})),
+            "Sepia/",
+            None,
+        ),
+    ] {
+        let sepia = Sepia::start(config.clone()).await;
+        let answer = get(&sepia.url("/x")).await;
+        assert_eq!(answer.status, 200, "{config}");
+        assert_eq!(answer.header("x-krakend"), version_header, "{config}");
+        let seen = backend.requests();
+        let seen_agent = seen
+            .last()
+            .unwrap()
+            .header("user-agent")
+            .unwrap_or_default();
+        assert!(
+            seen_agent == agent || (agent == "Sepia/" && seen_agent.starts_with(agent)),
+            "{seen_agent}: {config}"
+        );
+        // Unknown paths are gin's, not an endpoint's: no version header.
+        assert_eq!(get(&sepia.url("/nope")).await.header("x-krakend"), None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backends_redirects_are_followed_and_their_gzip_undone() {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(br#"{"packed":true}"#).unwrap();
+    let packed = encoder.finish().unwrap();
+    let backend = TestBackend::start(move |r| match r.path.as_str() {
+        "/moved" => Reply::text(301, "").with_header("location", "/final?from=moved"),
+        "/loop" => Reply::text(302, "").with_header("location", "/loop"),
+        "/gzip" => Reply {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("content-encoding".into(), "gzip".into()),
+            ],
+            body: packed.clone(),
+            delay: Duration::ZERO,
+        },
+        _ => Reply::json(
+            200,
+            &json!({"path": r.path, "query": r.query, "referer": r.header("referer")}).to_string(),
+        ),
+    })
+    .await;
+    let sepia = Sepia::start(json!({"version": 3, "host": [backend.url()], "endpoints": [
+        {"endpoint": "/moved", "backend": [{"url_pattern": "/moved"}]},
+        {"endpoint": "/loop", "backend": [{"url_pattern": "/loop"}]},
+        {"endpoint": "/gzip", "backend": [{"url_pattern": "/gzip"}]},
+        {"endpoint": "/gzip-raw", "output_encoding": "no-op", "backend": [{"url_pattern": "/gzip", "encoding": "no-op"}]}
+    ]}))
+    .await;
+    let moved = get(&sepia.url("/moved")).await;
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    assert_eq!(
+        moved.json(),
+        json!({"path": "/final", "query": "from=moved", "referer": format!("{}/moved", backend.url())})
+    );
+    // Go's client gives up after ten redirects: the backend failed (with
+    // Sepia's 502 and reason until KrakenD's error answers land).
+    let looped = get(&sepia.url("/loop")).await;
+    assert_eq!(looped.status, 502, "{}", looped.text());
+    assert!(
+        looped.text().contains("stopped after 10 redirects"),
+        "{}",
+        looped.text()
+    );
+    assert_eq!(
+        backend
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/loop")
+            .count(),
+        11
+    );
+    assert_eq!(
+        get(&sepia.url("/gzip")).await.json(),
+        json!({"packed": true})
+    );
+    let raw = get(&sepia.url("/gzip-raw")).await;
+    assert_eq!(raw.text(), r#"{"packed":true}"#);
+    assert_eq!(raw.header("content-encoding"), None);
 }

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::{
     decode::{decode, encoding_name, safejson_scalar_key},
+    go_client,
     jwt_claims::ClaimParams,
     request::{plugin_params, Outgoing},
     sequence::ResponseRef,
@@ -219,29 +220,81 @@ impl BackendCall {
         .await
     }
 
+    /// Sends one call as lura's Go client makes it: gzip asked for and
+    /// undone, redirects followed.
     async fn dispatch(
         &self,
         upstream: &impl Upstream,
         url: String,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
-        let body = if self.method == Method::GET || self.method == Method::DELETE {
+        let mut body = if self.method == Method::GET || self.method == Method::DELETE {
             Bytes::new()
         } else {
             body
         };
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = self.method.clone();
-        *request.headers_mut() = headers;
-        *request.uri_mut() = url.parse().map_err(|cause| ProxyError::BackendUrl {
-            url: url.clone(),
-            cause,
+        let gzip = go_client::ask_for_gzip(&mut headers);
+        let mut method = self.method.clone();
+        let mut url = url;
+        for _ in 0..=go_client::MAX_REDIRECTS {
+            let mut request = Request::new(Full::new(body.clone()));
+            *request.method_mut() = method.clone();
+            *request.headers_mut() = headers.clone();
+            *request.uri_mut() = url.parse().map_err(|cause| ProxyError::BackendUrl {
+                url: url.clone(),
+                cause,
+            })?;
+            let response =
+                upstream
+                    .send(request)
+                    .await
+                    .map_err(|cause| ProxyError::BackendUnreachable {
+                        url: url.clone(),
+                        cause,
+                    })?;
+            match go_client::redirect(response.status(), response.headers(), &url, &method) {
+                None => return self.inflated(response, gzip, &url).await,
+                Some(Err(reason)) => return Err(ProxyError::BackendRedirect { url, reason }),
+                Some(Ok(hop)) => {
+                    go_client::headers_for_hop(&mut headers, &url, &hop.url);
+                    if !hop.keeps_body {
+                        body = Bytes::new();
+                    }
+                    method = hop.method;
+                    url = hop.url;
+                }
+            }
+        }
+        Err(ProxyError::BackendRedirect {
+            url,
+            reason: format!("stopped after {} redirects", go_client::MAX_REDIRECTS),
+        })
+    }
+
+    /// The answer with gzip undone, when the gateway asked for it.
+    async fn inflated(
+        &self,
+        response: Response<UpstreamBody>,
+        gzip: bool,
+        url: &str,
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
+        if !gzip || !go_client::is_gzip(response.headers()) {
+            return Ok(response);
+        }
+        let (mut parts, body) = response.into_parts();
+        let packed = self.read_body(body).await?;
+        let plain = go_client::gunzip(&packed, MAX_BACKEND_BODY).map_err(|cause| {
+            ProxyError::BackendBodyRead {
+                url: url.to_owned(),
+                cause: Box::new(cause),
+            }
         })?;
-        upstream
-            .send(request)
-            .await
-            .map_err(|cause| ProxyError::BackendUnreachable { url, cause })
+        go_client::forget_encoding(&mut parts.headers);
+        Ok(Response::from_parts(
+            parts,
+            UpstreamBody::Local(Full::new(plain)),
+        ))
     }
 
     /// Calls the backend and reads its answer whole, through the backend's

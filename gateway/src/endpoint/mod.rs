@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod decode;
+pub mod go_client;
 pub mod jwt_claims;
 pub mod merge;
 pub mod request;
@@ -39,6 +40,7 @@ use self::{
 use crate::{
     body::ResponseBody,
     error::ProxyError,
+    identity::{Identity, VERSION_HEADER},
     modifiers::{chain::ModifierChain, hook_pool::HookPool},
     plugin_host::BoundModifier,
     upstream::Upstream,
@@ -55,6 +57,8 @@ pub struct ServiceSettings {
     pub config_version: u64,
     /// `sepia.pass_backend_status`.
     pub pass_backend_status: bool,
+    /// The `User-Agent` and `X-Krakend` the gateway sends.
+    pub identity: Identity,
 }
 
 /// An endpoint, ready to serve.
@@ -74,6 +78,9 @@ pub struct Endpoint {
     /// A version-1/2 file: lura 1.4 answers `{}` when every parallel
     /// backend failed.
     empty_when_all_fail: bool,
+    /// `X-Krakend` of the endpoint's failures (its other answers get it in
+    /// the response phase).
+    version_header: Option<http::HeaderValue>,
 }
 
 impl Endpoint {
@@ -101,7 +108,7 @@ impl Endpoint {
             !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
         Self {
             path: endpoint.endpoint.clone(),
-            request: RequestPhase::new(endpoint, modifiers.clone(), claims),
+            request: RequestPhase::new(endpoint, modifiers.clone(), claims, service.identity),
             strategy: Strategy::of(endpoint, has_modifiers),
             backends,
             timeout: endpoint.timeout,
@@ -109,6 +116,7 @@ impl Endpoint {
             modifiers,
             has_modifiers,
             empty_when_all_fail: !sepia_plugin_api::is_krakend2(service.config_version),
+            version_header: service.identity.version_header(),
         }
     }
 
@@ -150,7 +158,14 @@ impl Endpoint {
             Ok(response) => response,
             Err(error) => {
                 tracing::warn!(endpoint = %self.path, status = error.status().as_u16(), kind = ?error.kind(), error = %error, "request failed");
-                error.into_response()
+                let mut response = error.into_response();
+                // lura's endpoint handler sets it before calling the proxy.
+                if let Some(version) = &self.version_header {
+                    response
+                        .headers_mut()
+                        .insert(VERSION_HEADER, version.clone());
+                }
+                response
             }
         };
         (response, context.filter(|_| from_service))

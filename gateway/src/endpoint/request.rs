@@ -17,6 +17,7 @@ use crate::{
     body::ResponseBody,
     error::ProxyError,
     forwarding::{add_forwarded, HeaderFilter},
+    identity::Identity,
     modifiers::{
         chain::{ModifierChain, RequestOutcome},
         convert::{from_plugin_headers, from_plugin_response, to_plugin_headers},
@@ -25,9 +26,6 @@ use crate::{
 
 /// Largest client body the gateway buffers to forward.
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
-/// Sepia's own User-Agent: backends see who calls them (KrakenD sends
-/// `KrakenD Version x.y.z`; COMPATIBILITY.md says why Sepia does not).
-const USER_AGENT: &str = concat!("Sepia/", env!("CARGO_PKG_VERSION"));
 const X_FORWARDED_VIA: http::HeaderName = http::HeaderName::from_static("x-forwarded-via");
 
 /// What the backends receive, after filtering and request modifiers.
@@ -53,6 +51,8 @@ pub struct RequestPhase {
     modifiers: ModifierChain,
     /// `{JWT.claim}` of its backends, filled in after the hooks.
     claims: ClaimParams,
+    /// The gateway's `User-Agent`.
+    user_agent: HeaderValue,
 }
 
 /// What the request phase decided.
@@ -69,8 +69,10 @@ impl RequestPhase {
         endpoint: &sepia_config::Endpoint,
         modifiers: ModifierChain,
         claims: ClaimParams,
+        identity: Identity,
     ) -> Self {
         Self {
+            user_agent: identity.user_agent(),
             param_names: endpoint.params.clone(),
             forwards_body: endpoint.method.has_body(),
             headers: HeaderFilter::new(&endpoint.input_headers),
@@ -149,9 +151,7 @@ impl RequestPhase {
         } else {
             header::USER_AGENT
         };
-        outgoing
-            .headers
-            .insert(via, HeaderValue::from_static(USER_AGENT));
+        outgoing.headers.insert(via, self.user_agent.clone());
         Ok(Read::Forward(outgoing))
     }
 

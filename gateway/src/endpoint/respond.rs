@@ -20,6 +20,7 @@ use crate::{
     body::{full, ResponseBody, COMPLETED, COMPLETED_HEADER, JSON_CONTENT_TYPE},
     error::ProxyError,
     forwarding::strip_hop_by_hop,
+    identity::VERSION_HEADER,
     modifiers::{
         chain::ModifierChain,
         convert::{buffered_response, from_plugin_response, to_plugin_headers},
@@ -39,6 +40,8 @@ pub struct ResponsePhase {
     modifiers: ModifierChain,
     /// `sepia.pass_backend_status`.
     pass_backend_status: bool,
+    /// `X-Krakend`, which lura's endpoint handler puts on every answer.
+    version_header: Option<HeaderValue>,
 }
 
 /// A body the gateway wrote, about to be answered.
@@ -64,15 +67,14 @@ impl ResponsePhase {
         Self {
             endpoint: endpoint.endpoint.clone(),
             output: endpoint.output_encoding,
-            cache_control: endpoint
-                .cache_ttl
-                .filter(|_| endpoint.method == sepia_config::Method::Get)
-                .and_then(|ttl| {
-                    HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs())).ok()
-                }),
+            // lura sets it whatever the method, in both generations.
+            cache_control: endpoint.cache_ttl.and_then(|ttl| {
+                HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs())).ok()
+            }),
             static_response: endpoint.static_response.clone(),
             modifiers,
             pass_backend_status: service.pass_backend_status,
+            version_header: service.identity.version_header(),
         }
     }
 
@@ -89,6 +91,7 @@ impl ResponsePhase {
                 body,
             } => {
                 headers.insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
+                self.mark(&mut headers);
                 Ok(buffered_response(status, headers, body))
             }
             Collected::Stream(response) => {
@@ -99,6 +102,7 @@ impl ResponsePhase {
                 parts
                     .headers
                     .insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
+                self.mark(&mut parts.headers);
                 // The client's protocol version is the server's business,
                 // not the backend's.
                 parts.version = http::Version::default();
@@ -110,6 +114,7 @@ impl ResponsePhase {
                 body,
             } => {
                 headers.insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
+                self.mark(&mut headers);
                 let response = PluginResponse {
                     status: status.as_u16(),
                     headers: to_plugin_headers(&headers),
@@ -252,6 +257,7 @@ impl ResponsePhase {
             if let Some(value) = cache_control {
                 headers.insert(header::CACHE_CONTROL, value.clone());
             }
+            self.mark(headers);
             return Ok(response);
         }
         let mut headers = vec![
@@ -260,6 +266,9 @@ impl ResponsePhase {
         ];
         if let Some(value) = cache_control {
             headers.push(Header::new("cache-control", value.as_bytes()));
+        }
+        if let Some(value) = &self.version_header {
+            headers.push(Header::new(VERSION_HEADER.as_str(), value.as_bytes()));
         }
         // Only a JSON object has members to point at.
         let layout = match canonical.then(|| sepia_json::canonical_members(&body)) {
@@ -281,6 +290,13 @@ impl ResponsePhase {
                 .set_value(VALUE_BACKEND_STATUS, backend_status.as_u16().to_string());
         }
         self.through_hooks(response, context, layout).await
+    }
+
+    /// Adds `X-Krakend`.
+    fn mark(&self, headers: &mut http::HeaderMap) {
+        if let Some(value) = &self.version_header {
+            headers.insert(VERSION_HEADER, value.clone());
+        }
     }
 
     async fn through_hooks(

@@ -115,6 +115,7 @@ fn build(
             reveal_error_body: false,
             config_version: 3,
             pass_backend_status: false,
+            identity: crate::identity::Identity::new(3, true, false),
         },
     )
 }
@@ -425,6 +426,7 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
             reveal_error_body: false,
             config_version: version,
             pass_backend_status: false,
+            identity: crate::identity::Identity::new(3, true, false),
         };
         let built = Endpoint::new(
             &endpoint_config(endpoint.clone()),
@@ -497,6 +499,7 @@ fn build_for(version: u64, endpoint: Value) -> Endpoint {
         reveal_error_body: false,
         config_version: version,
         pass_backend_status: false,
+        identity: crate::identity::Identity::new(3, true, false),
     };
     Endpoint::new(&endpoint_config(endpoint), vec![], vec![], &pool, &service)
 }

@@ -196,10 +196,11 @@ impl Modifier for Signer {
             response.status = status;
         }
         // krakend-jose's signer answers with its own handler, which writes
-        // the signed body alone: none of lura's completeness or cache
-        // headers, in either generation.
+        // the signed body alone: none of lura's completeness, cache or
+        // version headers, in either generation.
         response.remove_header("x-krakend-completed");
         response.remove_header("cache-control");
+        response.remove_header("x-krakend");
         if layout.canonical_json {
             // The gateway wrote the body in Go's encoding and says where its
             // members are: each claims object's bytes are already exactly

@@ -1,0 +1,185 @@
+//! What a backend sees of lura's HTTP client, Go's `http.DefaultClient`, in
+//! both generations: it asks for gzip when the request does not say
+//! otherwise and undoes it, and it follows up to ten redirects, as a
+//! browser would (a 303, or a 301/302 after a POST, turns into a GET without
+//! body), with a `Referer` and without credentials on another host.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+
+/// Go's limit: the eleventh redirect fails the call.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Adds `Accept-Encoding: gzip` as Go's transport does, unless the
+/// request names an encoding or a range; whether it did (and so undoes
+/// gzip on the answer).
+pub fn ask_for_gzip(headers: &mut HeaderMap) -> bool {
+    if headers.contains_key(header::ACCEPT_ENCODING) || headers.contains_key(header::RANGE) {
+        return false;
+    }
+    headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    true
+}
+
+/// Whether an answer is gzip the transport asked for.
+pub fn is_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+}
+
+/// Undoes gzip, refusing more than `limit` bytes of output (a small body
+/// may inflate a thousandfold).
+pub fn gunzip(body: &[u8], limit: usize) -> std::io::Result<Bytes> {
+    let mut out = Vec::with_capacity(body.len() * 4);
+    let mut decoder = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
+    decoder.read_to_end(&mut out)?;
+    if out.len() > limit {
+        return Err(std::io::Error::other(format!(
+            "the gzip body inflates past {limit} bytes"
+        )));
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Removes what no longer holds once the body is inflated, as Go does.
+pub fn forget_encoding(headers: &mut HeaderMap) {
+    headers.remove(header::CONTENT_ENCODING);
+    headers.remove(header::CONTENT_LENGTH);
+}
+
+/// The next request of a redirect: its URL, method, and whether the body
+/// goes with it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Redirect {
+    pub url: String,
+    pub method: Method,
+    pub keeps_body: bool,
+}
+
+/// Where an answer redirects to, when it is a redirect Go follows;
+/// `Err` when its `Location` is not a URL.
+pub fn redirect(
+    status: StatusCode,
+    headers: &HeaderMap,
+    from: &str,
+    method: &Method,
+) -> Option<Result<Redirect, String>> {
+    let (method, keeps_body) = match status.as_u16() {
+        301..=303 => {
+            // Go keeps GET and HEAD, turns anything else into a GET.
+            if *method == Method::GET || *method == Method::HEAD {
+                (method.clone(), false)
+            } else {
+                (Method::GET, false)
+            }
+        }
+        307 | 308 => (method.clone(), true),
+        _ => return None,
+    };
+    let location = headers.get(header::LOCATION)?.to_str().ok()?;
+    let target = url::Url::parse(from)
+        .and_then(|base| base.join(location))
+        .map_err(|e| format!("its Location {location:?} is not a URL: {e}"));
+    Some(target.map(|url| Redirect {
+        url: url.to_string(),
+        method,
+        keeps_body,
+    }))
+}
+
+/// Adjusts the headers for the next hop: `Referer` is the URL left (not
+/// from https to http), and credentials stay behind on another host.
+pub fn headers_for_hop(headers: &mut HeaderMap, from: &str, to: &str) {
+    let host = |u: &str| {
+        url::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+    };
+    if host(from) != host(to) {
+        for name in [
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::WWW_AUTHENTICATE,
+        ] {
+            headers.remove(name);
+        }
+        headers.remove("cookie2");
+    }
+    let downgrade = from.starts_with("https://") && to.starts_with("http://");
+    match HeaderValue::from_str(from) {
+        Ok(referer) if !downgrade => {
+            headers.insert(header::REFERER, referer);
+        }
+        _ => {
+            headers.remove(header::REFERER);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_asked_for_only_when_nothing_else_is() {
+        let mut headers = HeaderMap::new();
+        assert!(ask_for_gzip(&mut headers));
+        assert_eq!(headers[header::ACCEPT_ENCODING], "gzip");
+        let mut own = HeaderMap::new();
+        own.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br"));
+        assert!(!ask_for_gzip(&mut own));
+        assert_eq!(own[header::ACCEPT_ENCODING], "br");
+    }
+
+    #[test]
+    fn gzip_inflates_within_its_limit() {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&[b'a'; 10_000]).unwrap();
+        let packed = encoder.finish().unwrap();
+        assert_eq!(gunzip(&packed, 10_000).unwrap().len(), 10_000);
+        assert!(gunzip(&packed, 9_999).is_err());
+        assert!(gunzip(b"not gzip", 100).is_err());
+    }
+
+    #[test]
+    fn redirects_follow_gos_rules() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::LOCATION, HeaderValue::from_static("/b?x=1"));
+        let from = "http://h:1/a/b";
+        let hop = redirect(StatusCode::FOUND, &headers, from, &Method::POST)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            hop,
+            Redirect {
+                url: "http://h:1/b?x=1".into(),
+                method: Method::GET,
+                keeps_body: false
+            }
+        );
+        let hop = redirect(
+            StatusCode::TEMPORARY_REDIRECT,
+            &headers,
+            from,
+            &Method::POST,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((hop.method, hop.keeps_body), (Method::POST, true));
+        assert!(redirect(StatusCode::NOT_MODIFIED, &headers, from, &Method::GET).is_none());
+        let mut away = HeaderMap::new();
+        away.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        headers_for_hop(&mut away, "https://a.example/x", "http://b.example/y");
+        assert!(!away.contains_key(header::AUTHORIZATION));
+        assert!(!away.contains_key(header::REFERER));
+        let mut same = HeaderMap::new();
+        same.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        headers_for_hop(&mut same, "http://h:1/a", "http://h:1/b");
+        assert_eq!(same[header::REFERER], "http://h:1/a");
+        assert!(same.contains_key(header::AUTHORIZATION));
+    }
+}
