@@ -122,6 +122,7 @@ pub(crate) fn sepia_switches(extra: &mut ExtraConfig, diags: &mut Diagnostics) -
     switches.json_errors = reader.bool("json_errors", diags).unwrap_or(false);
     switches.pass_backend_status = reader.bool("pass_backend_status", diags).unwrap_or(false);
     switches.own_identity = reader.bool("own_identity", diags).unwrap_or(false);
+    switches.pass_backend_errors = reader.bool("pass_backend_errors", diags).unwrap_or(false);
     reader.finish(&[], diags);
     switches
 }

@@ -313,9 +313,11 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SepiaSwitches {
     /// `json_errors`: the gateway's own refusals of unknown paths and
-    /// methods answer `{"error": ..., "source": ...}` with
-    /// `X-Sepia-Error-Source` (and `Allow` on a 405), instead of KrakenD's
-    /// plain-text `404 page not found` and `405 method not allowed`.
+    /// methods, and its endpoints' failures, answer `{"error": ...,
+    /// "source": ...}` with `X-Sepia-Error-Source` (and `Allow` on a 405)
+    /// and Sepia's statuses (502 for a failing backend, 504 for a timeout),
+    /// instead of KrakenD's plain-text `404 page not found`, `405 method
+    /// not allowed` and lura's 500.
     pub json_errors: bool,
     /// `pass_backend_status`: an endpoint answers with its backend's success
     /// status (a 201 stays 201) instead of lura's 200, which its renderers
@@ -325,6 +327,9 @@ pub struct SepiaSwitches {
     /// `X-Krakend` version header, instead of those of the KrakenD release
     /// of the file's generation.
     pub own_identity: bool,
+    /// `pass_backend_errors`: a single backend's 4xx reaches the client
+    /// with its status and body, instead of lura's 500.
+    pub pass_backend_errors: bool,
 }
 
 impl SepiaSwitches {
@@ -334,6 +339,7 @@ impl SepiaSwitches {
             ("json_errors", self.json_errors),
             ("pass_backend_status", self.pass_backend_status),
             ("own_identity", self.own_identity),
+            ("pass_backend_errors", self.pass_backend_errors),
         ]
     }
 }

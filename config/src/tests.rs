@@ -471,7 +471,8 @@ fn sepia_switches_are_read_from_their_own_namespace_and_checked() {
         vec![
             ("json_errors", false),
             ("pass_backend_status", false),
-            ("own_identity", false)
+            ("own_identity", false),
+            ("pass_backend_errors", false)
         ]
     );
     let on = parse_str(&config(r#"{"json_errors":true}"#), false).unwrap();

@@ -153,10 +153,14 @@ pub enum ProxyError {
     /// success.
     #[error("backend {url} answered {status}")]
     BackendStatus {
-        /// The backend URL called.
+        /// The backend URL that answered.
         url: String,
         /// Its status.
         status: StatusCode,
+        /// The backend's method.
+        method: String,
+        /// Its `url_pattern`.
+        pattern: String,
     },
     /// A backend with `return_error_code` failed: its status reaches the
     /// client, and its body only with `router.return_error_msg`.
@@ -305,6 +309,82 @@ impl ProxyError {
             }
         }
         response
+    }
+
+    /// The client's response for an endpoint's failure. As KrakenD answers
+    /// it (lura's `DefaultToHTTPError`, both generations): 500, with the
+    /// error's text as `text/plain` only under `router.return_error_msg`
+    /// (`reveal`), else an empty body; a client's or a plugin's error keeps
+    /// its status, and `return_error_code` answers are already KrakenD's.
+    /// On a signer's endpoint (`signer`), krakend-jose's bare 400. With
+    /// `sepia.json_errors`, Sepia's JSON error and status instead.
+    pub fn into_endpoint_response(
+        self,
+        style: ErrorStyle,
+        reveal: bool,
+        signer: bool,
+    ) -> Response<ResponseBody> {
+        if style.json {
+            return self.into_response();
+        }
+        if signer {
+            // krakend-jose's signer replaces the endpoint's handler and
+            // aborts any failure with a bare 400, in both generations.
+            let mut response = Response::new(full(Bytes::new()));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            return response;
+        }
+        let status = match &self {
+            ProxyError::BackendCode { .. } => {
+                let mut response = self.into_response();
+                response.headers_mut().remove(ERROR_SOURCE);
+                return response;
+            }
+            ProxyError::RequestBody { status, .. } => *status,
+            ProxyError::Plugin { .. } => self.status(),
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let text = if reveal {
+            self.krakend_text(style.krakend2)
+        } else {
+            String::new()
+        };
+        let empty = text.is_empty();
+        let mut response = Response::new(full(text));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        if !empty {
+            // What Go's server sniffs for the text lura writes.
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+        }
+        headers.insert(COMPLETED_HEADER, HeaderValue::from_static("false"));
+        response
+    }
+
+    /// The error's text as lura writes it where Sepia knows lura's words
+    /// (a backend's failing status), else Sepia's description.
+    fn krakend_text(&self, krakend2: bool) -> String {
+        match self {
+            ProxyError::BackendStatus {
+                url,
+                status,
+                method,
+                pattern,
+            } => {
+                if krakend2 {
+                    format!(
+                        "invalid status code {} [{method} {pattern}]: {url}",
+                        status.as_u16()
+                    )
+                } else {
+                    "Invalid status code".to_owned()
+                }
+            }
+            other => other.to_string(),
+        }
     }
 
     /// The client's response for this error, as Sepia's JSON error.

@@ -123,6 +123,8 @@ impl Gateway {
                         config.sepia.own_identity,
                         builtin.hide_version,
                     ),
+                    errors: ErrorStyle::of(config),
+                    pass_backend_errors: config.sepia.pass_backend_errors,
                 },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));

@@ -15,10 +15,6 @@ use sepia_e2e::{
 
 /// The specs Sepia does not pass yet, and why.
 const NOT_YET: &[(&str, &str)] = &[
-    (
-        "backend_404",
-        "lura 2's 500 with its error text (`invalid status code 404 [GET /unknown]: URL`) (#12)",
-    ),
     ("botdetector_1", "security/bot-detector (#13)"),
     ("botdetector_2", "security/bot-detector (#13)"),
     ("botdetector_3", "security/bot-detector (#13)"),

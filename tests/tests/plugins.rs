@@ -126,7 +126,8 @@ async fn plugin_log_lines_follow_the_host_filter() {
 #[tokio::test(flavor = "multi_thread")]
 async fn panics_fail_only_their_requests_even_under_load() {
     let backend = TestBackend::always(Reply::json(200, r#"{"fine":true}"#)).await;
-    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+    // Sepia's JSON errors say which plugin failed and why.
+    let sepia = Sepia::start(json!({"version": 3, "extra_config": {"sepia": {"json_errors": true}}, "endpoints": [
         endpoint_with("/panic-request", &backend, json!({"fault": {"on": "request", "kind": "panic"}})),
         endpoint_with("/panic-response", &backend, json!({"fault": {"on": "response", "kind": "panic"}})),
         endpoint_with("/error", &backend, json!({"fault": {"on": "request", "kind": "error"}})),
@@ -602,7 +603,7 @@ async fn krakend_req_resp_modifier_names_plugins() {
 async fn backend_level_modifiers_see_each_backend_call() {
     let a = TestBackend::always(Reply::json(200, r#"{"a":1}"#)).await;
     let b = TestBackend::always(Reply::json(200, r#"{"b":2}"#)).await;
-    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+    let sepia = Sepia::start(json!({"version": 3, "extra_config": {"sepia": {"json_errors": true}}, "endpoints": [
         {"endpoint": "/both", "input_headers": ["x-block"], "backend": [
             {"host": [a.url()], "url_pattern": "/a", "extra_config": {NS: {"request_set": {"x-for": "a"}}}},
             {"host": [b.url()], "url_pattern": "/b", "extra_config": {NS: {"block_when_header": "x-block"}}}

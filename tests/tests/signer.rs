@@ -415,7 +415,23 @@ async fn backend_failures_are_never_signed() {
         token_endpoint("/collection", &collection, "auth/signer", signer.clone());
     collection_endpoint["output_encoding"] = json!("json-collection");
     collection_endpoint["backend"][0]["encoding"] = json!("safejson");
-    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+    // As krakend-jose's signer answers: any failure is a bare 400.
+    let krakend = Sepia::start(json!({"version": 3, "endpoints": [
+        token_endpoint("/refused", &refused, "auth/signer", signer.clone()),
+        token_endpoint("/broken", &broken, "auth/signer", signer.clone())
+    ]}))
+    .await;
+    for path in ["/refused", "/broken"] {
+        let answer = post(&krakend, path).await;
+        assert_eq!(answer.status, 400, "{path}: {}", answer.text());
+        assert!(answer.body.is_empty(), "{path}");
+        assert_eq!(answer.header("x-krakend"), None, "{path}");
+        assert_eq!(answer.header("x-krakend-completed"), None, "{path}");
+    }
+    // Sepia's switches: the backend's 4xx whole, other failures as JSON.
+    let sepia = Sepia::start(json!({"version": 3,
+        "extra_config": {"sepia": {"pass_backend_errors": true, "json_errors": true}},
+        "endpoints": [
         token_endpoint("/refused", &refused, "auth/signer", signer.clone()),
         token_endpoint("/broken", &broken, "auth/signer", signer.clone()),
         slow_endpoint,

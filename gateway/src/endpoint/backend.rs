@@ -54,6 +54,10 @@ pub struct BackendCall {
     hosts: Vec<String>,
     next_host: AtomicUsize,
     template: UrlTemplate,
+    /// The `url_pattern` as configured, for lura's error text.
+    pattern: String,
+    /// `sepia.pass_backend_errors`: a 4xx reaches the client as it came.
+    pass_client_errors: bool,
     method: Method,
     encoding: BackendEncoding,
     is_collection: bool,
@@ -87,6 +91,20 @@ pub struct BackendReply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The URL that answered (after redirects), for lura's error text.
+    pub url: String,
+}
+
+/// The URL a response came from, in its extensions.
+#[derive(Debug, Clone)]
+struct AnsweredBy(String);
+
+fn answered_by<B>(response: &Response<B>) -> String {
+    response
+        .extensions()
+        .get::<AnsweredBy>()
+        .map(|a| a.0.clone())
+        .unwrap_or_default()
 }
 
 /// One backend's answer, sorted.
@@ -98,9 +116,11 @@ pub enum BackendAnswer {
         data: Map<String, Value>,
         complete: bool,
     },
-    /// A 4xx answer, kept whole.
+    /// A 4xx answer, kept whole (`sepia.pass_backend_errors`).
     Refused {
         url: String,
+        method: String,
+        pattern: String,
         status: StatusCode,
         headers: HeaderMap,
         body: Bytes,
@@ -117,9 +137,18 @@ impl BackendAnswer {
                 data,
                 complete,
             } => Ok((status, data, complete)),
-            BackendAnswer::Refused { url, status, .. } => {
-                Err(ProxyError::BackendStatus { url, status })
-            }
+            BackendAnswer::Refused {
+                url,
+                status,
+                method,
+                pattern,
+                ..
+            } => Err(ProxyError::BackendStatus {
+                url,
+                status,
+                method,
+                pattern,
+            }),
         }
     }
 }
@@ -150,6 +179,8 @@ impl BackendCall {
             hosts: backend.hosts.clone(),
             next_host: AtomicUsize::new(0),
             template: UrlTemplate::parse(&backend.url_pattern, &param_names),
+            pattern: backend.url_pattern.clone(),
+            pass_client_errors: service.pass_backend_errors,
             method: method_of(backend.method),
             encoding: backend.encoding,
             is_collection: backend.is_collection,
@@ -254,7 +285,11 @@ impl BackendCall {
                         cause,
                     })?;
             match go_client::redirect(response.status(), response.headers(), &url, &method) {
-                None => return self.inflated(response, gzip, &url).await,
+                None => {
+                    let mut response = self.inflated(response, gzip, &url).await?;
+                    response.extensions_mut().insert(AnsweredBy(url));
+                    return Ok(response);
+                }
                 Some(Err(reason)) => return Err(ProxyError::BackendRedirect { url, reason }),
                 Some(Ok(hop)) => {
                     go_client::headers_for_hop(&mut headers, &url, &hop.url);
@@ -306,12 +341,15 @@ impl BackendCall {
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendReply, ProxyError> {
         if self.modifiers.is_empty() {
-            let (parts, body) = self.send(upstream, outgoing).await?.into_parts();
+            let response = self.send(upstream, outgoing).await?;
+            let url = answered_by(&response);
+            let (parts, body) = response.into_parts();
             let body = self.read_body(body).await?;
             return Ok(BackendReply {
                 status: parts.status,
                 headers: parts.headers,
                 body,
+                url,
             });
         }
         let plugin = self.modifiers.last_plugin();
@@ -327,6 +365,7 @@ impl BackendCall {
             body: RVec::from(outgoing.body.to_vec()),
         };
         let mut context = outgoing.context.as_deref().cloned().unwrap_or_default();
+        let mut answered = self.label();
         let reply = match self.modifiers.on_request(request, &mut context).await? {
             RequestOutcome::Respond(_, response) => response,
             RequestOutcome::Continue(request) => {
@@ -337,10 +376,9 @@ impl BackendCall {
                 }
                 let headers = from_plugin_headers(&request.headers, "request", &plugin)?;
                 let body = Bytes::from(request.body.into_vec());
-                let (parts, body) = self
-                    .dispatch(upstream, url, headers, body)
-                    .await?
-                    .into_parts();
+                let response = self.dispatch(upstream, url, headers, body).await?;
+                answered = answered_by(&response);
+                let (parts, body) = response.into_parts();
                 let body = self.read_body(body).await?;
                 PluginResponse {
                     status: parts.status.as_u16(),
@@ -359,6 +397,7 @@ impl BackendCall {
             status,
             headers,
             body,
+            url: answered,
         })
     }
 
@@ -401,17 +440,21 @@ impl BackendCall {
                 });
             }
         }
-        if reply.status.is_client_error() {
+        if reply.status.is_client_error() && self.pass_client_errors {
             return Ok(Err(BackendAnswer::Refused {
-                url: self.label(),
+                url: reply.url,
+                method: self.method.to_string(),
+                pattern: self.pattern.clone(),
                 status: reply.status,
                 headers: reply.headers,
                 body: reply.body,
             }));
         }
         Err(ProxyError::BackendStatus {
-            url: self.label(),
+            url: reply.url,
             status: reply.status,
+            method: self.method.to_string(),
+            pattern: self.pattern.clone(),
         })
     }
 

@@ -39,7 +39,7 @@ use self::{
 };
 use crate::{
     body::ResponseBody,
-    error::ProxyError,
+    error::{ErrorStyle, ProxyError},
     identity::{Identity, VERSION_HEADER},
     modifiers::{chain::ModifierChain, hook_pool::HookPool},
     plugin_host::BoundModifier,
@@ -59,6 +59,11 @@ pub struct ServiceSettings {
     pub pass_backend_status: bool,
     /// The `User-Agent` and `X-Krakend` the gateway sends.
     pub identity: Identity,
+    /// How failures look (`sepia.json_errors`).
+    pub errors: ErrorStyle,
+    /// `sepia.pass_backend_errors`: a single backend's 4xx reaches the
+    /// client as it came.
+    pub pass_backend_errors: bool,
 }
 
 /// An endpoint, ready to serve.
@@ -81,6 +86,13 @@ pub struct Endpoint {
     /// `X-Krakend` of the endpoint's failures (its other answers get it in
     /// the response phase).
     version_header: Option<http::HeaderValue>,
+    /// How its failures look.
+    errors: ErrorStyle,
+    /// `router.return_error_msg`.
+    reveal_error: bool,
+    /// Its answers are signed (`auth/signer`): krakend-jose's handler
+    /// answers its failures.
+    signs: bool,
 }
 
 impl Endpoint {
@@ -117,6 +129,9 @@ impl Endpoint {
             has_modifiers,
             empty_when_all_fail: !sepia_plugin_api::is_krakend2(service.config_version),
             version_header: service.identity.version_header(),
+            errors: service.errors,
+            reveal_error: service.reveal_error_body,
+            signs: endpoint.extra_config.get("auth/signer").is_some(),
         }
     }
 
@@ -158,9 +173,11 @@ impl Endpoint {
             Ok(response) => response,
             Err(error) => {
                 tracing::warn!(endpoint = %self.path, status = error.status().as_u16(), kind = ?error.kind(), error = %error, "request failed");
-                let mut response = error.into_response();
-                // lura's endpoint handler sets it before calling the proxy.
-                if let Some(version) = &self.version_header {
+                let mut response =
+                    error.into_endpoint_response(self.errors, self.reveal_error, self.signs);
+                // lura's endpoint handler sets it before calling the proxy;
+                // krakend-jose's signer handler, which replaces it, does not.
+                if let (Some(version), false) = (&self.version_header, self.signs) {
                     response
                         .headers_mut()
                         .insert(VERSION_HEADER, version.clone());

@@ -116,6 +116,11 @@ fn build(
             config_version: 3,
             pass_backend_status: false,
             identity: crate::identity::Identity::new(3, true, false),
+            errors: crate::error::ErrorStyle {
+                json: true,
+                krakend2: true,
+            },
+            pass_backend_errors: true,
         },
     )
 }
@@ -427,6 +432,11 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
             config_version: version,
             pass_backend_status: false,
             identity: crate::identity::Identity::new(3, true, false),
+            errors: crate::error::ErrorStyle {
+                json: true,
+                krakend2: true,
+            },
+            pass_backend_errors: true,
         };
         let built = Endpoint::new(
             &endpoint_config(endpoint.clone()),
@@ -500,6 +510,11 @@ fn build_for(version: u64, endpoint: Value) -> Endpoint {
         config_version: version,
         pass_backend_status: false,
         identity: crate::identity::Identity::new(3, true, false),
+        errors: crate::error::ErrorStyle {
+            json: true,
+            krakend2: true,
+        },
+        pass_backend_errors: true,
     };
     Endpoint::new(&endpoint_config(endpoint), vec![], vec![], &pool, &service)
 }
