@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::{
     diagnostics::{join, Diagnostics, ProblemKind},
     model::{
-        BackendErrors, ExtraConfig, ExtraConfigEntry, SepiaSwitches, StaticResponse, StaticStrategy,
+        BackendErrors, ExtraConfig, ExtraConfigEntry, FlatmapOp, SepiaSwitches, StaticResponse,
+        StaticStrategy,
     },
     reader::{type_name, ObjectReader},
 };
@@ -23,7 +24,7 @@ pub const SEPIA: &str = "sepia";
 const PROXY_NOT_SUPPORTED: &[&str] =
     &["flatmap_filter", "combiner", "sequential_propagated_params"];
 /// Backend `proxy` settings Sepia does not implement yet.
-const BACKEND_PROXY_NOT_SUPPORTED: &[&str] = &["shadow", "flatmap_filter"];
+const BACKEND_PROXY_NOT_SUPPORTED: &[&str] = &["shadow"];
 
 /// Where a namespace of an `extra_config` is: `endpoints[0].extra_config.proxy`.
 fn namespace_path(parent: &str, entry: &ExtraConfigEntry) -> String {
@@ -133,13 +134,56 @@ pub(crate) fn backend_http(
     extra: &mut ExtraConfig,
     parent: &str,
     diags: &mut Diagnostics,
-) -> BackendErrors {
+) -> (BackendErrors, Option<Vec<FlatmapOp>>) {
+    let mut flatmap = None;
     if let Some(entry) = extra.take(PROXY) {
         let path = namespace_path(parent, &entry);
-        if let Some(reader) = ObjectReader::of(path, &entry.value, diags) {
+        if let Some(mut reader) = ObjectReader::of(path, &entry.value, diags) {
+            flatmap = flatmap_filter(&mut reader, diags);
             reader.finish(BACKEND_PROXY_NOT_SUPPORTED, diags);
         }
     }
+    (backend_errors(extra, parent, diags), flatmap)
+}
+
+/// `flatmap_filter`: its operations, each `{"type", "args"}`. KrakenD
+/// skips what it cannot read; Sepia names it.
+fn flatmap_filter(
+    reader: &mut ObjectReader<'_>,
+    diags: &mut Diagnostics,
+) -> Option<Vec<FlatmapOp>> {
+    let path = reader.path_of("flatmap_filter");
+    let items = reader.array("flatmap_filter", diags)?;
+    let split = |text: &str| text.split('.').map(str::to_owned).collect::<Vec<_>>();
+    let mut ops = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
+        let args: Option<Vec<&str>> = item
+            .get("args")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().map(Value::as_str).collect());
+        let Some(args) = args.filter(|a| !a.is_empty() && a.iter().all(|s| !s.is_empty())) else {
+            diags.invalid(&at, "\"args\" must be a non-empty array of dot paths");
+            continue;
+        };
+        match (kind, args.as_slice()) {
+            ("move", [from, to]) => ops.push(FlatmapOp::Move(split(from), split(to))),
+            ("append", [from, to]) => ops.push(FlatmapOp::Append(split(from), split(to))),
+            ("del", paths) => ops.push(FlatmapOp::Del(paths.iter().map(|p| split(p)).collect())),
+            ("move" | "append", _) => {
+                diags.invalid(&at, format!("\"{kind}\" takes two paths: [from, to]"))
+            }
+            _ => diags.invalid(&at, format!("\"type\" {kind:?} is not move, append or del")),
+        }
+    }
+    if ops.is_empty() {
+        return None;
+    }
+    Some(ops)
+}
+
+fn backend_errors(extra: &mut ExtraConfig, parent: &str, diags: &mut Diagnostics) -> BackendErrors {
     let Some(entry) = extra.take(BACKEND_HTTP) else {
         return BackendErrors::Default;
     };

@@ -21,7 +21,8 @@ pub use diagnostics::{Problem, ProblemKind};
 pub use gateway_namespaces::response_reference;
 pub use model::{
     Backend, BackendEncoding, BackendErrors, Config, Endpoint, ExtraConfig, ExtraConfigEntry,
-    Method, OutputEncoding, PluginSettings, SepiaSwitches, Shaping, StaticResponse, StaticStrategy,
+    FlatmapOp, Method, OutputEncoding, PluginSettings, SepiaSwitches, Shaping, StaticResponse,
+    StaticStrategy,
 };
 pub use parse::{jwt_claim_reference, placeholders};
 /// Go duration strings; shared with plugins through the plugin interface.

@@ -198,6 +198,23 @@ pub struct Shaping {
     pub mapping: Vec<(String, String)>,
     /// Wrap everything under this key.
     pub group: Option<String>,
+    /// `proxy.flatmap_filter`: when set, these operations replace `allow`,
+    /// `deny` and `mapping` (as lura's formatter does), between `target`
+    /// and `group`.
+    pub flatmap: Option<Vec<FlatmapOp>>,
+}
+
+/// One `flatmap_filter` operation; paths are split at dots, `*` matches
+/// every key or index of a level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlatmapOp {
+    /// Moves (or renames) the value at the first path to the second.
+    Move(Vec<String>, Vec<String>),
+    /// Appends the array at the first path to the array at the second, and
+    /// removes the first.
+    Append(Vec<String>, Vec<String>),
+    /// Deletes every path.
+    Del(Vec<Vec<String>>),
 }
 
 /// A backend of an endpoint.

@@ -644,9 +644,10 @@ fn backend(
     let is_collection = reader.bool("is_collection", diags).unwrap_or(false);
     let input_headers = reader.string_list("input_headers", diags);
     let input_query_strings = reader.string_list("input_query_strings", diags);
-    let shaping = shaping(&mut reader, diags);
+    let mut shaping = shaping(&mut reader, diags);
     let mut extra_config = extra_config(&mut reader, diags);
-    let errors = backend_http(&mut extra_config, &path, diags);
+    let (errors, flatmap) = backend_http(&mut extra_config, &path, diags);
+    shaping.flatmap = flatmap;
     reader.finish(BACKEND_NOT_SUPPORTED, diags);
     Some(Backend {
         json_path: path,
@@ -730,6 +731,7 @@ fn shaping(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Shaping {
         deny,
         mapping,
         group,
+        flatmap: None,
     }
 }
 

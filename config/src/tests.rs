@@ -508,3 +508,38 @@ fn jwt_claims_in_url_patterns_need_a_validator() {
     );
     assert!(has(&found, "{JWT.} names no claim"), "{found:?}");
 }
+
+#[test]
+fn flatmap_filter_is_read_and_its_mistakes_are_named() {
+    let loaded = parse_str(
+        r#"{"version":3,"host":["http://b"],"endpoints":[{"endpoint":"/f","backend":[
+            {"url_pattern":"/c","is_collection":true,"allow":["ignored"],"extra_config":{"proxy":{"flatmap_filter":[
+                {"type":"move","args":["collection","paths"]},
+                {"type":"del","args":["paths.*.i","paths.*.j"]},
+                {"type":"append","args":["a","b"]}]}}}]}]}"#,
+        false,
+    )
+    .unwrap();
+    let ops = loaded.config.endpoints[0].backends[0].shaping.flatmap.clone().unwrap();
+    assert_eq!(ops.len(), 3);
+    assert_eq!(
+        ops[1],
+        FlatmapOp::Del(vec![
+            vec!["paths".into(), "*".into(), "i".into()],
+            vec!["paths".into(), "*".into(), "j".into()]
+        ])
+    );
+    let found = problems(
+        r#"{"version":3,"host":["http://b"],"endpoints":[{"endpoint":"/f","backend":[
+            {"url_pattern":"/c","extra_config":{"proxy":{"flatmap_filter":[
+                {"type":"copy","args":["a","b"]},{"type":"move","args":["a"]},{"type":"del"}]}}}]}]}"#,
+        false,
+    );
+    for needle in [
+        "flatmap_filter[0]: \"type\" \"copy\" is not move, append or del",
+        "flatmap_filter[1]: \"move\" takes two paths",
+        "flatmap_filter[2]: \"args\" must be",
+    ] {
+        assert!(has(&found, needle), "{needle}: {found:?}");
+    }
+}

@@ -28,7 +28,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("cors_3", "security/cors (#13)"),
     ("cors_4", "security/cors (#13)"),
     ("cors_5", "security/cors (#13)"),
-    ("flatmap_1", "proxy.flatmap_filter (#12)"),
     ("jsonschema_1", "validation/json-schema (#14)"),
     ("lua_1", "modifier/lua-backend (#14)"),
     ("lua_2", "modifier/lua-proxy (#14)"),
@@ -49,8 +48,14 @@ const NOT_YET: &[(&str, &str)] = &[
         "rss",
         "needs the internet (showrss.info) and the rss encoding",
     ),
-    ("sequential_3", "proxy.sequential_propagated_params (#12)"),
-    ("sequential_4", "{resp0} as a whole response (#12)"),
+    (
+        "sequential_3",
+        "modifier/lua-backend (#14), and proxy.sequential_propagated_params (#12)",
+    ),
+    (
+        "sequential_4",
+        "modifier/lua-backend (#14), and sequential_propagated_params with a whole response (#12)",
+    ),
     ("xml_1", "the xml backend encoding and output (#12)"),
     ("xml_2", "the xml output encoding (#12)"),
 ];

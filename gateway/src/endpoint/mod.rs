@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod decode;
+pub mod flatmap;
 pub mod go_client;
 pub mod jwt_claims;
 pub mod merge;

@@ -1,7 +1,9 @@
 //! Reshaping one backend's decoded response before the merge, as KrakenD's
 //! entity formatter does, in its order: `target`, then `allow` (or else
-//! `deny`), then `mapping`, then `group`. Paths are dot-separated keys into
-//! nested objects.
+//! `deny`), then `mapping`, then `group`; with `flatmap_filter`, its
+//! operations take the place of `allow`, `deny` and `mapping`, as lura's
+//! flatmap formatter does. Paths are dot-separated keys into nested
+//! objects.
 
 use sepia_config::Shaping;
 use serde_json::{Map, Value};
@@ -11,7 +13,9 @@ pub fn apply(shaping: &Shaping, mut data: Map<String, Value>) -> Map<String, Val
     if let Some(target) = &shaping.target {
         data = extract(target, data);
     }
-    if !shaping.allow.is_empty() {
+    if let Some(ops) = &shaping.flatmap {
+        data = super::flatmap::apply(ops, data);
+    } else if !shaping.allow.is_empty() {
         let mut kept = Map::new();
         for path in &shaping.allow {
             copy_path(&data, &mut kept, &path.split('.').collect::<Vec<_>>());
@@ -22,9 +26,11 @@ pub fn apply(shaping: &Shaping, mut data: Map<String, Value>) -> Map<String, Val
             remove_path(&mut data, &path.split('.').collect::<Vec<_>>());
         }
     }
-    for (from, to) in &shaping.mapping {
-        if let Some(value) = data.remove(from) {
-            data.insert(to.clone(), value);
+    if shaping.flatmap.is_none() {
+        for (from, to) in &shaping.mapping {
+            if let Some(value) = data.remove(from) {
+                data.insert(to.clone(), value);
+            }
         }
     }
     if let Some(group) = &shaping.group {
