@@ -520,7 +520,11 @@ fn flatmap_filter_is_read_and_its_mistakes_are_named() {
         false,
     )
     .unwrap();
-    let ops = loaded.config.endpoints[0].backends[0].shaping.flatmap.clone().unwrap();
+    let ops = loaded.config.endpoints[0].backends[0]
+        .shaping
+        .flatmap
+        .clone()
+        .unwrap();
     assert_eq!(ops.len(), 3);
     assert_eq!(
         ops[1],
