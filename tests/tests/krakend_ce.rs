@@ -15,10 +15,6 @@ use sepia_e2e::{
 
 /// The specs Sepia does not pass yet, and why.
 const NOT_YET: &[(&str, &str)] = &[
-    ("botdetector_1", "security/bot-detector (#13)"),
-    ("botdetector_2", "security/bot-detector (#13)"),
-    ("botdetector_3", "security/bot-detector (#13)"),
-    ("botdetector_4", "security/bot-detector (#13)"),
     ("cel-1", "validation/cel (#14)"),
     ("cel-2", "validation/cel (#14)"),
     ("cel-3", "validation/cel (#14)"),
