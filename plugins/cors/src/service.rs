@@ -5,7 +5,7 @@
 use sepia_plugin_api::{
     BodyLayout, Header, Modifier, PluginError, RVec, Request, RequestContext, RequestFlow, Response,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::policy::{Asked, Decision, Policy};
 
@@ -25,6 +25,24 @@ impl CorsService {
 
 fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request.header(name).and_then(|h| h.value_str())
+}
+
+/// The headers an answer gets, one `name: value` a line (header values
+/// hold no line breaks), `vary` lines to add, the others to replace.
+fn note(decision: &Decision) -> String {
+    let mut text = String::new();
+    for (name, value) in &decision.set {
+        text.push_str(name);
+        text.push_str(": ");
+        text.push_str(value);
+        text.push('\n');
+    }
+    for value in &decision.vary {
+        text.push_str("vary: ");
+        text.push_str(value);
+        text.push('\n');
+    }
+    text
 }
 
 fn apply(decision: &Decision, headers: &mut RVec<Header>) {
@@ -75,11 +93,7 @@ impl Modifier for CorsService {
             }));
         }
         if !decision.set.is_empty() || !decision.vary.is_empty() {
-            let note = json!({
-                "set": decision.set.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
-                "vary": decision.vary,
-            });
-            context.set_value(NOTE, note.to_string());
+            context.set_value(NOTE, Value::String(note(&decision)).to_string());
         }
         Ok(RequestFlow::Continue)
     }
@@ -93,22 +107,19 @@ impl Modifier for CorsService {
         let Some(note) = context.value(NOTE) else {
             return Ok(());
         };
-        let note: Value = serde_json::from_str(note)
-            .map_err(|e| PluginError::internal(format!("the CORS note is not JSON: {e}")))?;
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-        for pair in note["set"].as_array().into_iter().flatten() {
-            let name = text(&pair[0]);
-            response
-                .headers
-                .retain(|h| !h.name.eq_ignore_ascii_case(&name));
-            response
-                .headers
-                .push(Header::new(&name, text(&pair[1]).into_bytes()));
-        }
-        for value in note["vary"].as_array().into_iter().flatten() {
-            response
-                .headers
-                .push(Header::new("vary", text(value).into_bytes()));
+        let note: String = serde_json::from_str(note).map_err(|e| {
+            PluginError::internal(format!("the CORS note is not a JSON string: {e}"))
+        })?;
+        for line in note.lines() {
+            let Some((name, value)) = line.split_once(": ") else {
+                continue;
+            };
+            if name != "vary" {
+                response
+                    .headers
+                    .retain(|h| !h.name.eq_ignore_ascii_case(name));
+            }
+            response.headers.push(Header::new(name, value.as_bytes()));
         }
         Ok(())
     }
