@@ -242,22 +242,29 @@ impl BackendCall {
         let mut url = String::with_capacity(96);
         url.push_str(self.host());
         self.append_target(outgoing, &mut url);
-        self.dispatch(
-            upstream,
-            url,
-            self.headers_for(outgoing),
-            outgoing.body.clone(),
-        )
-        .await
+        match &self.headers {
+            // The endpoint's headers as they are: no copy to narrow them.
+            None => {
+                self.dispatch(upstream, url, &outgoing.headers, outgoing.body.clone())
+                    .await
+            }
+            Some(filter) => {
+                let narrowed = filter.narrow(&outgoing.headers);
+                self.dispatch(upstream, url, &narrowed, outgoing.body.clone())
+                    .await
+            }
+        }
     }
 
     /// Sends one call as lura's Go client makes it: gzip asked for and
-    /// undone, redirects followed.
+    /// undone, redirects followed. Each hop's headers are `headers` with
+    /// what the redirects so far change: one copy a hop, and only one when
+    /// nothing redirects.
     async fn dispatch(
         &self,
         upstream: &impl Upstream,
         url: String,
-        mut headers: HeaderMap,
+        headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Response<UpstreamBody>, ProxyError> {
         let mut body = if self.method == Method::GET || self.method == Method::DELETE {
@@ -265,13 +272,16 @@ impl BackendCall {
         } else {
             body
         };
-        let gzip = go_client::ask_for_gzip(&mut headers);
         let mut method = self.method.clone();
         let mut url = url;
+        let mut hops = go_client::Hops::default();
         for _ in 0..=go_client::MAX_REDIRECTS {
+            let mut hop_headers = headers.clone();
+            let gzip = go_client::ask_for_gzip(&mut hop_headers);
+            hops.apply(&mut hop_headers);
             let mut request = Request::new(Full::new(body.clone()));
             *request.method_mut() = method.clone();
-            *request.headers_mut() = headers.clone();
+            *request.headers_mut() = hop_headers;
             *request.uri_mut() = url.parse().map_err(|cause| ProxyError::BackendUrl {
                 url: url.clone(),
                 cause,
@@ -292,7 +302,7 @@ impl BackendCall {
                 }
                 Some(Err(reason)) => return Err(ProxyError::BackendRedirect { url, reason }),
                 Some(Ok(hop)) => {
-                    go_client::headers_for_hop(&mut headers, &url, &hop.url);
+                    hops.advance(&url, &hop.url);
                     if !hop.keeps_body {
                         body = Bytes::new();
                     }
@@ -376,7 +386,7 @@ impl BackendCall {
                 }
                 let headers = from_plugin_headers(&request.headers, "request", &plugin)?;
                 let body = Bytes::from(request.body.into_vec());
-                let response = self.dispatch(upstream, url, headers, body).await?;
+                let response = self.dispatch(upstream, url, &headers, body).await?;
                 answered = answered_by(&response);
                 let (parts, body) = response.into_parts();
                 let body = self.read_body(body).await?;

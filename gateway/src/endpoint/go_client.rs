@@ -90,31 +90,56 @@ pub fn redirect(
     }))
 }
 
-/// Adjusts the headers for the next hop: `Referer` is the URL left (not
-/// from https to http), and credentials stay behind on another host.
-pub fn headers_for_hop(headers: &mut HeaderMap, from: &str, to: &str) {
-    let host = |u: &str| {
-        url::Url::parse(u)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-    };
-    if host(from) != host(to) {
-        for name in [
-            header::AUTHORIZATION,
-            header::COOKIE,
-            header::WWW_AUTHENTICATE,
-        ] {
-            headers.remove(name);
+/// What the redirects so far change in the next request's headers:
+/// `Referer` is the URL left (not from https to http), and credentials stay
+/// behind once a hop went to another host.
+#[derive(Debug, Default)]
+pub struct Hops {
+    /// `None` before any redirect (the request's own `Referer` stands);
+    /// then the URL left, or nothing after a downgrade to http.
+    referer: Option<Option<HeaderValue>>,
+    strip_credentials: bool,
+}
+
+impl Hops {
+    /// Records a redirect from `from` to `to`.
+    pub fn advance(&mut self, from: &str, to: &str) {
+        let host = |u: &str| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+        };
+        if host(from) != host(to) {
+            self.strip_credentials = true;
         }
-        headers.remove("cookie2");
+        let downgrade = from.starts_with("https://") && to.starts_with("http://");
+        self.referer = Some(if downgrade {
+            None
+        } else {
+            HeaderValue::from_str(from).ok()
+        });
     }
-    let downgrade = from.starts_with("https://") && to.starts_with("http://");
-    match HeaderValue::from_str(from) {
-        Ok(referer) if !downgrade => {
-            headers.insert(header::REFERER, referer);
+
+    /// Applies what the redirects so far change to `headers`.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        if self.strip_credentials {
+            for name in [
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::WWW_AUTHENTICATE,
+            ] {
+                headers.remove(name);
+            }
+            headers.remove("cookie2");
         }
-        _ => {
-            headers.remove(header::REFERER);
+        match &self.referer {
+            None => {}
+            Some(Some(referer)) => {
+                headers.insert(header::REFERER, referer.clone());
+            }
+            Some(None) => {
+                headers.remove(header::REFERER);
+            }
         }
     }
 }
@@ -171,15 +196,34 @@ mod tests {
         .unwrap();
         assert_eq!((hop.method, hop.keeps_body), (Method::POST, true));
         assert!(redirect(StatusCode::NOT_MODIFIED, &headers, from, &Method::GET).is_none());
-        let mut away = HeaderMap::new();
-        away.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        headers_for_hop(&mut away, "https://a.example/x", "http://b.example/y");
-        assert!(!away.contains_key(header::AUTHORIZATION));
-        assert!(!away.contains_key(header::REFERER));
-        let mut same = HeaderMap::new();
-        same.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        headers_for_hop(&mut same, "http://h:1/a", "http://h:1/b");
+        let credentials = || {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+            headers
+        };
+        let mut hops = Hops::default();
+        let mut first = credentials();
+        first.insert(
+            header::REFERER,
+            HeaderValue::from_static("https://client.example/"),
+        );
+        hops.apply(&mut first);
+        assert_eq!(
+            first[header::REFERER],
+            "https://client.example/",
+            "before any redirect"
+        );
+        hops.advance("http://h:1/a", "http://h:1/b");
+        let mut same = credentials();
+        hops.apply(&mut same);
         assert_eq!(same[header::REFERER], "http://h:1/a");
         assert!(same.contains_key(header::AUTHORIZATION));
+        // Once another host was visited, credentials stay behind for good.
+        hops.advance("https://h:1/b", "http://b.example/y");
+        hops.advance("http://b.example/y", "http://h:1/c");
+        let mut away = credentials();
+        hops.apply(&mut away);
+        assert!(!away.contains_key(header::AUTHORIZATION));
+        assert_eq!(away[header::REFERER], "http://b.example/y");
     }
 }
