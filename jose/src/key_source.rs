@@ -12,7 +12,7 @@ use std::{
 use sepia_plugin_api::{FetchRequest, Host, TlsOptions};
 use serde_json::Value;
 
-use crate::settings_reader::{Known, SettingsReader};
+use sepia_plugin_settings::{Known, SettingsReader};
 
 /// Where the key set comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

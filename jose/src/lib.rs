@@ -1,7 +1,6 @@
 //! What Sepia's JOSE plugins share, so that the signer and the validator
 //! read the same settings, trust the same keys and refuse the same bad ones:
-//! the algorithms and their key checks, signing and verifying, the settings
-//! reader for krakend-jose's two spellings, and getting a JWK set through the
+//! the algorithms and their key checks, signing and verifying, and getting a JWK set through the
 //! gateway's host services (https, pins, local CA, start-up retries).
 //!
 //! A library linked into each plugin, never into the gateway: plugins reach
@@ -9,10 +8,9 @@
 
 pub mod algorithm;
 pub mod key_source;
-pub mod settings_reader;
 
 pub use algorithm::{Algorithm, KeyProblem, Signer, Verifier};
 pub use key_source::{
     explain_unsupported, set_keys, KeyError, KeySource, KeySourceSettings, KEY_SOURCE_SETTINGS,
 };
-pub use settings_reader::{Known, SettingsReader};
+pub use sepia_plugin_settings::{Known, SettingsReader};

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use regex::Regex;
 use sepia_plugin_api::{Modifier, PluginError, RVec, Request, RequestFlow, Response};
-use serde_json::Value;
+use sepia_plugin_settings::{Known, SettingsReader};
 
 /// The compiled settings.
 #[derive(Debug)]
@@ -17,12 +17,12 @@ pub struct Detector {
     empty_is_bot: bool,
 }
 
-const KNOWN: &[&str] = &[
-    "allow",
-    "deny",
-    "patterns",
-    "cache_size",
-    "empty_user_agent_is_bot",
+const KNOWN: &[Known] = &[
+    ("allow", None),
+    ("deny", None),
+    ("patterns", None),
+    ("cache_size", None),
+    ("empty_user_agent_is_bot", None),
 ];
 
 impl Detector {
@@ -30,57 +30,24 @@ impl Detector {
     /// that does not compile stops start-up (KrakenD logs it and lets every
     /// bot through).
     pub fn parse(config_json: &str) -> Result<Self, String> {
-        let value: Value = serde_json::from_str(config_json)
-            .map_err(|e| format!("the configuration is not JSON: {e}"))?;
-        let map = value
-            .as_object()
-            .ok_or("the configuration must be a JSON object")?;
-        let mut problems: Vec<String> = map
-            .keys()
-            .filter(|k| !KNOWN.contains(&k.as_str()))
-            .map(|k| format!("unknown setting \"{k}\""))
-            .collect();
-        let mut list = |key: &str| -> Vec<String> {
-            match map.get(key) {
-                None => Vec::new(),
-                Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect(),
-                Some(_) => {
-                    problems.push(format!("\"{key}\" must be an array of strings"));
-                    Vec::new()
-                }
-            }
-        };
-        let allow = list("allow");
-        let deny = list("deny");
-        let sources = list("patterns");
+        let value = SettingsReader::parse(config_json)?;
+        let mut r = SettingsReader::new(&value, &[KNOWN], |_| None);
+        let allow = r.strings("allow");
+        let deny = r.strings("deny");
         let mut patterns = Vec::new();
-        for (i, source) in sources.iter().enumerate() {
+        for (i, source) in r.strings("patterns").iter().enumerate() {
             match Regex::new(source) {
                 Ok(pattern) => patterns.push(pattern),
-                Err(e) => problems.push(format!(
+                Err(e) => r.problem(format!(
                     "\"patterns\"[{i}] {source:?} is not a valid pattern: {e}"
                 )),
             }
         }
-        let empty_is_bot = match map.get("empty_user_agent_is_bot") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                problems.push("\"empty_user_agent_is_bot\" must be true or false".into());
-                false
-            }
-        };
+        let empty_is_bot = r.boolean("empty_user_agent_is_bot");
         // `cache_size` sizes KrakenD's LRU of past decisions; matching is
         // cheap enough here to need none.
-        if map.get("cache_size").is_some_and(|v| v.as_u64().is_none()) {
-            problems.push("\"cache_size\" must be a whole number".into());
-        }
-        if !problems.is_empty() {
-            return Err(problems.join("; "));
-        }
+        r.unsigned("cache_size");
+        r.finish()?;
         Ok(Self {
             allow: allow.into_iter().collect(),
             deny: deny.into_iter().collect(),
@@ -146,7 +113,7 @@ mod tests {
         let err =
             Detector::parse(r#"{"patterns":["(unclosed"],"deny":"a","color":1}"#).unwrap_err();
         assert!(err.contains("\"patterns\"[0]"), "{err}");
-        assert!(err.contains("\"deny\" must be"), "{err}");
+        assert!(err.contains("\"deny\" must be an array"), "{err}");
         assert!(err.contains("unknown setting \"color\""), "{err}");
         assert!(Detector::parse(r#"{"empty_user_agent_is_bot":true}"#)
             .unwrap()

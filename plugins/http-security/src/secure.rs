@@ -9,32 +9,33 @@ use regex::Regex;
 use sepia_plugin_api::{
     BodyLayout, Header, Modifier, PluginError, RVec, Request, RequestContext, RequestFlow, Response,
 };
-use serde_json::{Map, Value};
+use sepia_plugin_settings::{Known, SettingsReader};
+use serde_json::Value;
 
 /// The context value telling the response hook the request came over
 /// https (STS and HPKP go only on those).
 const SECURE_REQUEST: &str = "sepia/http-security-ssl";
 
-const BOTH: &[&str] = &[
-    "allowed_hosts",
-    "host_proxy_headers",
-    "sts_seconds",
-    "custom_frame_options_value",
-    "content_security_policy",
-    "ssl_host",
-    "referrer_policy",
-    "content_type_nosniff",
-    "browser_xss_filter",
-    "is_development",
-    "sts_include_subdomains",
-    "frame_deny",
-    "ssl_redirect",
+const BOTH: &[Known] = &[
+    ("allowed_hosts", None),
+    ("host_proxy_headers", None),
+    ("sts_seconds", None),
+    ("custom_frame_options_value", None),
+    ("content_security_policy", None),
+    ("ssl_host", None),
+    ("referrer_policy", None),
+    ("content_type_nosniff", None),
+    ("browser_xss_filter", None),
+    ("is_development", None),
+    ("sts_include_subdomains", None),
+    ("frame_deny", None),
+    ("ssl_redirect", None),
 ];
-const KRAKEND1_ONLY: &[&str] = &["public_key"];
-const KRAKEND2_ONLY: &[&str] = &[
-    "allowed_hosts_are_regex",
-    "force_sts_header",
-    "ssl_proxy_headers",
+const KRAKEND1_ONLY: &[Known] = &[("public_key", None)];
+const KRAKEND2_ONLY: &[Known] = &[
+    ("allowed_hosts_are_regex", None),
+    ("force_sts_header", None),
+    ("ssl_proxy_headers", None),
 ];
 
 /// Allowed hosts: names compared without case, or patterns.
@@ -62,88 +63,37 @@ pub struct Secure {
     always: Vec<(&'static str, String)>,
 }
 
-struct Reader<'a> {
-    map: &'a Map<String, Value>,
-    problems: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn string(&mut self, key: &str) -> Option<String> {
-        match self.map.get(key)? {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::String(_) => None,
-            _ => {
-                self.problems.push(format!("\"{key}\" must be a string"));
-                None
-            }
-        }
-    }
-
-    fn flag(&mut self, key: &str) -> bool {
-        match self.map.get(key) {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.problems
-                    .push(format!("\"{key}\" must be true or false"));
-                false
-            }
-        }
-    }
-
-    fn strings(&mut self, key: &str) -> Vec<String> {
-        match self.map.get(key) {
-            None => Vec::new(),
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            Some(_) => {
-                self.problems
-                    .push(format!("\"{key}\" must be an array of strings"));
-                Vec::new()
-            }
-        }
-    }
-}
-
 impl Secure {
     /// Reads the configuration of a file of `config_version`; every
     /// problem at once.
     pub fn parse(config_json: &str, config_version: u64) -> Result<Self, String> {
         let krakend2 = sepia_plugin_api::is_krakend2(config_version);
-        let value: Value = serde_json::from_str(config_json)
-            .map_err(|e| format!("the configuration is not JSON: {e}"))?;
-        let map = value
-            .as_object()
-            .ok_or("the configuration must be a JSON object")?;
-        let mut r = Reader {
-            map,
-            problems: Vec::new(),
+        let value = SettingsReader::parse(config_json)?;
+        let mut r = SettingsReader::new(&value, &[BOTH, KRAKEND1_ONLY, KRAKEND2_ONLY], |_| None);
+        let (other, why) = if krakend2 {
+            (KRAKEND1_ONLY, "(HPKP) is read by KrakenD 1.x only (a version-1 or 2 file), and browsers no longer honour it: remove it")
+        } else {
+            (
+                KRAKEND2_ONLY,
+                "is read by KrakenD 2.x only (a version-3 file): remove it or use a version-3 file",
+            )
         };
-        for key in map.keys() {
-            let key = key.as_str();
-            if BOTH.contains(&key) {
-                continue;
-            }
-            if KRAKEND2_ONLY.contains(&key) && !krakend2 {
-                r.problems.push(format!("\"{key}\" is read by KrakenD 2.x only (a version-3 file): remove it or use a version-3 file"));
-            } else if KRAKEND1_ONLY.contains(&key) && krakend2 {
-                r.problems.push(format!("\"{key}\" (HPKP) is read by KrakenD 1.x only (a version-1 or 2 file), and browsers no longer honour it: remove it"));
-            } else if !KRAKEND2_ONLY.contains(&key) && !KRAKEND1_ONLY.contains(&key) {
-                r.problems.push(format!("unknown setting \"{key}\""));
-            }
+        let present: Vec<&str> = other.iter().map(|(k, _)| *k).filter(|k| r.has(k)).collect();
+        for key in present {
+            r.problem(format!("\"{key}\" {why}"));
         }
-        let development = r.flag("is_development");
+        let non_empty = |text: Option<String>| text.filter(|t| !t.is_empty());
+        let development = r.boolean("is_development");
         let names = r.strings("allowed_hosts");
+        let regex = r.boolean("allowed_hosts_are_regex");
         let hosts = if names.is_empty() || development {
             Hosts::Any
-        } else if r.flag("allowed_hosts_are_regex") {
+        } else if regex {
             let mut patterns = Vec::new();
             for (i, name) in names.iter().enumerate() {
                 match Regex::new(name) {
                     Ok(p) => patterns.push(p),
-                    Err(e) => r.problems.push(format!(
+                    Err(e) => r.problem(format!(
                         "\"allowed_hosts\"[{i}] {name:?} is not a valid pattern: {e}"
                     )),
                 }
@@ -153,15 +103,8 @@ impl Secure {
             Hosts::Names(names)
         };
         let host_headers = r.strings("host_proxy_headers");
-        let sts_seconds = match map.get("sts_seconds") {
-            None => 0,
-            Some(v) => v.as_i64().unwrap_or_else(|| {
-                r.problems
-                    .push("\"sts_seconds\" must be a whole number".into());
-                0
-            }),
-        };
-        let include_subdomains = r.flag("sts_include_subdomains");
+        let sts_seconds = r.unsigned("sts_seconds").unwrap_or(0);
+        let include_subdomains = r.boolean("sts_include_subdomains");
         let sts = (sts_seconds != 0 && !development).then(|| {
             let sub = if include_subdomains {
                 "; includeSubDomains"
@@ -170,53 +113,48 @@ impl Secure {
             };
             format!("max-age={sts_seconds}{sub}")
         });
-        let ssl_headers = match map.get("ssl_proxy_headers") {
+        let ssl_headers = match r.value("ssl_proxy_headers") {
             None => Vec::new(),
-            Some(Value::Object(pairs)) => pairs
+            Some(Value::Object(pairs)) if pairs.values().all(Value::is_string) => pairs
                 .iter()
                 .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
                 .collect(),
             Some(_) => {
-                r.problems.push(
-                    "\"ssl_proxy_headers\" must be an object of header names and values".into(),
-                );
+                r.problem("\"ssl_proxy_headers\" must be an object of header names and values");
                 Vec::new()
             }
         };
         let mut always = Vec::new();
-        if let Some(value) = r.string("custom_frame_options_value") {
+        if let Some(value) = non_empty(r.string("custom_frame_options_value")) {
             always.push(("x-frame-options", value));
-        } else if r.flag("frame_deny") {
+        } else if r.boolean("frame_deny") {
             always.push(("x-frame-options", "DENY".to_owned()));
         }
-        if r.flag("content_type_nosniff") {
+        if r.boolean("content_type_nosniff") {
             always.push(("x-content-type-options", "nosniff".to_owned()));
         }
-        if r.flag("browser_xss_filter") {
+        if r.boolean("browser_xss_filter") {
             always.push(("x-xss-protection", "1; mode=block".to_owned()));
         }
-        if let Some(value) = r.string("content_security_policy") {
+        if let Some(value) = non_empty(r.string("content_security_policy")) {
             always.push(("content-security-policy", value));
         }
-        if let Some(value) = r.string("referrer_policy") {
+        if let Some(value) = non_empty(r.string("referrer_policy")) {
             always.push(("referrer-policy", value));
         }
         let secure = Self {
             hosts,
             host_headers,
-            ssl_redirect: r.flag("ssl_redirect") && !development,
-            ssl_host: r.string("ssl_host"),
+            ssl_redirect: r.boolean("ssl_redirect") && !development,
+            ssl_host: non_empty(r.string("ssl_host")),
             ssl_headers,
             sts,
-            force_sts: r.flag("force_sts_header"),
-            public_key: r.string("public_key").filter(|_| !development),
+            force_sts: r.boolean("force_sts_header"),
+            public_key: non_empty(r.string("public_key")).filter(|_| !development),
             always,
         };
-        if r.problems.is_empty() {
-            Ok(secure)
-        } else {
-            Err(r.problems.join("; "))
-        }
+        r.finish()?;
+        Ok(secure)
     }
 
     fn host<'a>(&self, request: &'a Request) -> &'a str {

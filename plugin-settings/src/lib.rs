@@ -1,7 +1,9 @@
-//! Reading a plugin's JSON settings the way krakend-jose's two generations
-//! spell them (`keys_to_sign` and the older `keys-to-sign`), collecting every
-//! problem so that one `sepia check` names them all. Unknown keys are
-//! problems: a misspelt setting must not silently weaken security.
+//! Reading a plugin's JSON settings the way KrakenD's components spell them
+//! in either generation (`keys_to_sign` and the older `keys-to-sign`),
+//! collecting every problem so that one `sepia check` names them all.
+//! Unknown keys are problems: a misspelt setting must not silently weaken
+//! security. A library for Sepia's plugins; it links nothing of the
+//! gateway.
 
 use std::time::Duration;
 
