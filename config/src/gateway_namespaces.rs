@@ -21,8 +21,7 @@ const BACKEND_HTTP: &str = "backend/http";
 pub const SEPIA: &str = "sepia";
 
 /// Endpoint `proxy` settings Sepia does not implement yet.
-const PROXY_NOT_SUPPORTED: &[&str] =
-    &["flatmap_filter", "combiner", "sequential_propagated_params"];
+const PROXY_NOT_SUPPORTED: &[&str] = &["combiner", "sequential_propagated_params"];
 /// Backend `proxy` settings Sepia does not implement yet.
 const BACKEND_PROXY_NOT_SUPPORTED: &[&str] = &["shadow"];
 
@@ -36,6 +35,7 @@ fn namespace_path(parent: &str, entry: &ExtraConfigEntry) -> String {
 pub(crate) struct ProxySettings {
     pub(crate) sequential: bool,
     pub(crate) static_response: Option<StaticResponse>,
+    pub(crate) flatmap: Option<Vec<FlatmapOp>>,
 }
 
 /// Takes `proxy` out of an endpoint's `extra_config` and reads it.
@@ -53,6 +53,7 @@ pub(crate) fn endpoint_proxy(
         return settings;
     };
     settings.sequential = reader.bool("sequential", diags).unwrap_or(false);
+    settings.flatmap = flatmap_filter(&mut reader, diags);
     if let Some(static_reader) = reader.object("static", diags) {
         settings.static_response = static_response(static_reader, diags);
     }

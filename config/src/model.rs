@@ -276,6 +276,9 @@ pub struct Endpoint {
     pub sequential: bool,
     /// Data added to the response (`proxy.static`).
     pub static_response: Option<StaticResponse>,
+    /// `proxy.flatmap_filter`: operations on the merged data, before the
+    /// static data is added (lura's middleware order).
+    pub flatmap: Option<Vec<FlatmapOp>>,
     /// Its `extra_config`, without the namespaces the gateway reads itself.
     pub extra_config: ExtraConfig,
 }

@@ -527,6 +527,7 @@ fn endpoint(
         output_encoding,
         sequential: proxy.sequential,
         static_response: proxy.static_response,
+        flatmap: proxy.flatmap,
         extra_config,
     };
     let has_static_data = endpoint

@@ -304,7 +304,7 @@ fn proxy_settings_sepia_lacks_are_named() {
     let loaded = parse_str(
         r#"{"version":3,"host":["h"],"endpoints":[
             {"endpoint":"/a","output_encoding":"no-op",
-             "extra_config":{"proxy":{"flatmap_filter":[],"static":{"data":{"x":1}}}},
+             "extra_config":{"proxy":{"combiner":"x","static":{"data":{"x":1}}}},
              "backend":[{"url_pattern":"/a","encoding":"no-op",
                "extra_config":{"proxy":{"shadow":true},"backend/http":{"return_error_details":"a","return_error_code":true}}}]}
         ]}"#,
@@ -313,7 +313,7 @@ fn proxy_settings_sepia_lacks_are_named() {
     .unwrap();
     let warnings = warnings_of(&loaded);
     assert!(
-        has(&warnings, "endpoints[0].extra_config.proxy.flatmap_filter: a KrakenD setting Sepia does not implement yet"),
+        has(&warnings, "endpoints[0].extra_config.proxy.combiner: a KrakenD setting Sepia does not implement yet"),
         "{warnings:?}"
     );
     assert!(

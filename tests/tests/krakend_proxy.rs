@@ -237,3 +237,43 @@ async fn proxy_mistakes_stop_start_up_with_their_paths() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_flatmap_works_on_the_merged_data_before_static_data() {
+    let users = TestBackend::always(Reply::json(
+        200,
+        r#"{"users":[{"id":1,"secret":"x"},{"id":2,"secret":"y"}]}"#,
+    ))
+    .await;
+    let extra =
+        TestBackend::always(Reply::json(200, r#"{"admins":[{"id":9,"secret":"z"}]}"#)).await;
+    let broken = TestBackend::always(Reply::json(500, "{}")).await;
+    let flatmap = json!([
+        {"type": "append", "args": ["admins", "users"]},
+        {"type": "del", "args": ["users.*.secret"]},
+        {"type": "move", "args": ["users", "people"]}
+    ]);
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/people", "backend": [
+            {"host": [users.url()], "url_pattern": "/"}, {"host": [extra.url()], "url_pattern": "/"}],
+         "extra_config": {"proxy": {"flatmap_filter": flatmap, "static": {"strategy": "always", "data": {"users": "static"}}}}},
+        {"endpoint": "/partial", "backend": [
+            {"host": [users.url()], "url_pattern": "/"}, {"host": [broken.url()], "url_pattern": "/"}],
+         "extra_config": {"proxy": {"flatmap_filter": flatmap}}}
+    ]}))
+    .await;
+    let answer = get(&sepia.url("/people")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    // The static data comes after the flatmap: its "users" is not moved.
+    assert_eq!(
+        answer.json(),
+        json!({"people": [{"id": 1}, {"id": 2}, {"id": 9}], "users": "static"})
+    );
+    // A backend failed: lura hands the merge's error past the flatmap.
+    let partial = get(&sepia.url("/partial")).await;
+    assert_eq!(
+        partial.json(),
+        json!({"users": [{"id": 1, "secret": "x"}, {"id": 2, "secret": "y"}]})
+    );
+    assert_eq!(partial.header("x-krakend-completed"), Some("false"));
+}

@@ -42,6 +42,8 @@ pub struct ResponsePhase {
     pass_backend_status: bool,
     /// `X-Krakend`, which lura's endpoint handler puts on every answer.
     version_header: Option<HeaderValue>,
+    /// The endpoint's `flatmap_filter`.
+    flatmap: Option<Vec<sepia_config::FlatmapOp>>,
 }
 
 /// A body the gateway wrote, about to be answered.
@@ -72,6 +74,7 @@ impl ResponsePhase {
                 HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs())).ok()
             }),
             static_response: endpoint.static_response.clone(),
+            flatmap: endpoint.flatmap.clone(),
             modifiers,
             pass_backend_status: service.pass_backend_status,
             version_header: service.identity.version_header(),
@@ -84,7 +87,7 @@ impl ResponsePhase {
         collected: Result<Collected, ProxyError>,
         context: &mut Option<Box<RequestContext>>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        match self.with_static_data(collected)? {
+        match self.with_static_data(self.with_flatmap(collected))? {
             Collected::Refused {
                 status,
                 mut headers,
@@ -157,6 +160,32 @@ impl ResponsePhase {
                 };
                 self.answer(answer, context).await
             }
+        }
+    }
+
+    /// Runs the endpoint's `flatmap_filter` on the merged data, as lura's
+    /// flatmap middleware does: before the static data, and not when a
+    /// backend failed (lura passes the merge's error by unchanged).
+    fn with_flatmap(
+        &self,
+        collected: Result<Collected, ProxyError>,
+    ) -> Result<Collected, ProxyError> {
+        let Some(ops) = &self.flatmap else {
+            return collected;
+        };
+        match collected {
+            Ok(Collected::Data {
+                status,
+                data,
+                complete,
+                errored: false,
+            }) => Ok(Collected::Data {
+                status,
+                data: super::flatmap::apply(ops, data),
+                complete,
+                errored: false,
+            }),
+            other => other,
         }
     }
 

@@ -57,6 +57,7 @@ impl Strategy {
                 && b.shaping == Shaping::default()
         }) && endpoint.output_encoding == OutputEncoding::Json
             && endpoint.static_response.is_none()
+            && endpoint.flatmap.is_none()
             && endpoint.concurrent_calls <= 1
             && !endpoint.sequential;
         match (endpoint.backends.len(), plain_json) {
