@@ -3,7 +3,10 @@
 //! answer sorted by status and decoded. Calls go one way: `fetch_*` →
 //! `exchange` → `send`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::{
+    borrow::Cow,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 use abi_stable::std_types::{RString, RVec};
 use bytes::Bytes;
@@ -93,18 +96,6 @@ pub struct BackendReply {
     pub body: Bytes,
     /// The URL that answered (after redirects), for lura's error text.
     pub url: String,
-}
-
-/// The URL a response came from, in its extensions.
-#[derive(Debug, Clone)]
-struct AnsweredBy(String);
-
-fn answered_by<B>(response: &Response<B>) -> String {
-    response
-        .extensions()
-        .get::<AnsweredBy>()
-        .map(|a| a.0.clone())
-        .unwrap_or_default()
 }
 
 /// One backend's answer, sorted.
@@ -225,35 +216,28 @@ impl BackendCall {
         }
     }
 
-    /// The headers this backend receives.
-    fn headers_for(&self, outgoing: &Outgoing<'_>) -> HeaderMap {
+    /// The headers this backend receives: the endpoint's as they are, or
+    /// narrowed by the backend's own `input_headers`.
+    fn headers_for<'o>(&self, outgoing: &'o Outgoing<'_>) -> Cow<'o, HeaderMap> {
         match &self.headers {
-            Some(filter) => filter.narrow(&outgoing.headers),
-            None => outgoing.headers.clone(),
+            Some(filter) => Cow::Owned(filter.narrow(&outgoing.headers)),
+            None => Cow::Borrowed(&outgoing.headers),
         }
     }
 
-    /// Sends the request for `outgoing`; the response as it comes.
+    /// Sends the request for `outgoing`; the response as it comes, and the
+    /// URL that gave it (after redirects).
     pub async fn send(
         &self,
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
-    ) -> Result<Response<UpstreamBody>, ProxyError> {
+    ) -> Result<(Response<UpstreamBody>, String), ProxyError> {
         let mut url = String::with_capacity(96);
         url.push_str(self.host());
         self.append_target(outgoing, &mut url);
-        match &self.headers {
-            // The endpoint's headers as they are: no copy to narrow them.
-            None => {
-                self.dispatch(upstream, url, &outgoing.headers, outgoing.body.clone())
-                    .await
-            }
-            Some(filter) => {
-                let narrowed = filter.narrow(&outgoing.headers);
-                self.dispatch(upstream, url, &narrowed, outgoing.body.clone())
-                    .await
-            }
-        }
+        let headers = self.headers_for(outgoing);
+        self.dispatch(upstream, url, &headers, outgoing.body.clone())
+            .await
     }
 
     /// Sends one call as lura's Go client makes it: gzip asked for and
@@ -266,7 +250,7 @@ impl BackendCall {
         url: String,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<Response<UpstreamBody>, ProxyError> {
+    ) -> Result<(Response<UpstreamBody>, String), ProxyError> {
         let mut body = if self.method == Method::GET || self.method == Method::DELETE {
             Bytes::new()
         } else {
@@ -295,11 +279,7 @@ impl BackendCall {
                         cause,
                     })?;
             match go_client::redirect(response.status(), response.headers(), &url, &method) {
-                None => {
-                    let mut response = self.inflated(response, gzip, &url).await?;
-                    response.extensions_mut().insert(AnsweredBy(url));
-                    return Ok(response);
-                }
+                None => return Ok((self.inflated(response, gzip, &url).await?, url)),
                 Some(Err(reason)) => return Err(ProxyError::BackendRedirect { url, reason }),
                 Some(Ok(hop)) => {
                     hops.advance(&url, &hop.url);
@@ -351,8 +331,7 @@ impl BackendCall {
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendReply, ProxyError> {
         if self.modifiers.is_empty() {
-            let response = self.send(upstream, outgoing).await?;
-            let url = answered_by(&response);
+            let (response, url) = self.send(upstream, outgoing).await?;
             let (parts, body) = response.into_parts();
             let body = self.read_body(body).await?;
             return Ok(BackendReply {
@@ -386,8 +365,8 @@ impl BackendCall {
                 }
                 let headers = from_plugin_headers(&request.headers, "request", &plugin)?;
                 let body = Bytes::from(request.body.into_vec());
-                let response = self.dispatch(upstream, url, &headers, body).await?;
-                answered = answered_by(&response);
+                let (response, url) = self.dispatch(upstream, url, &headers, body).await?;
+                answered = url;
                 let (parts, body) = response.into_parts();
                 let body = self.read_body(body).await?;
                 PluginResponse {

@@ -163,7 +163,7 @@ pub async fn collect(
         });
     };
     match strategy {
-        Strategy::Stream => Ok(Collected::Stream(first.send(upstream, outgoing).await?)),
+        Strategy::Stream => Ok(Collected::Stream(first.send(upstream, outgoing).await?.0)),
         Strategy::PassThrough => {
             let reply = first.exchange(upstream, outgoing).await?;
             Ok(Collected::Raw {
