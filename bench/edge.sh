@@ -14,33 +14,13 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-5}
 BACKEND_PORT=18231
-for tool in wrk nginx curl; do
-    command -v "$tool" >/dev/null || { echo "bench: needs $tool" >&2; exit 1; }
-done
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/lib.sh
+bench_require wrk nginx curl
+bench_workdir
 cat > "$work/data.json" <<'JSON'
 {"user":{"name":"John Doe","email":"john@example.com","plan":"pro","tags":["a","b","c"]},"items":[1,2,3]}
 JSON
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$BACKEND_PORT; location / { root $work; default_type application/json; } }
-}
-NGINX
-nginx -c "$work/nginx.conf" -p "$work"
+bench_nginx $BACKEND_PORT
 
 names=(plain cors bot httpsec)
 extras=(
@@ -68,21 +48,11 @@ for name in "${names[@]}"; do
         sleep 0.1
     done
 done
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
 # A browser-like request: an Origin (CORS works on it) and a user agent.
 measure() {
-    local name=$1 before after out requests rps
-    before=$(ticks "${pid[$name]}")
-    out=$(wrk -t1 -c"$CONNS" -d"$DURATION" -H "Origin: https://app.example.com" -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64)" "http://127.0.0.1:${port[$name]}/json")
-    after=$(ticks "${pid[$name]}")
-    requests=$(echo "$out" | awk '/requests in/ {print $1}')
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    if echo "$out" | grep -q "Non-2xx"; then echo "bench: $name answered errors" >&2; exit 1; fi
-    awk -v r="$requests" -v t=$((after - before)) -v hz="$hz" -v rps="$rps" \
-        'BEGIN { printf "%.0f %.2f\n", rps, (t / hz) * 1e6 / r }'
+    bench_measure "${pid[$1]}" "http://127.0.0.1:${port[$1]}/json" \
+        -H "Origin: https://app.example.com" -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64)"
 }
-median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 for name in "${names[@]}"; do : > "$work/$name.rps"; : > "$work/$name.cpu"; done
 for round in $(seq "$ROUNDS"); do
     for i in 0 1 2 3; do
@@ -92,10 +62,10 @@ for round in $(seq "$ROUNDS"); do
         echo "$2" >> "$work/$name.cpu"
     done
 done
-plain=$(median < "$work/plain.rps")
+plain=$(bench_median < "$work/plain.rps")
 printf '%-8s %10s %10s %12s\n' scenario "req/s" "vs plain" "µs/req"
 for name in "${names[@]}"; do
-    rps=$(median < "$work/$name.rps"); cpu=$(median < "$work/$name.cpu")
+    rps=$(bench_median < "$work/$name.rps"); cpu=$(bench_median < "$work/$name.cpu")
     awk -v n="$name" -v r="$rps" -v o="$plain" -v c="$cpu" \
         'BEGIN { printf "%-8s %10.0f %10.3f %12.2f\n", n, r, r / o, c }'
 done

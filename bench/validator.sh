@@ -18,19 +18,10 @@ CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-5}
 BACKEND_PORT=18211
 PORT=18212
-for tool in wrk nginx curl; do
-    command -v "$tool" >/dev/null || { echo "bench: needs $tool" >&2; exit 1; }
-done
+source bench/lib.sh
+bench_require wrk nginx curl
 
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir
 
 # The claims the gateway signs into the benchmark's tokens (exp in 2100).
 cat > "$work/claims.json" <<'JSON'
@@ -39,18 +30,7 @@ JSON
 cat > "$work/data.json" <<'JSON'
 {"user":{"name":"John Doe","email":"john@example.com","plan":"pro","tags":["a","b","c"]},"items":[1,2,3]}
 JSON
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$BACKEND_PORT; location / { root $work; default_type application/json; } }
-}
-NGINX
-nginx -c "$work/nginx.conf" -p "$work"
+bench_nginx $BACKEND_PORT
 
 "$SEPIA" keygen --alg HS256 --kid hs > "$work/hs.json"
 "$SEPIA" keygen --alg RS256 --kid rs --public "$work/rs-public.json" > "$work/rs.json"
@@ -94,26 +74,15 @@ for check in "/hs256 $hs_token" "/rs256 $rs_token"; do
     [ "$code" = 200 ] || { echo "bench: $1 answers $code" >&2; cat "$work/sepia.log" >&2; exit 1; }
 done
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
 
 # One wrk run against PATH with TOKEN (or none): "req/s µs-per-request".
 measure() {
-    local path=$1 token=$2 before after out requests rps
-    before=$(ticks "$pid")
-    if [ -n "$token" ]; then
-        out=$(wrk -t1 -c"$CONNS" -d"$DURATION" -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT$path")
+    if [ -n "$2" ]; then
+        bench_measure "$pid" "http://127.0.0.1:$PORT$1" -H "Authorization: Bearer $2"
     else
-        out=$(wrk -t1 -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$PORT$path")
+        bench_measure "$pid" "http://127.0.0.1:$PORT$1"
     fi
-    after=$(ticks "$pid")
-    requests=$(echo "$out" | awk '/requests in/ {print $1}')
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    if echo "$out" | grep -q "Non-2xx"; then echo "bench: $path answered errors" >&2; exit 1; fi
-    awk -v r="$requests" -v t=$((after - before)) -v hz="$hz" -v rps="$rps" \
-        'BEGIN { printf "%.0f %.2f\n", rps, (t / hz) * 1e6 / r }'
 }
-median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
 scenarios=("open /open -" "hs256 /hs256 $hs_token" "rs256 /rs256 $rs_token"
            "hs256-cold /hs256-cold $hs_token" "rs256-cold /rs256-cold $rs_token")
@@ -130,10 +99,10 @@ for round in $(seq "$ROUNDS"); do
         echo "$2" >> "$work/$name.cpu"
     done
 done
-open_rps=$(median < "$work/open.rps")
+open_rps=$(bench_median < "$work/open.rps")
 printf '%-11s %10s %10s %12s\n' scenario "req/s" "vs open" "µs/req"
 for name in open hs256 rs256 hs256-cold rs256-cold; do
-    rps=$(median < "$work/$name.rps"); cpu=$(median < "$work/$name.cpu")
+    rps=$(bench_median < "$work/$name.rps"); cpu=$(bench_median < "$work/$name.cpu")
     awk -v n="$name" -v r="$rps" -v o="$open_rps" -v c="$cpu" \
         'BEGIN { printf "%-11s %10.0f %10.3f %12.2f\n", n, r, r / o, c }'
 done
