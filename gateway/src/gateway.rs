@@ -11,7 +11,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use sepia_config::Config;
 use sepia_plugin_api::{
-    BodyLayout, Request as PluginRequest, RequestContext, Response as PluginResponse,
+    BodyLayout, Hooks, Request as PluginRequest, RequestContext, Response as PluginResponse,
 };
 
 use crate::{
@@ -58,9 +58,11 @@ pub struct Gateway {
     jwks: Option<(String, JwksPublisher)>,
     plugins_body: Bytes,
     builtin: BuiltinRoutes,
-    /// Service-level modifiers (top-level `extra_config`): around every
-    /// request.
-    service: ModifierChain,
+    /// Service-level modifiers (top-level `extra_config`) with a request
+    /// hook: before routing.
+    service_requests: ModifierChain,
+    /// Those with a response hook: on every answer.
+    service_responses: ModifierChain,
     /// How the router's refusals look.
     errors: ErrorStyle,
     /// When the gateway was built: the monotonic origin of the health
@@ -147,7 +149,8 @@ impl Gateway {
                 jwks,
                 plugins_body: plugins_listing(plugins),
                 builtin,
-                service: service_chain,
+                service_requests: service_chain.declaring(Hooks::REQUEST),
+                service_responses: service_chain.declaring(Hooks::RESPONSE),
                 errors: ErrorStyle::of(config),
                 started: Instant::now(),
             },
@@ -190,7 +193,7 @@ impl Gateway {
         client_ip: IpAddr,
         upstream: &impl Upstream,
     ) -> Response<ResponseBody> {
-        if self.service.is_empty() {
+        if self.service_requests.is_empty() && self.service_responses.is_empty() {
             return self.route(request, client_ip, None, upstream).await.0;
         }
         // Boxed: held inline, the service path's state made every request's
@@ -207,37 +210,48 @@ impl Gateway {
         upstream: &impl Upstream,
     ) -> Response<ResponseBody> {
         let mut context = Box::new(request_context::new(client_ip));
-        let (mut parts, body) = request.into_parts();
-        let seen = PluginRequest {
-            method: RString::from(parts.method.as_str()),
-            path: RString::from(parts.uri.path()),
-            query: RString::from(parts.uri.query().unwrap_or("")),
-            params: RVec::new(),
-            headers: to_plugin_headers(&parts.headers),
-            body: RVec::new(),
-        };
-        let plugin = self.service.last_plugin();
-        let response = match self.service.on_request(seen, &mut context).await {
-            Ok(RequestOutcome::Respond(plugin, answer)) => {
-                // The hook answered: no later hook runs, as for endpoints.
-                return from_plugin_response(answer, &plugin)
-                    .unwrap_or_else(ProxyError::into_response);
-            }
-            Ok(RequestOutcome::Continue(seen)) => {
-                match from_plugin_headers(&seen.headers, "request", &plugin) {
-                    Ok(headers) => {
-                        parts.headers = headers;
-                        let request = Request::from_parts(parts, body);
-                        let (response, back) =
-                            Box::pin(self.route(request, client_ip, Some(context), upstream)).await;
-                        context = back.unwrap_or_default();
-                        response
-                    }
-                    Err(error) => error.into_response(),
+        let response = if self.service_requests.is_empty() {
+            let (response, back) =
+                Box::pin(self.route(request, client_ip, Some(context), upstream)).await;
+            context = back.unwrap_or_default();
+            response
+        } else {
+            let (mut parts, body) = request.into_parts();
+            let seen = PluginRequest {
+                method: RString::from(parts.method.as_str()),
+                path: RString::from(parts.uri.path()),
+                query: RString::from(parts.uri.query().unwrap_or("")),
+                params: RVec::new(),
+                headers: to_plugin_headers(&parts.headers),
+                body: RVec::new(),
+            };
+            let plugin = self.service_requests.last_plugin();
+            match self.service_requests.on_request(seen, &mut context).await {
+                Ok(RequestOutcome::Respond(plugin, answer)) => {
+                    // The hook answered: no later hook runs, as for endpoints.
+                    return from_plugin_response(answer, &plugin)
+                        .unwrap_or_else(ProxyError::into_response);
                 }
+                Ok(RequestOutcome::Continue(seen)) => {
+                    match from_plugin_headers(&seen.headers, "request", &plugin) {
+                        Ok(headers) => {
+                            parts.headers = headers;
+                            let request = Request::from_parts(parts, body);
+                            let (response, back) =
+                                Box::pin(self.route(request, client_ip, Some(context), upstream))
+                                    .await;
+                            context = back.unwrap_or_default();
+                            response
+                        }
+                        Err(error) => error.into_response(),
+                    }
+                }
+                Err(error) => error.into_response(),
             }
-            Err(error) => error.into_response(),
         };
+        if self.service_responses.is_empty() {
+            return response;
+        }
         self.service_response(response, context).await
     }
 
@@ -261,14 +275,14 @@ impl Gateway {
             complete,
         };
         let answer = match self
-            .service
+            .service_responses
             .on_response(seen, &mut context, BodyLayout::unknown())
             .await
         {
             Ok(answer) => answer,
             Err(error) => return error.into_response(),
         };
-        let plugin = self.service.last_plugin();
+        let plugin = self.service_responses.last_plugin();
         match plugin_reply(answer, &plugin) {
             Ok((status, mut headers, _)) => {
                 // The body is the gateway's: its framing headers stay.

@@ -63,7 +63,10 @@
 //! ([`Host::register_metric`]), shared values ([`Host::shared_add`],
 //! [`Host::shared_compare_and_swap`]), [`Host::checking`] and
 //! [`Host::config_version`], and
-//! [`parse_duration`] for settings written as Go durations.
+//! [`parse_duration`] for settings written as Go durations; 1.3 appended
+//! [`Modifier::hooks`], so the gateway calls only the hooks a modifier
+//! declares, and [`Modifier::on_backend_result`], how each backend call
+//! went ([`BackendResult`]).
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -71,6 +74,7 @@ mod context;
 mod duration;
 mod error;
 mod export;
+mod hooks;
 mod host;
 mod http;
 mod log_bridge;
@@ -86,6 +90,7 @@ pub use context::{
 pub use duration::parse_duration;
 pub use error::PluginError;
 pub use export::host;
+pub use hooks::{BackendFailure, BackendResult, Hooks};
 pub use host::{
     AbiHost, AbiHost_TO, FetchRequest, FetchResponse, Host, HostBox, LogLevel, MetricId,
     MetricKind, MetricSpec, TlsOptions,

@@ -11,6 +11,7 @@ use abi_stable::{
 use crate::{
     context::{BodyLayout, RequestContext},
     export::panic_message,
+    hooks::{BackendResult, Hooks},
     http::{Request, RequestFlow, Response},
     PluginError,
 };
@@ -111,6 +112,28 @@ pub trait Modifier: Send + Sync {
         let _ = (context, layout);
         self.on_response(response)
     }
+
+    /// The hooks the gateway calls for this modifier (since 1.3). The
+    /// default, both traffic hooks, is what every modifier got before 1.3.
+    /// Declare only what you implement: each hook called costs a crossing
+    /// of the library boundary and a copy of the request or response, and
+    /// a hook left out is not called (a validator that only reads requests
+    /// returns [`Hooks::REQUEST`]). Asked once, when the modifier is built.
+    fn hooks(&self) -> Hooks {
+        Hooks::REQUEST_AND_RESPONSE
+    }
+
+    /// How one call of this modifier's backend went (since 1.3), for
+    /// modifiers in a backend's `extra_config` whose [`Modifier::hooks`]
+    /// include [`Hooks::BACKEND_RESULT`]: once per call, after its answer
+    /// was judged (or when it failed or was abandoned at the endpoint's
+    /// deadline), with the request's context as the backend's hooks left
+    /// it. What a circuit breaker counts. It runs on the gateway's I/O
+    /// thread even for a blocking modifier and cannot fail the request:
+    /// keep it to updating counters.
+    fn on_backend_result(&self, result: &BackendResult, context: &RequestContext) {
+        let _ = (result, context);
+    }
 }
 
 /// The ABI-stable form of a [`Modifier`], as it crosses between plugin and
@@ -162,6 +185,17 @@ pub trait AbiModifier: Send + Sync {
     ) -> RResult<(), PluginError> {
         let _ = (context, layout);
         self.on_response(response)
+    }
+
+    /// See [`Modifier::hooks`]. Appended in 1.3: a plugin built without it
+    /// gets both traffic hooks.
+    fn hooks(&self) -> Hooks {
+        Hooks::REQUEST_AND_RESPONSE
+    }
+
+    /// See [`Modifier::on_backend_result`]. Appended in 1.3.
+    fn on_backend_result(&self, result: &BackendResult, context: &RequestContext) {
+        let _ = (result, context);
     }
 }
 
@@ -223,6 +257,21 @@ impl AbiModifier for GuardedModifier {
         guarded("on_response", || {
             self.0.on_response_with(response, context, layout)
         })
+    }
+
+    fn hooks(&self) -> Hooks {
+        guarded("hooks", || Ok(self.0.hooks())).unwrap_or(Hooks::REQUEST_AND_RESPONSE)
+    }
+
+    fn on_backend_result(&self, result: &BackendResult, context: &RequestContext) {
+        let outcome = guarded("on_backend_result", || {
+            self.0.on_backend_result(result, context);
+            Ok(())
+        });
+        if let RErr(error) = outcome {
+            // Nothing to fail: the answer is already decided.
+            tracing::error!("{}", error.message());
+        }
     }
 }
 

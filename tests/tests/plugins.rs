@@ -444,7 +444,7 @@ async fn a_plugin_built_against_the_previous_interface_still_loads_and_runs() {
         .lines()
         .find(|l| l.contains("next.so refused"))
         .unwrap_or_else(|| panic!("{logs}"));
-    assert!(next.contains("built against sepia-plugin-api 1.99.0, newer than this gateway's 1.2.0: upgrade the gateway"), "{next}");
+    assert!(next.contains("built against sepia-plugin-api 1.99.0, newer than this gateway's 1.3.0: upgrade the gateway"), "{next}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,10 +14,11 @@ use futures_util::future::select_ok;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use sepia_config::{BackendEncoding, BackendErrors, Shaping};
-use sepia_plugin_api::{BodyLayout, Request as PluginRequest, Response as PluginResponse};
+use sepia_plugin_api::{BodyLayout, Hooks, Request as PluginRequest, Response as PluginResponse};
 use serde_json::{Map, Value};
 
 use super::{
+    call_report::{conclude, CallReport},
     decode::{decode, encoding_name, safejson_scalar_key},
     go_client,
     jwt_claims::ClaimParams,
@@ -87,6 +88,12 @@ pub struct BackendCall {
     headers: Option<HeaderFilter>,
     /// Modifiers configured in this backend's `extra_config`.
     pub(super) modifiers: ModifierChain,
+    /// Those of them with a request hook.
+    request_hooks: ModifierChain,
+    /// Those with a response hook.
+    response_hooks: ModifierChain,
+    /// Those told how each call went.
+    result_hooks: ModifierChain,
 }
 
 /// A backend's answer, read whole.
@@ -119,6 +126,15 @@ pub enum BackendAnswer {
 }
 
 impl BackendAnswer {
+    /// Whether lura counts this answer as the backend failing: a status
+    /// reported as data (`return_error_details`) or a 4xx passed on.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            BackendAnswer::Data { complete, .. } => !complete,
+            BackendAnswer::Refused { .. } => true,
+        }
+    }
+
     /// The data, or the refusal as a failure (when several backends are
     /// merged, a refusal is one backend failing).
     pub fn into_success(self) -> Result<(StatusCode, Map<String, Value>, bool), ProxyError> {
@@ -165,8 +181,12 @@ impl BackendCall {
         let mut param_names = endpoint.params.clone();
         param_names.extend(claims.names().iter().cloned());
         param_names.extend(references.iter().map(|r| r.name.clone()));
+        let modifiers = ModifierChain::new(modifiers, hook_pool);
         Self {
-            modifiers: ModifierChain::new(modifiers, hook_pool),
+            request_hooks: modifiers.declaring(Hooks::REQUEST),
+            response_hooks: modifiers.declaring(Hooks::RESPONSE),
+            result_hooks: modifiers.declaring(Hooks::BACKEND_RESULT),
+            modifiers,
             hosts: backend.hosts.clone(),
             next_host: AtomicUsize::new(0),
             template: UrlTemplate::parse(&backend.url_pattern, &param_names),
@@ -323,25 +343,57 @@ impl BackendCall {
     }
 
     /// Calls the backend and reads its answer whole, through the backend's
-    /// own modifiers when it has some: they see the request to this backend
-    /// (and may answer it themselves) and its raw answer.
+    /// own hooks when it has some: its request hooks see the request to
+    /// this backend (and may answer it themselves), its response hooks the
+    /// raw answer.
     pub async fn exchange(
         &self,
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendReply, ProxyError> {
-        if self.modifiers.is_empty() {
+        if self.request_hooks.is_empty() && self.response_hooks.is_empty() {
             let (response, url) = self.send(upstream, outgoing).await?;
-            let (parts, body) = response.into_parts();
-            let body = self.read_body(body).await?;
-            return Ok(BackendReply {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-                url,
-            });
+            return self.read_reply(response, url).await;
         }
-        let plugin = self.modifiers.last_plugin();
+        let mut context = outgoing.context.as_deref().cloned().unwrap_or_default();
+        let reply = if self.request_hooks.is_empty() {
+            let (response, url) = self.send(upstream, outgoing).await?;
+            self.read_reply(response, url).await?
+        } else {
+            self.through_request_hooks(upstream, outgoing, &mut context)
+                .await?
+        };
+        if self.response_hooks.is_empty() {
+            return Ok(reply);
+        }
+        let plugin = self.response_hooks.last_plugin();
+        let seen = PluginResponse {
+            status: reply.status.as_u16(),
+            headers: to_plugin_headers(&reply.headers),
+            body: RVec::from(reply.body.to_vec()),
+            complete: true,
+        };
+        let seen = self
+            .response_hooks
+            .on_response(seen, &mut context, BodyLayout::unknown())
+            .await?;
+        let (status, headers, body) = plugin_reply(seen, &plugin)?;
+        Ok(BackendReply {
+            status,
+            headers,
+            body,
+            url: reply.url,
+        })
+    }
+
+    /// The call as the request hooks leave it, or the answer one gave.
+    async fn through_request_hooks(
+        &self,
+        upstream: &impl Upstream,
+        outgoing: &Outgoing<'_>,
+        context: &mut sepia_plugin_api::RequestContext,
+    ) -> Result<BackendReply, ProxyError> {
+        let plugin = self.request_hooks.last_plugin();
         let mut target = String::with_capacity(64);
         self.append_target(outgoing, &mut target);
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -353,10 +405,16 @@ impl BackendCall {
             headers: to_plugin_headers(&self.headers_for(outgoing)),
             body: RVec::from(outgoing.body.to_vec()),
         };
-        let mut context = outgoing.context.as_deref().cloned().unwrap_or_default();
-        let mut answered = self.label();
-        let reply = match self.modifiers.on_request(request, &mut context).await? {
-            RequestOutcome::Respond(_, response) => response,
+        match self.request_hooks.on_request(request, context).await? {
+            RequestOutcome::Respond(plugin, response) => {
+                let (status, headers, body) = plugin_reply(response, &plugin)?;
+                Ok(BackendReply {
+                    status,
+                    headers,
+                    body,
+                    url: self.label(),
+                })
+            }
             RequestOutcome::Continue(request) => {
                 let mut url = format!("{}{}", self.host(), request.path);
                 if !request.query.is_empty() {
@@ -366,28 +424,39 @@ impl BackendCall {
                 let headers = from_plugin_headers(&request.headers, "request", &plugin)?;
                 let body = Bytes::from(request.body.into_vec());
                 let (response, url) = self.dispatch(upstream, url, &headers, body).await?;
-                answered = url;
-                let (parts, body) = response.into_parts();
-                let body = self.read_body(body).await?;
-                PluginResponse {
-                    status: parts.status.as_u16(),
-                    headers: to_plugin_headers(&parts.headers),
-                    body: RVec::from(body.to_vec()),
-                    complete: true,
-                }
+                self.read_reply(response, url).await
             }
-        };
-        let reply = self
-            .modifiers
-            .on_response(reply, &mut context, BodyLayout::unknown())
-            .await?;
-        let (status, headers, body) = plugin_reply(reply, &plugin)?;
+        }
+    }
+
+    /// An answer read whole.
+    async fn read_reply(
+        &self,
+        response: Response<UpstreamBody>,
+        url: String,
+    ) -> Result<BackendReply, ProxyError> {
+        let (parts, body) = response.into_parts();
+        let body = self.read_body(body).await?;
         Ok(BackendReply {
-            status,
-            headers,
+            status: parts.status,
+            headers: parts.headers,
             body,
-            url: answered,
+            url,
         })
+    }
+
+    /// [`BackendCall::exchange`] for a `no-op` endpoint, whose every answer
+    /// counts as a success, told to the result hooks.
+    pub async fn pass_through(
+        &self,
+        upstream: &impl Upstream,
+        outgoing: &Outgoing<'_>,
+    ) -> Result<BackendReply, ProxyError> {
+        let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
+        let reply = self.exchange(upstream, outgoing).await;
+        CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
+        conclude(report, &reply, |_| false);
+        reply
     }
 
     async fn read_body(&self, body: UpstreamBody) -> Result<Bytes, ProxyError> {
@@ -477,7 +546,17 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendAnswer, ProxyError> {
-        let reply = match self.accept(self.exchange(upstream, outgoing).await?)? {
+        let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
+        let reply = self.exchange(upstream, outgoing).await;
+        CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
+        let answer = reply.and_then(|reply| self.decoded(reply));
+        conclude(report, &answer, BackendAnswer::is_failure);
+        answer
+    }
+
+    /// An answer sorted by its status, then decoded and shaped.
+    fn decoded(&self, reply: BackendReply) -> Result<BackendAnswer, ProxyError> {
+        let reply = match self.accept(reply)? {
             Ok(reply) => reply,
             Err(answer) => return Ok(answer),
         };
@@ -502,7 +581,10 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<(Bytes, bool), ProxyError> {
-        match self.accept(self.exchange(upstream, outgoing).await?)? {
+        let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
+        let reply = self.exchange(upstream, outgoing).await;
+        CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
+        let body = reply.and_then(|reply| match self.accept(reply)? {
             Ok(reply) => Ok((reply.body, true)),
             Err(answer) => {
                 let (_, data, complete) = answer.into_success()?;
@@ -511,7 +593,9 @@ impl BackendCall {
                     complete,
                 ))
             }
-        }
+        });
+        conclude(report, &body, |(_, complete)| !complete);
+        body
     }
 
     /// The answer re-encoded in Go's encoding as it is read (no tree, no
@@ -521,15 +605,25 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<Result<(StatusCode, Vec<u8>), BackendAnswer>, ProxyError> {
-        let reply = match self.accept(self.exchange(upstream, outgoing).await?)? {
-            Ok(reply) => reply,
-            Err(answer) => return Ok(Err(answer)),
-        };
-        let mut body = Vec::with_capacity(reply.body.len());
-        match sepia_json::write_canonical(&mut body, &reply.body) {
-            Ok(sepia_json::Kind::Object) => Ok(Ok((reply.status, body))),
-            outcome => Err(self.not_an_object(outcome)),
-        }
+        let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
+        let reply = self.exchange(upstream, outgoing).await;
+        CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
+        let encoded = reply.and_then(|reply| {
+            let reply = match self.accept(reply)? {
+                Ok(reply) => reply,
+                Err(answer) => return Ok(Err(answer)),
+            };
+            let mut body = Vec::with_capacity(reply.body.len());
+            match sepia_json::write_canonical(&mut body, &reply.body) {
+                Ok(sepia_json::Kind::Object) => Ok(Ok((reply.status, body))),
+                outcome => Err(self.not_an_object(outcome)),
+            }
+        });
+        conclude(report, &encoded, |answer| match answer {
+            Ok(_) => false,
+            Err(answer) => answer.is_failure(),
+        });
+        encoded
     }
 
     /// Re-encodes a JSON object into `out` in Go's encoding; its members, or

@@ -7,6 +7,7 @@
 //! is prepared when it is built; a request only fills it in.
 
 pub mod backend;
+mod call_report;
 pub mod decode;
 pub mod flatmap;
 pub mod go_client;
@@ -29,7 +30,7 @@ use abi_stable::std_types::RString;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Body;
-use sepia_plugin_api::RequestContext;
+use sepia_plugin_api::{Hooks, RequestContext};
 
 use self::{
     backend::BackendCall,
@@ -121,11 +122,16 @@ impl Endpoint {
             !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
         Self {
             path: endpoint.endpoint.clone(),
-            request: RequestPhase::new(endpoint, modifiers.clone(), claims, service.identity),
+            request: RequestPhase::new(
+                endpoint,
+                modifiers.declaring(Hooks::REQUEST),
+                claims,
+                service.identity,
+            ),
             strategy: Strategy::of(endpoint, has_modifiers),
             backends,
             timeout: endpoint.timeout,
-            response: ResponsePhase::new(endpoint, modifiers.clone(), service),
+            response: ResponsePhase::new(endpoint, modifiers.declaring(Hooks::RESPONSE), service),
             modifiers,
             has_modifiers,
             empty_when_all_fail: !sepia_plugin_api::is_krakend2(service.config_version),

@@ -165,7 +165,7 @@ pub async fn collect(
     match strategy {
         Strategy::Stream => Ok(Collected::Stream(first.send(upstream, outgoing).await?.0)),
         Strategy::PassThrough => {
-            let reply = first.exchange(upstream, outgoing).await?;
+            let reply = first.pass_through(upstream, outgoing).await?;
             Ok(Collected::Raw {
                 status: reply.status,
                 headers: reply.headers,

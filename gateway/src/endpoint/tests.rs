@@ -14,8 +14,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use sepia_plugin_api::{
-    into_modifier_box, BodyLayout, Modifier, PluginError, Request as PluginRequest, RequestContext,
-    RequestFlow, Response as PluginResponse,
+    into_modifier_box, BackendResult, BodyLayout, Hooks, Modifier, PluginError,
+    Request as PluginRequest, RequestContext, RequestFlow, Response as PluginResponse,
 };
 use serde_json::{json, Value};
 
@@ -338,13 +338,13 @@ impl Modifier for Logging {
 }
 
 fn logging(name: &'static str, log: &Arc<Mutex<Vec<String>>>) -> BoundModifier {
-    BoundModifier {
-        plugin: Arc::from(name),
-        modifier: into_modifier_box(Box::new(Logging {
+    BoundModifier::new(
+        Arc::from(name),
+        into_modifier_box(Box::new(Logging {
             name,
             log: log.clone(),
         })),
-    }
+    )
 }
 
 #[tokio::test]
@@ -373,6 +373,120 @@ async fn hooks_run_in_phase_order_and_hand_the_context_on() {
     // The last request hook's header reached the backend.
     let seen = upstream.seen.lock().unwrap();
     assert_eq!(seen[0].1["x-seen-by"], "backend");
+}
+
+/// A modifier that declares some hooks, logging every call it gets.
+struct Declaring {
+    name: &'static str,
+    hooks: Hooks,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Modifier for Declaring {
+    fn hooks(&self) -> Hooks {
+        self.hooks
+    }
+
+    fn on_request(&self, _: &mut PluginRequest) -> Result<RequestFlow, PluginError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} request", self.name));
+        Ok(RequestFlow::Continue)
+    }
+
+    fn on_response(&self, response: &mut PluginResponse) -> Result<(), PluginError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} response {}", self.name, response.status));
+        Ok(())
+    }
+
+    fn on_backend_result(&self, result: &BackendResult, context: &RequestContext) {
+        self.log.lock().unwrap().push(format!(
+            "{} result {:?} {} (context from {})",
+            self.name,
+            result.failure,
+            result.status,
+            context.value("by").unwrap_or("nobody")
+        ));
+    }
+}
+
+fn declaring(name: &'static str, hooks: Hooks, log: &Arc<Mutex<Vec<String>>>) -> BoundModifier {
+    BoundModifier::new(
+        Arc::from(name),
+        into_modifier_box(Box::new(Declaring {
+            name,
+            hooks,
+            log: log.clone(),
+        })),
+    )
+}
+
+#[tokio::test]
+async fn only_the_hooks_a_modifier_declares_are_called() {
+    let upstream = MockUpstream::with(&[("/a", canned(200, r#"{"a":1}"#))]);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let endpoint = build(
+        json!({"endpoint": "/e", "backend": [{"url_pattern": "/a"}]}),
+        vec![
+            declaring("reads", Hooks::REQUEST, &log),
+            declaring("writes", Hooks::RESPONSE, &log),
+            declaring("neither", Hooks::NONE, &log),
+        ],
+        vec![vec![declaring("counts", Hooks::BACKEND_RESULT, &log)]],
+    );
+    let answer = serve(&endpoint, &upstream, "/e", &[]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body, r#"{"a":1}"#);
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            "reads request",
+            "counts result None 200 (context from nobody)",
+            "writes response 200",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn result_hooks_hear_of_every_call_failed_or_abandoned() {
+    let slow = Canned {
+        status: 200,
+        body: "{}",
+        delay: Duration::from_secs(5),
+    };
+    let upstream = MockUpstream::with(&[
+        ("/ok", canned(201, "{}")),
+        ("/broken", canned(500, "{}")),
+        ("/text", canned(200, "not json")),
+        ("/slow", slow),
+    ]);
+    for (pattern, heard) in [
+        ("/ok", "None 201"),
+        ("/broken", "Status 500"),
+        ("/text", "Body 200"),
+        ("/nobody", "Connect 0"),
+        // Dropped at the endpoint's deadline, before any answer.
+        ("/slow", "Timeout 0"),
+    ] {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let endpoint = build(
+            json!({"endpoint": "/e", "timeout": "1s", "backend": [{"url_pattern": pattern}]}),
+            vec![logging("first", &log)],
+            vec![vec![declaring("counts", Hooks::BACKEND_RESULT, &log)]],
+        );
+        serve(&endpoint, &upstream, "/e", &[]).await;
+        let log = log.lock().unwrap();
+        let results: Vec<&String> = log.iter().filter(|l| l.starts_with("counts")).collect();
+        assert_eq!(
+            results,
+            vec![&format!("counts result {heard} (context from \"first\")")],
+            "{pattern}"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use sepia_plugin_api::{
-    BodyLayout, PluginError, Request as PluginRequest, RequestContext, RequestFlow,
-    Response as PluginResponse,
+    BackendResult, BodyLayout, Hooks, PluginError, Request as PluginRequest, RequestContext,
+    RequestFlow, Response as PluginResponse,
 };
 
 use super::{convert::plugin_error, hook_pool::HookPool};
@@ -40,9 +40,35 @@ impl ModifierChain {
         }
     }
 
+    /// The modifiers of this chain that declared `hooks`, in order: what a
+    /// phase runs, so that a modifier is called only for the hooks it has
+    /// and a phase whose chain is empty skips the copies into ABI data.
+    pub fn declaring(&self, hooks: Hooks) -> Self {
+        let modifiers: Vec<BoundModifier> = self
+            .modifiers
+            .iter()
+            .filter(|m| m.hooks.contains(hooks))
+            .cloned()
+            .collect();
+        let blocking = modifiers.iter().any(|m| m.modifier.is_blocking());
+        Self {
+            modifiers: modifiers.into(),
+            pool: self.pool.clone().filter(|_| blocking),
+        }
+    }
+
     /// Whether there are no modifiers.
     pub fn is_empty(&self) -> bool {
         self.modifiers.is_empty()
+    }
+
+    /// Tells every modifier how a backend call went. Inline, also for
+    /// blocking modifiers: the hook only counts, and it must run even
+    /// when the call is dropped at the deadline.
+    pub fn on_backend_result(&self, result: &BackendResult, context: &RequestContext) {
+        for bound in self.modifiers.iter() {
+            bound.modifier.on_backend_result(result, context);
+        }
     }
 
     /// Runs `work` here, or on the hook threads when a modifier blocks;

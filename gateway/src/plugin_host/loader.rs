@@ -188,6 +188,9 @@ pub fn load_library(path: &Path, allow_insecure: bool) -> Result<LoadedLibrary, 
         Some(1) => header
             .init_root_module::<sepia_plugin_api_v1_1::PluginModuleRef>()
             .map(RootModule::V1_1),
+        Some(2) => header
+            .init_root_module::<sepia_plugin_api_v1_2::PluginModuleRef>()
+            .map(RootModule::V1_2),
         _ => header
             .init_root_module::<PluginModuleRef>()
             .map(RootModule::Current),

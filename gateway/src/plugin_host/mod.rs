@@ -16,7 +16,7 @@ use sepia_config::{
     namespace::{self, canonical},
     ExtraConfig,
 };
-use sepia_plugin_api::{EndpointInfo, ModifierBox, ServiceInfo};
+use sepia_plugin_api::{EndpointInfo, Hooks, ModifierBox, ServiceInfo};
 
 use self::{
     discovery::{discover, Candidate, DiscoveryError, Origin, PluginSource},
@@ -78,11 +78,26 @@ pub struct ActivePlugin {
 }
 
 /// A modifier of one endpoint, with the name of the plugin it came from.
+#[derive(Clone)]
 pub struct BoundModifier {
     /// The plugin's name, for logs and errors.
     pub plugin: Arc<str>,
-    /// The modifier.
-    pub modifier: ModifierBox,
+    /// The modifier (shared: the phases that call its hooks each hold it).
+    pub modifier: Arc<ModifierBox>,
+    /// The hooks it declared, asked once.
+    pub hooks: Hooks,
+}
+
+impl BoundModifier {
+    /// `modifier` of `plugin`, with the hooks it declares.
+    pub fn new(plugin: Arc<str>, modifier: ModifierBox) -> Self {
+        let hooks = modifier.hooks();
+        Self {
+            plugin,
+            modifier: Arc::new(modifier),
+            hooks,
+        }
+    }
 }
 
 /// What the plugin folders held.
@@ -253,10 +268,10 @@ impl PluginHost {
                 .module
                 .new_service_modifier(spelling, &config_json, service)
             {
-                Ok(modifier) => out.push(BoundModifier {
-                    plugin: Arc::from(library.name.as_str()),
+                Ok(modifier) => out.push(BoundModifier::new(
+                    Arc::from(library.name.as_str()),
                     modifier,
-                }),
+                )),
                 Err(e) => {
                     return Err(PluginHostError::Modifier {
                         json_path: String::new(),
@@ -373,10 +388,10 @@ impl PluginHost {
             .module
             .new_modifier(namespace, &config_json, endpoint)
         {
-            Ok(modifier) => Ok(BoundModifier {
-                plugin: Arc::from(library.name.as_str()),
+            Ok(modifier) => Ok(BoundModifier::new(
+                Arc::from(library.name.as_str()),
                 modifier,
-            }),
+            )),
             Err(e) => Err(PluginHostError::Modifier {
                 json_path: json_path.to_owned(),
                 namespace: written.to_owned(),

@@ -1,9 +1,8 @@
 //! A loaded plugin's root module, whichever interface version it was built
 //! against. abi_stable refuses a library whose vtables have fewer methods
 //! than the host's, so each earlier interface is kept frozen
-//! (`compat/plugin-api-1.0`, `compat/plugin-api-1.1`) and a plugin built
-//! against one is adapted to the current interface: the methods it lacks
-//! get their defaults.
+//! (`compat/plugin-api-1.N`) and a plugin built against one is adapted to
+//! the current interface: the methods it lacks get their defaults.
 
 #![allow(non_local_definitions)]
 
@@ -67,6 +66,8 @@ impl Builtin {
 pub enum RootModule {
     /// Built against the current interface.
     Current(PluginModuleRef),
+    /// Built against ABI 1.2.
+    V1_2(sepia_plugin_api_v1_2::PluginModuleRef),
     /// Built against ABI 1.1.
     V1_1(sepia_plugin_api_v1_1::PluginModuleRef),
     /// Built against ABI 1.0.
@@ -102,6 +103,7 @@ impl RootModule {
                     service_namespaces,
                 }
             }
+            RootModule::V1_2(module) => v1_2::info(module),
             RootModule::V1_1(module) => v1_1::info(module),
             RootModule::V1_0(module) => v1_0::info(module),
             RootModule::Builtin(builtin) => Info {
@@ -125,6 +127,7 @@ impl RootModule {
                     sepia_plugin_api::AbiHost_TO::from_ptr(RArc::new(host), TD_Opaque);
                 (module.init())(host).into_result()
             }
+            RootModule::V1_2(module) => v1_2::init(module, host),
             RootModule::V1_1(module) => v1_1::init(module, host),
             RootModule::V1_0(module) => v1_0::init(module, host),
             // Compiled in: it shares the gateway's tracing and runtime.
@@ -143,6 +146,9 @@ impl RootModule {
             RootModule::Current(module) => {
                 (module.new_modifier())(RStr::from(namespace), RStr::from(config_json), endpoint)
                     .into_result()
+            }
+            RootModule::V1_2(module) => {
+                v1_2::new_modifier(module, namespace, config_json, endpoint)
             }
             RootModule::V1_1(module) => {
                 v1_1::new_modifier(module, namespace, config_json, endpoint)
@@ -175,6 +181,9 @@ impl RootModule {
                 (builtin.service_factory)(namespace, config_json, service)
                     .map(sepia_plugin_api::into_modifier_box)
             }
+            RootModule::V1_2(module) => {
+                v1_2::new_service_modifier(module, namespace, config_json, service)
+            }
             RootModule::V1_1(_) | RootModule::V1_0(_) => Err(no_service_scope(namespace)),
         }
     }
@@ -190,10 +199,19 @@ fn no_service_scope(namespace: &str) -> PluginError {
 /// The adapter of one frozen interface: its data moved into and out of the
 /// current types (the fields are the same in every 1.x version), its
 /// modifiers behind the current trait, and the gateway's host services as
-/// that version calls them. `$($extra)*` are the modifier methods that
-/// version has beyond 1.0's two hooks.
+/// that version calls them. What a version has beyond 1.0 comes in blocks:
+/// `services` its top-level namespaces, `modifier` the modifier methods
+/// beyond the two hooks, `host` the host methods beyond logging and fetch,
+/// `items` anything else its adapter needs.
 macro_rules! frozen_interface {
-    ($module:ident, $api:ident, { $($extra:tt)* }) => {
+    (
+        $module:ident, $api:ident,
+        services: |$info_module:ident| $services:expr,
+        modifier: { $($extra:tt)* },
+        host: { $($host_extra:tt)* },
+        items: { $($items:tt)* }
+    ) => {
+        #[allow(unused_imports)]
         mod $module {
             use abi_stable::{
                 sabi_trait::TD_Opaque,
@@ -210,11 +228,12 @@ macro_rules! frozen_interface {
 
             pub(super) fn info(module: &old::PluginModuleRef) -> Info {
                 let info = (module.info())();
+                let $info_module = module;
                 Info {
                     name: info.name.into_string(),
                     version: info.version.into_string(),
                     namespaces: info.namespaces.iter().map(|n| n.to_string()).collect(),
-                    service_namespaces: Vec::new(),
+                    service_namespaces: $services,
                 }
             }
 
@@ -300,16 +319,66 @@ macro_rules! frozen_interface {
                 }
             }
 
-            fn empty_request() -> Request {
-                Request {
-                    method: RString::new(),
-                    path: RString::new(),
-                    query: RString::new(),
-                    params: RVec::new(),
-                    headers: RVec::new(),
-                    body: RVec::new(),
+            /// The request, moved out of `request` into this version's type.
+            fn request_to(request: &mut Request) -> old::Request {
+                let current = std::mem::replace(
+                    request,
+                    Request {
+                        method: RString::new(),
+                        path: RString::new(),
+                        query: RString::new(),
+                        params: RVec::new(),
+                        headers: RVec::new(),
+                        body: RVec::new(),
+                    },
+                );
+                old::Request {
+                    method: current.method,
+                    path: current.path,
+                    query: current.query,
+                    params: current.params,
+                    headers: headers_to(current.headers),
+                    body: current.body,
                 }
             }
+
+            fn request_from(older: old::Request) -> Request {
+                Request {
+                    method: older.method,
+                    path: older.path,
+                    query: older.query,
+                    params: older.params,
+                    headers: headers_from(older.headers),
+                    body: older.body,
+                }
+            }
+
+            fn flow_from(
+                result: RResult<old::RequestFlow, old::PluginError>,
+            ) -> RResult<RequestFlow, PluginError> {
+                match result {
+                    ROk(old::RequestFlow::Continue) => ROk(RequestFlow::Continue),
+                    ROk(old::RequestFlow::Respond(response)) => {
+                        ROk(RequestFlow::Respond(response_from(response)))
+                    }
+                    RErr(error) => RErr(error_from(error)),
+                }
+            }
+
+            /// The response, moved out of `response`.
+            fn take_response(response: &mut Response) -> Response {
+                std::mem::replace(
+                    response,
+                    Response {
+                        status: 0,
+                        headers: RVec::new(),
+                        body: RVec::new(),
+                        complete: false,
+                    },
+                )
+            }
+
+            $($items)*
 
             /// An older modifier behind the current interface. The data
             /// types have the same fields in every version; they are moved
@@ -318,44 +387,14 @@ macro_rules! frozen_interface {
 
             impl AbiModifier for Adapted {
                 fn on_request(&self, request: &mut Request) -> RResult<RequestFlow, PluginError> {
-                    let current = std::mem::replace(request, empty_request());
-                    let mut older = old::Request {
-                        method: current.method,
-                        path: current.path,
-                        query: current.query,
-                        params: current.params,
-                        headers: headers_to(current.headers),
-                        body: current.body,
-                    };
+                    let mut older = request_to(request);
                     let result = self.0.on_request(&mut older);
-                    *request = Request {
-                        method: older.method,
-                        path: older.path,
-                        query: older.query,
-                        params: older.params,
-                        headers: headers_from(older.headers),
-                        body: older.body,
-                    };
-                    match result {
-                        ROk(old::RequestFlow::Continue) => ROk(RequestFlow::Continue),
-                        ROk(old::RequestFlow::Respond(response)) => {
-                            ROk(RequestFlow::Respond(response_from(response)))
-                        }
-                        RErr(error) => RErr(error_from(error)),
-                    }
+                    *request = request_from(older);
+                    flow_from(result)
                 }
 
                 fn on_response(&self, response: &mut Response) -> RResult<(), PluginError> {
-                    let current = std::mem::replace(
-                        response,
-                        Response {
-                            status: 0,
-                            headers: RVec::new(),
-                            body: RVec::new(),
-                            complete: false,
-                        },
-                    );
-                    let mut older = response_to(current);
+                    let mut older = response_to(take_response(response));
                     let result = self.0.on_response(&mut older);
                     *response = response_from(older);
                     result.map_err(error_from)
@@ -422,20 +461,196 @@ macro_rules! frozen_interface {
                         RErr(error) => RErr(error_to(error)),
                     }
                 }
+
+                $($host_extra)*
             }
         }
     };
 }
 
 // 1.0: the two hooks only; is_blocking and public_keys take their defaults.
-frozen_interface!(v1_0, sepia_plugin_api_v1_0, {});
+frozen_interface!(
+    v1_0, sepia_plugin_api_v1_0,
+    services: |_module| Vec::new(),
+    modifier: {},
+    host: {},
+    items: {}
+);
 
-frozen_interface!(v1_1, sepia_plugin_api_v1_1, {
-    fn is_blocking(&self) -> bool {
-        self.0.is_blocking()
-    }
+frozen_interface!(
+    v1_1, sepia_plugin_api_v1_1,
+    services: |_module| Vec::new(),
+    modifier: {
+        fn is_blocking(&self) -> bool {
+            self.0.is_blocking()
+        }
 
-    fn public_keys(&self) -> abi_stable::std_types::ROption<RString> {
-        self.0.public_keys()
+        fn public_keys(&self) -> abi_stable::std_types::ROption<RString> {
+            self.0.public_keys()
+        }
+    },
+    host: {},
+    items: {}
+);
+
+// 1.2: service scope, the request context and the host's metrics and shared
+// values; hooks and on_backend_result take their defaults.
+frozen_interface!(
+    v1_2, sepia_plugin_api_v1_2,
+    services: |module| module
+        .service_namespaces()
+        .map(|list| list().iter().map(|n| n.to_string()).collect())
+        .unwrap_or_default(),
+    modifier: {
+        fn is_blocking(&self) -> bool {
+            self.0.is_blocking()
+        }
+
+        fn public_keys(&self) -> abi_stable::std_types::ROption<RString> {
+            self.0.public_keys()
+        }
+
+        fn on_request_with(
+            &self,
+            request: &mut Request,
+            context: &mut sepia_plugin_api::RequestContext,
+        ) -> RResult<RequestFlow, PluginError> {
+            let mut older = request_to(request);
+            let mut older_context = context_to(context);
+            let result = self.0.on_request_with(&mut older, &mut older_context);
+            *request = request_from(older);
+            *context = context_from(older_context);
+            flow_from(result)
+        }
+
+        fn on_response_with(
+            &self,
+            response: &mut Response,
+            context: &mut sepia_plugin_api::RequestContext,
+            layout: &sepia_plugin_api::BodyLayout,
+        ) -> RResult<(), PluginError> {
+            let mut older = response_to(take_response(response));
+            let mut older_context = context_to(context);
+            let older_layout = old::BodyLayout {
+                canonical_json: layout.canonical_json,
+                members: layout
+                    .members
+                    .iter()
+                    .map(|m| old::MemberSpan {
+                        key_start: m.key_start,
+                        key_end: m.key_end,
+                        value_start: m.value_start,
+                        value_end: m.value_end,
+                    })
+                    .collect(),
+            };
+            let result = self
+                .0
+                .on_response_with(&mut older, &mut older_context, &older_layout);
+            *response = response_from(older);
+            *context = context_from(older_context);
+            result.map_err(error_from)
+        }
+    },
+    host: {
+        fn checking(&self) -> bool {
+            sepia_plugin_api::AbiHost::checking(self)
+        }
+
+        fn config_version(&self) -> u64 {
+            sepia_plugin_api::AbiHost::config_version(self)
+        }
+
+        fn register_metric(
+            &self,
+            spec: old::MetricSpec,
+        ) -> RResult<old::MetricId, old::PluginError> {
+            let spec = sepia_plugin_api::MetricSpec {
+                kind: match spec.kind {
+                    old::MetricKind::Counter => sepia_plugin_api::MetricKind::Counter,
+                    old::MetricKind::Gauge => sepia_plugin_api::MetricKind::Gauge,
+                    old::MetricKind::Histogram => sepia_plugin_api::MetricKind::Histogram,
+                },
+                name: spec.name,
+                help: spec.help,
+                label_names: spec.label_names,
+                buckets: spec.buckets,
+            };
+            match sepia_plugin_api::AbiHost::register_metric(self, spec) {
+                ROk(id) => ROk(old::MetricId(id.0)),
+                RErr(error) => RErr(error_to(error)),
+            }
+        }
+
+        fn record_metric(
+            &self,
+            metric: old::MetricId,
+            labels: abi_stable::std_types::RSlice<'_, RStr<'_>>,
+            value: f64,
+        ) {
+            sepia_plugin_api::AbiHost::record_metric(
+                self,
+                sepia_plugin_api::MetricId(metric.0),
+                labels,
+                value,
+            )
+        }
+
+        fn shared_add(&self, key: RStr<'_>, delta: i64, ttl_ms: u64) -> i64 {
+            sepia_plugin_api::AbiHost::shared_add(self, key, delta, ttl_ms)
+        }
+
+        fn shared_compare_and_swap(
+            &self,
+            key: RStr<'_>,
+            expected: abi_stable::std_types::ROption<i64>,
+            new: i64,
+            ttl_ms: u64,
+        ) -> abi_stable::std_types::ROption<i64> {
+            sepia_plugin_api::AbiHost::shared_compare_and_swap(self, key, expected, new, ttl_ms)
+        }
+    },
+    items: {
+        /// The context, moved out of `context` into this version's type.
+        fn context_to(context: &mut sepia_plugin_api::RequestContext) -> old::RequestContext {
+            let current = std::mem::take(context);
+            old::RequestContext {
+                peer_ip: current.peer_ip,
+                client_ip: current.client_ip,
+                request_id: current.request_id,
+                endpoint: current.endpoint,
+                values: current.values,
+            }
+        }
+
+        fn context_from(older: old::RequestContext) -> sepia_plugin_api::RequestContext {
+            sepia_plugin_api::RequestContext {
+                peer_ip: older.peer_ip,
+                client_ip: older.client_ip,
+                request_id: older.request_id,
+                endpoint: older.endpoint,
+                values: older.values,
+            }
+        }
+
+        pub(super) fn new_service_modifier(
+            module: &old::PluginModuleRef,
+            namespace: &str,
+            config_json: &str,
+            service: &sepia_plugin_api::ServiceInfo,
+        ) -> Result<ModifierBox, PluginError> {
+            let Some(build) = module.new_service_modifier() else {
+                return Err(super::no_service_scope(namespace));
+            };
+            let service = old::ServiceInfo {
+                name: service.name.clone(),
+                port: service.port,
+                config_version: service.config_version,
+            };
+            build(RStr::from(namespace), RStr::from(config_json), &service)
+                .into_result()
+                .map(|old| AbiModifier_TO::from_value(Adapted(old), TD_Opaque))
+                .map_err(error_from)
+        }
     }
-});
+);

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use regex::Regex;
-use sepia_plugin_api::{Modifier, PluginError, RVec, Request, RequestFlow, Response};
+use sepia_plugin_api::{Hooks, Modifier, PluginError, RVec, Request, RequestFlow, Response};
 use sepia_plugin_settings::{Known, SettingsReader};
 
 /// The compiled settings.
@@ -69,6 +69,11 @@ impl Detector {
 }
 
 impl Modifier for Detector {
+    fn hooks(&self) -> Hooks {
+        // Bots are refused on the request; answers are left alone.
+        Hooks::REQUEST
+    }
+
     fn on_request(&self, request: &mut Request) -> Result<RequestFlow, PluginError> {
         // Go's `Header.Get`: the first value.
         let user_agent = request

@@ -7,7 +7,9 @@ use std::{
     time::Duration,
 };
 
-use sepia_plugin_api::{host, BodyLayout, Modifier, PluginError, RVec, RequestContext, Response};
+use sepia_plugin_api::{
+    host, BodyLayout, Hooks, Modifier, PluginError, RVec, RequestContext, Response,
+};
 use serde_json::Value;
 
 use crate::{
@@ -169,6 +171,11 @@ impl Signer {
 }
 
 impl Modifier for Signer {
+    fn hooks(&self) -> Hooks {
+        // Only the backend's claims are signed; requests pass as they are.
+        Hooks::RESPONSE
+    }
+
     fn on_response(&self, response: &mut Response) -> Result<(), PluginError> {
         self.on_response_with(
             response,

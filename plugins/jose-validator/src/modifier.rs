@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use sepia_plugin_api::{
-    Modifier, PluginError, RVec, Request, RequestContext, RequestFlow, Response, VALUE_JWT,
+    Hooks, Modifier, PluginError, RVec, Request, RequestContext, RequestFlow, Response, VALUE_JWT,
 };
 use serde_json::{Map, Value};
 
@@ -135,6 +135,11 @@ fn refusal(status: u16) -> RequestFlow {
 }
 
 impl Modifier for Validator {
+    fn hooks(&self) -> Hooks {
+        // Tokens are checked on the request; answers are left alone.
+        Hooks::REQUEST
+    }
+
     fn on_request(&self, request: &mut Request) -> Result<RequestFlow, PluginError> {
         self.on_request_with(request, &mut RequestContext::default())
     }

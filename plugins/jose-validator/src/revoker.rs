@@ -15,7 +15,7 @@
 use std::sync::{Arc, RwLock};
 
 use sepia_jose::{Known, SettingsReader};
-use sepia_plugin_api::{Modifier, PluginError, Request, RequestFlow, Response};
+use sepia_plugin_api::{Hooks, Modifier, PluginError, Request, RequestFlow, Response};
 use serde_json::{json, Value};
 
 use crate::revocation::{unix_now, RedisSettings, Revocations};
@@ -345,6 +345,11 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Modifier for Revoker {
+    fn hooks(&self) -> Hooks {
+        // Only the admin requests are answered.
+        Hooks::REQUEST
+    }
+
     fn on_request(&self, request: &mut Request) -> Result<RequestFlow, PluginError> {
         if request.path.as_str() != self.settings.admin_path {
             return Ok(RequestFlow::Continue);

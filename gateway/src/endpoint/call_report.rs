@@ -1,0 +1,107 @@
+//! Telling a backend's result hooks how each call went, exactly once: with
+//! its outcome, or as abandoned when the call is dropped (the endpoint's
+//! deadline passed, a faster `concurrent_calls` twin won, the client left),
+//! which is how lura reports a cancelled context to a circuit breaker.
+
+use std::time::Instant;
+
+use sepia_plugin_api::{BackendFailure, BackendResult, RequestContext};
+
+use crate::{
+    error::{ErrorKind, ProxyError},
+    modifiers::chain::ModifierChain,
+};
+
+/// One backend call being watched.
+pub struct CallReport<'a> {
+    hooks: &'a ModifierChain,
+    context: Option<&'a RequestContext>,
+    started: Instant,
+    /// The backend's status once it answered; 0 before.
+    status: u16,
+    reported: bool,
+}
+
+impl<'a> CallReport<'a> {
+    /// Starts watching a call; `None` (and no clock read) when no hook
+    /// wants the result.
+    pub fn start(hooks: &'a ModifierChain, context: Option<&'a RequestContext>) -> Option<Self> {
+        (!hooks.is_empty()).then(|| Self {
+            hooks,
+            context,
+            started: Instant::now(),
+            status: 0,
+            reported: false,
+        })
+    }
+
+    /// Notes the status of `reply` when the backend answered.
+    pub fn answered<T>(
+        report: &mut Option<Self>,
+        reply: &Result<T, ProxyError>,
+        status: impl FnOnce(&T) -> u16,
+    ) {
+        if let (Some(report), Ok(reply)) = (report, reply) {
+            report.status = status(reply);
+        }
+    }
+
+    /// Reports the call's outcome.
+    pub fn finish(mut self, failure: BackendFailure) {
+        self.report(failure);
+    }
+
+    fn report(&mut self, failure: BackendFailure) {
+        self.reported = true;
+        let result = BackendResult {
+            failure,
+            status: self.status,
+            elapsed_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        };
+        match self.context {
+            Some(context) => self.hooks.on_backend_result(&result, context),
+            None => self
+                .hooks
+                .on_backend_result(&result, &RequestContext::default()),
+        }
+    }
+}
+
+impl Drop for CallReport<'_> {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.report(BackendFailure::Timeout);
+        }
+    }
+}
+
+/// Reports `outcome` when a report is running: `failed` says whether an
+/// answer that arrived is one lura counts as an error (a status reported as
+/// data, a 4xx passed on).
+pub fn conclude<T>(
+    report: Option<CallReport<'_>>,
+    outcome: &Result<T, ProxyError>,
+    failed: impl FnOnce(&T) -> bool,
+) {
+    let Some(report) = report else {
+        return;
+    };
+    let failure = match outcome {
+        Ok(answer) if failed(answer) => BackendFailure::Status,
+        Ok(_) => BackendFailure::None,
+        Err(error) => failure_of(error),
+    };
+    report.finish(failure);
+}
+
+/// The ABI's word for an error's kind.
+fn failure_of(error: &ProxyError) -> BackendFailure {
+    match error.kind() {
+        ErrorKind::Connect => BackendFailure::Connect,
+        ErrorKind::Timeout => BackendFailure::Timeout,
+        ErrorKind::Status => BackendFailure::Status,
+        ErrorKind::Body => BackendFailure::Body,
+        ErrorKind::Plugin => BackendFailure::Plugin,
+        ErrorKind::Protocol | ErrorKind::Client | ErrorKind::Config => BackendFailure::Protocol,
+    }
+}
