@@ -383,6 +383,8 @@ impl ProxyError {
                     "Invalid status code".to_owned()
                 }
             }
+            // lura writes the error a component returned, as it says it.
+            ProxyError::Plugin { error, .. } => error.message().to_owned(),
             other => other.to_string(),
         }
     }

@@ -145,6 +145,19 @@ impl<'a> SettingsReader<'a> {
         }
     }
 
+    /// A number of 0 or more, whole or not (KrakenD reads rates as Go's
+    /// `float64`).
+    pub fn number(&mut self, key: &str) -> Option<f64> {
+        match self.value(key)? {
+            Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0 && f.is_finite()) => n.as_f64(),
+            _ => {
+                self.problems
+                    .push(format!("\"{key}\" must be a number of 0 or more"));
+                None
+            }
+        }
+    }
+
     /// An array of strings; absent is empty.
     pub fn strings(&mut self, key: &str) -> Vec<String> {
         match self.value(key) {
@@ -187,9 +200,11 @@ mod tests {
         assert_eq!(r.string("jwk_url").as_deref(), Some("u"));
         assert!(r.has("jwk_url"));
         assert_eq!(r.unsigned("n"), None);
+        assert_eq!(r.number("n"), None);
         let err = r.finish().unwrap_err();
         assert!(err.contains("unknown setting \"colour\""), "{err}");
         assert!(err.contains("\"n\" must be a whole number"), "{err}");
+        assert!(err.contains("\"n\" must be a number of 0 or more"), "{err}");
         let value = SettingsReader::parse(r#"{"jwk-url":"u","jwk_url":"v"}"#).unwrap();
         let mut r = SettingsReader::new(&value, &[KNOWN], |_| None);
         assert_eq!(r.string("jwk_url").as_deref(), Some("v"));

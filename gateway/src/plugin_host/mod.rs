@@ -9,6 +9,7 @@ pub mod log_bridge;
 pub mod metrics;
 pub mod root_module;
 pub mod shared_state;
+pub mod stack_order;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -285,9 +286,10 @@ impl PluginHost {
         Ok(out)
     }
 
-    /// Builds the modifiers an `extra_config` asks for, in file order: one
-    /// for each namespace a plugin serves, and one for each plugin that
-    /// KrakenD's `plugin/req-resp-modifier` lists by `name`.
+    /// Builds the modifiers an `extra_config` asks for, in KrakenD's order
+    /// ([`stack_order`]), else in file order: one for each namespace a
+    /// plugin serves, and one for each plugin that KrakenD's
+    /// `plugin/req-resp-modifier` lists by `name`.
     pub fn modifiers_for(
         &self,
         json_path: &str,
@@ -295,7 +297,9 @@ impl PluginHost {
         endpoint: &EndpointInfo,
     ) -> Result<Vec<BoundModifier>, PluginHostError> {
         let mut out = Vec::new();
-        for entry in extra_config.entries() {
+        let mut entries: Vec<_> = extra_config.entries().iter().collect();
+        entries.sort_by_key(|e| stack_order::rank(endpoint.scope, &e.canonical));
+        for entry in entries {
             if entry.canonical == NAMED_MODIFIERS {
                 for (index, name, config) in
                     self.named(json_path, &entry.namespace, &entry.value)?
