@@ -957,10 +957,10 @@ fn check_names_every_unserved_namespace_at_every_level_in_every_spelling() {
     },
     "endpoints": [
         {"endpoint": "/a", "backend": [{"url_pattern": "/",
-            "extra_config": {"github.com/devopsfaith/krakend-circuitbreaker/gobreaker": {}}}],
-         "extra_config": {"qos/ratelimit/router": {"max_rate": 1}}},
+            "extra_config": {"github.com/devopsfaith/krakend-httpcache": {}}}],
+         "extra_config": {"modifier/lua-endpoint": {"pre": "print(1)"}}},
         {"endpoint": "/b", "backend": [{"url_pattern": "/"}],
-         "extra_config": {"github.com/devopsfaith/krakend-ratelimit/juju/router": {"maxRate": 1}}}
+         "extra_config": {"github.com/devopsfaith/krakend-jsonschema": {"type": "object"}}}
     ]});
     let (code, _, stderr) = check_config(&config, &[]);
     assert_eq!(code, Some(0), "{stderr}");
@@ -968,12 +968,14 @@ fn check_names_every_unserved_namespace_at_every_level_in_every_spelling() {
         "extra_config.\"github_com/devopsfaith/krakend-metrics\"",
         "extra_config.\"github_com/devopsfaith/krakend-gologging\"",
         "extra_config.\"github_com/devopsfaith/krakend-opencensus\"",
-        "endpoints[0].extra_config.\"qos/ratelimit/router\"",
-        "endpoints[1].extra_config.\"github.com/devopsfaith/krakend-ratelimit/juju/router\"",
-        "endpoints[0].backend[0].extra_config.\"github.com/devopsfaith/krakend-circuitbreaker/gobreaker\"",
+        "endpoints[0].extra_config.\"modifier/lua-endpoint\"",
+        "endpoints[1].extra_config.\"github.com/devopsfaith/krakend-jsonschema\"",
+        "endpoints[0].backend[0].extra_config.\"github.com/devopsfaith/krakend-httpcache\"",
     ] {
         assert!(
-            stderr.contains(&format!("warning: {path}: no loaded plugin serves this namespace")),
+            stderr.contains(&format!(
+                "warning: {path}: no loaded plugin serves this namespace"
+            )),
             "{path} not named in:\n{stderr}"
         );
     }

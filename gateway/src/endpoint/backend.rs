@@ -14,7 +14,9 @@ use futures_util::future::select_ok;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use sepia_config::{BackendEncoding, BackendErrors, Shaping};
-use sepia_plugin_api::{BodyLayout, Hooks, Request as PluginRequest, Response as PluginResponse};
+use sepia_plugin_api::{
+    BodyLayout, Hooks, Request as PluginRequest, RequestContext, Response as PluginResponse,
+};
 use serde_json::{Map, Value};
 
 use super::{
@@ -346,21 +348,28 @@ impl BackendCall {
     /// own hooks when it has some: its request hooks see the request to
     /// this backend (and may answer it themselves), its response hooks the
     /// raw answer.
+    /// `context` is the backend's copy of the request's context when the
+    /// caller keeps one (for the result hooks); else one is made here.
     pub async fn exchange(
         &self,
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
+        context: Option<&mut RequestContext>,
     ) -> Result<BackendReply, ProxyError> {
         if self.request_hooks.is_empty() && self.response_hooks.is_empty() {
             let (response, url) = self.send(upstream, outgoing).await?;
             return self.read_reply(response, url).await;
         }
-        let mut context = outgoing.context.as_deref().cloned().unwrap_or_default();
+        let mut own = None;
+        let context = match context {
+            Some(context) => context,
+            None => own.insert(outgoing.context.as_deref().cloned().unwrap_or_default()),
+        };
         let reply = if self.request_hooks.is_empty() {
             let (response, url) = self.send(upstream, outgoing).await?;
             self.read_reply(response, url).await?
         } else {
-            self.through_request_hooks(upstream, outgoing, &mut context)
+            self.through_request_hooks(upstream, outgoing, context)
                 .await?
         };
         if self.response_hooks.is_empty() {
@@ -375,7 +384,7 @@ impl BackendCall {
         };
         let seen = self
             .response_hooks
-            .on_response(seen, &mut context, BodyLayout::unknown())
+            .on_response(seen, context, BodyLayout::unknown())
             .await?;
         let (status, headers, body) = plugin_reply(seen, &plugin)?;
         Ok(BackendReply {
@@ -391,7 +400,7 @@ impl BackendCall {
         &self,
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
-        context: &mut sepia_plugin_api::RequestContext,
+        context: &mut RequestContext,
     ) -> Result<BackendReply, ProxyError> {
         let plugin = self.request_hooks.last_plugin();
         let mut target = String::with_capacity(64);
@@ -453,7 +462,9 @@ impl BackendCall {
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendReply, ProxyError> {
         let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
-        let reply = self.exchange(upstream, outgoing).await;
+        let reply = self
+            .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
+            .await;
         CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
         conclude(report, &reply, |_| false);
         reply
@@ -547,7 +558,9 @@ impl BackendCall {
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendAnswer, ProxyError> {
         let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
-        let reply = self.exchange(upstream, outgoing).await;
+        let reply = self
+            .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
+            .await;
         CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
         let answer = reply.and_then(|reply| self.decoded(reply));
         conclude(report, &answer, BackendAnswer::is_failure);
@@ -582,7 +595,9 @@ impl BackendCall {
         outgoing: &Outgoing<'_>,
     ) -> Result<(Bytes, bool), ProxyError> {
         let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
-        let reply = self.exchange(upstream, outgoing).await;
+        let reply = self
+            .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
+            .await;
         CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
         let body = reply.and_then(|reply| match self.accept(reply)? {
             Ok(reply) => Ok((reply.body, true)),
@@ -606,7 +621,9 @@ impl BackendCall {
         outgoing: &Outgoing<'_>,
     ) -> Result<Result<(StatusCode, Vec<u8>), BackendAnswer>, ProxyError> {
         let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
-        let reply = self.exchange(upstream, outgoing).await;
+        let reply = self
+            .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
+            .await;
         CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
         let encoded = reply.and_then(|reply| {
             let reply = match self.accept(reply)? {

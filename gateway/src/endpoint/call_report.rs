@@ -15,7 +15,10 @@ use crate::{
 /// One backend call being watched.
 pub struct CallReport<'a> {
     hooks: &'a ModifierChain,
-    context: Option<&'a RequestContext>,
+    /// The backend's copy of the request's context, which its hooks change
+    /// and its result hooks then see (a circuit breaker notes there whether
+    /// it let the call through).
+    context: RequestContext,
     started: Instant,
     /// The backend's status once it answered; 0 before.
     status: u16,
@@ -23,12 +26,12 @@ pub struct CallReport<'a> {
 }
 
 impl<'a> CallReport<'a> {
-    /// Starts watching a call; `None` (and no clock read) when no hook
-    /// wants the result.
-    pub fn start(hooks: &'a ModifierChain, context: Option<&'a RequestContext>) -> Option<Self> {
+    /// Starts watching a call; `None` (and no copy, no clock read) when no
+    /// hook wants the result.
+    pub fn start(hooks: &'a ModifierChain, context: Option<&RequestContext>) -> Option<Self> {
         (!hooks.is_empty()).then(|| Self {
             hooks,
-            context,
+            context: context.cloned().unwrap_or_default(),
             started: Instant::now(),
             status: 0,
             reported: false,
@@ -46,6 +49,11 @@ impl<'a> CallReport<'a> {
         }
     }
 
+    /// The context the backend's hooks are to use.
+    pub fn context(&mut self) -> &mut RequestContext {
+        &mut self.context
+    }
+
     /// Reports the call's outcome.
     pub fn finish(mut self, failure: BackendFailure) {
         self.report(failure);
@@ -58,12 +66,7 @@ impl<'a> CallReport<'a> {
             status: self.status,
             elapsed_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
         };
-        match self.context {
-            Some(context) => self.hooks.on_backend_result(&result, context),
-            None => self
-                .hooks
-                .on_backend_result(&result, &RequestContext::default()),
-        }
+        self.hooks.on_backend_result(&result, &self.context);
     }
 }
 
