@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# What the edge plugins cost: the same endpoint served by four sepia
-# processes, one plain and one each with CORS, the bot detector and the
-# HTTP security headers at the top level, all on loopback against nginx.
+# What the edge plugins cost: the same endpoint served by sepia processes,
+# one plain and one each with CORS, the bot detector and the HTTP security
+# headers at the top level, and with a rate limit that never rejects at the
+# endpoint (in process, and shared through a local redis-server when one is
+# installed), all on loopback against nginx.
 # Rounds rotate the order; each scenario reports the median req/s, its
 # ratio to the plain gateway, and the CPU per request from /proc.
 #
@@ -22,21 +24,35 @@ cat > "$work/data.json" <<'JSON'
 JSON
 bench_nginx $BACKEND_PORT
 
-names=(plain cors bot httpsec)
+names=(plain cors bot httpsec ratelimit)
 extras=(
   '{}'
   '{"security/cors": {"allow_origins": ["https://app.example.com"], "allow_methods": ["GET"], "expose_headers": ["Content-Length"], "max_age": "12h"}}'
   '{"security/bot-detector": {"deny": ["a", "b"], "allow": ["c"], "patterns": ["(Pingdom.com_bot_version_).*", "(facebookexternalhit)/.*", "(?i)crawler"]}}'
   '{"security/http": {"frame_deny": true, "content_type_nosniff": true, "browser_xss_filter": true, "referrer_policy": "same-origin", "content_security_policy": "default-src '"'"'self'"'"'"}}'
+  '{}'
 )
+# The endpoint's own extra_config; the limits are far above any rate here.
+limit='"max_rate": 1000000000, "capacity": 1000000000, "client_max_rate": 1000000000, "client_capacity": 1000000000, "strategy": "ip"'
+endpoint_extras=('{}' '{}' '{}' '{}' "{\"qos/ratelimit/router\": {$limit}}")
+REDIS_PORT=18240
+if command -v redis-server >/dev/null; then
+    redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 50); do redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 && break; sleep 0.1; done
+    names+=(redis)
+    extras+=('{}')
+    endpoint_extras+=("{\"qos/ratelimit/router\": {$limit, \"redis\": {\"url\": \"redis://127.0.0.1:$REDIS_PORT\"}}}")
+fi
+count=${#names[@]}
 declare -A port pid
-for i in 0 1 2 3; do
+for i in $(seq 0 $((count - 1))); do
     name=${names[$i]}
     port[$name]=$((18232 + i))
     cat > "$work/$name.json" <<JSON
 {"version": 3, "listen_ip": "127.0.0.1", "port": ${port[$name]}, "host": ["http://127.0.0.1:$BACKEND_PORT"],
  "extra_config": ${extras[$i]},
- "endpoints": [{"endpoint": "/json", "backend": [{"url_pattern": "/data.json"}]}]}
+ "endpoints": [{"endpoint": "/json", "backend": [{"url_pattern": "/data.json"}], "extra_config": ${endpoint_extras[$i]}}]}
 JSON
     RUST_LOG=warn "$SEPIA" run -c "$work/$name.json" 2>"$work/$name.log" &
     pid[$name]=$!
@@ -55,17 +71,17 @@ measure() {
 }
 for name in "${names[@]}"; do : > "$work/$name.rps"; : > "$work/$name.cpu"; done
 for round in $(seq "$ROUNDS"); do
-    for i in 0 1 2 3; do
-        name=${names[$(( (i + round) % 4 ))]}
+    for i in $(seq 0 $((count - 1))); do
+        name=${names[$(( (i + round) % count ))]}
         set -- $(measure "$name")
         echo "$1" >> "$work/$name.rps"
         echo "$2" >> "$work/$name.cpu"
     done
 done
 plain=$(bench_median < "$work/plain.rps")
-printf '%-8s %10s %10s %12s\n' scenario "req/s" "vs plain" "µs/req"
+printf '%-9s %10s %10s %12s\n' scenario "req/s" "vs plain" "µs/req"
 for name in "${names[@]}"; do
     rps=$(bench_median < "$work/$name.rps"); cpu=$(bench_median < "$work/$name.cpu")
     awk -v n="$name" -v r="$rps" -v o="$plain" -v c="$cpu" \
-        'BEGIN { printf "%-8s %10.0f %10.3f %12.2f\n", n, r, r / o, c }'
+        'BEGIN { printf "%-9s %10.0f %10.3f %12.2f\n", n, r, r / o, c }'
 done

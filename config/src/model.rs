@@ -311,6 +311,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Time allowed to read a request's headers.
     pub read_header_timeout: Option<Duration>,
+    /// HTTPS for the listener (`tls`, unless `disabled`).
+    pub tls: Option<crate::tls::ServerTls>,
     /// The endpoints.
     pub endpoints: Vec<Endpoint>,
     /// Top-level `extra_config`, less the namespaces the configuration

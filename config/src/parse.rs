@@ -27,7 +27,6 @@ const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo", "/__plugin
 
 /// Top-level KrakenD settings Sepia does not implement yet.
 const TOP_NOT_SUPPORTED: &[&str] = &[
-    "tls",
     "client_tls",
     "read_timeout",
     "write_timeout",
@@ -98,6 +97,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let echo_endpoint = top.bool("echo_endpoint", diags).unwrap_or(false);
     let idle_timeout = top.duration("idle_timeout", diags);
     let read_header_timeout = top.duration("read_header_timeout", diags);
+    let tls = crate::tls::server_tls(&mut top, version, diags);
     let output_encoding = output_encoding(&mut top, diags).unwrap_or(OutputEncoding::Json);
     let mut extra_config = extra_config(&mut top, diags);
     let sepia = crate::gateway_namespaces::sepia_switches(&mut extra_config, diags);
@@ -128,6 +128,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         timeout,
         idle_timeout,
         read_header_timeout,
+        tls,
         endpoints,
         extra_config,
         sepia,

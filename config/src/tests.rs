@@ -119,12 +119,15 @@ fn not_json_names_line_and_column() {
 #[test]
 fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     let text = r#"{"version":3,"colour":"red","endpoints":[
-        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","sd":"dns"}]}],"tls":{}}"#;
+        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","sd":"dns"}]}],"client_tls":{}}"#;
     let loaded = parse_str(text, false).unwrap();
     let w = warnings_of(&loaded);
     assert!(has(&w, "colour: unknown key"), "{w:?}");
     assert!(
-        has(&w, "tls: a KrakenD setting Sepia does not implement yet"),
+        has(
+            &w,
+            "client_tls: a KrakenD setting Sepia does not implement yet"
+        ),
         "{w:?}"
     );
     assert!(
@@ -546,4 +549,68 @@ fn flatmap_filter_is_read_and_its_mistakes_are_named() {
     ] {
         assert!(has(&found, needle), "{needle}: {found:?}");
     }
+}
+
+#[test]
+fn tls_is_read_as_each_generation_reads_it() {
+    use crate::TlsVersion;
+    let v3 = parse_str(
+        r#"{"version":3,"tls":{"public_key":"c.pem","private_key":"k.pem",
+            "keys":[{"public_key":"c2.pem","private_key":"k2.pem"}],
+            "cipher_suites":[49199],"curve_preferences":[23],"enable_mtls":true,
+            "ca_certs":["ca.pem"],"disable_system_ca_pool":true}}"#,
+        false,
+    )
+    .unwrap();
+    let tls = v3.config.tls.expect("tls");
+    assert_eq!(tls.keys.len(), 2);
+    assert_eq!(tls.keys[1].json_path, "tls.keys[0]");
+    assert_eq!(
+        (tls.min_version, tls.max_version),
+        (TlsVersion::Tls13, TlsVersion::Tls13)
+    );
+    assert_eq!(tls.cipher_suites, vec![49199]);
+    assert!(tls.enable_mtls && tls.disable_system_ca_pool);
+    // lura 1.4: TLS 1.2 by default, no TLS13, no lists of keys or CAs.
+    let v2 = parse_str(
+        r#"{"version":2,"tls":{"public_key":"c.pem","private_key":"k.pem","max_version":"TLS13","ca_certs":["x"]}}"#,
+        false,
+    )
+    .unwrap();
+    let w = warnings_of(&v2);
+    let tls = v2.config.tls.expect("tls");
+    assert_eq!(
+        (tls.min_version, tls.max_version),
+        (TlsVersion::Tls12, TlsVersion::Tls12)
+    );
+    assert!(tls.ca_certs.is_empty());
+    assert!(has(&w, "tls.max_version: KrakenD 1.x"), "{w:?}");
+    assert!(has(&w, "tls.ca_certs: KrakenD 1.x"), "{w:?}");
+    for (text, says) in [
+        (
+            r#"{"version":3,"tls":{}}"#,
+            "tls.public_key: public key not defined",
+        ),
+        (
+            r#"{"version":3,"tls":{"public_key":"c"}}"#,
+            "tls.private_key: private key not defined",
+        ),
+        (
+            r#"{"version":3,"tls":{"public_key":"c","private_key":"k","max_version":"TLS10"}}"#,
+            "TLS12 is the lowest",
+        ),
+        (
+            r#"{"version":3,"tls":{"public_key":"c","private_key":"k","min_version":"TLS13","max_version":"TLS12"}}"#,
+            "is above",
+        ),
+        (
+            r#"{"version":3,"tls":{"public_key":"c","private_key":"k","cipher_suites":["x"]}}"#,
+            "tls.cipher_suites[0]",
+        ),
+    ] {
+        let err = parse_str(text, false).unwrap_err().to_string();
+        assert!(err.contains(says), "{text}: {err}");
+    }
+    let off = parse_str(r#"{"version":3,"tls":{"disabled":true}}"#, false).unwrap();
+    assert!(off.config.tls.is_none());
 }

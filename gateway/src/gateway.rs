@@ -209,7 +209,7 @@ impl Gateway {
         client_ip: IpAddr,
         upstream: &impl Upstream,
     ) -> Response<ResponseBody> {
-        let mut context = Box::new(request_context::new(client_ip));
+        let mut context = Box::new(request_context::new(client_ip, &request));
         let response = if self.service_requests.is_empty() {
             let (response, back) =
                 Box::pin(self.route(request, client_ip, Some(context), upstream)).await;

@@ -33,6 +33,7 @@ mod plugin_host;
 mod request_context;
 mod router;
 mod server;
+mod server_tls;
 mod startup;
 mod upstream;
 

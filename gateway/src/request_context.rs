@@ -12,19 +12,28 @@ use std::{
 };
 
 use abi_stable::std_types::RString;
-use sepia_plugin_api::RequestContext;
+use sepia_plugin_api::{RequestContext, VALUE_TLS};
 
-/// A context for a request from `peer`. The client address is the peer's:
+/// Marks a request that came over TLS (a request extension the listener
+/// sets), so that its context says so to the hooks.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
+/// A context for `request` from `peer`. The client address is the peer's:
 /// trusting forwarding headers is a router setting applied on top.
-pub fn new(peer: IpAddr) -> RequestContext {
+pub fn new<B>(peer: IpAddr, request: &http::Request<B>) -> RequestContext {
     let ip = RString::from(peer.to_string());
-    RequestContext {
+    let mut context = RequestContext {
         client_ip: ip.clone(),
         peer_ip: ip,
         request_id: RString::from(next_request_id()),
         endpoint: RString::new(),
         values: Default::default(),
+    };
+    if request.extensions().get::<OverTls>().is_some() {
+        context.set_value(VALUE_TLS, "true");
     }
+    context
 }
 
 /// A counter behind a random prefix drawn once a process: unique within the
@@ -44,8 +53,13 @@ mod tests {
     #[test]
     fn contexts_name_the_client_and_get_distinct_ids() {
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
-        let first = new(peer);
-        let second = new(peer);
+        let plain = http::Request::new(());
+        let first = new(peer, &plain);
+        let second = new(peer, &plain);
+        assert_eq!(first.value(VALUE_TLS), None);
+        let mut secure = http::Request::new(());
+        secure.extensions_mut().insert(OverTls);
+        assert_eq!(new(peer, &secure).value(VALUE_TLS), Some("true"));
         assert_eq!(first.peer_ip.as_str(), "127.0.0.1");
         assert_eq!(first.client_ip, first.peer_ip);
         assert_ne!(first.request_id, second.request_id);

@@ -1,6 +1,6 @@
-//! The listener: HTTP/1.1 and HTTP/2 (prior knowledge, h2c) on one port,
-//! with graceful shutdown: stop accepting, let requests in flight finish
-//! within a bound, then return.
+//! The listener: HTTP/1.1 and HTTP/2 (prior knowledge, h2c) on one port, or
+//! HTTPS with both through ALPN, with graceful shutdown: stop accepting, let
+//! requests in flight finish within a bound, then return.
 //!
 //! One worker thread a core, each with its own single-threaded runtime, its
 //! own listener on the shared port (SO_REUSEPORT: the kernel spreads the
@@ -16,7 +16,7 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 
-use crate::{gateway::Gateway, upstream::backend_client::BackendClient};
+use crate::{gateway::Gateway, request_context::OverTls, upstream::backend_client::BackendClient};
 
 /// Binds `workers` listening sockets on `address` sharing the port.
 pub fn bind(address: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
@@ -109,7 +109,14 @@ pub struct ServerSettings {
     pub read_header_timeout: Option<Duration>,
     /// How long shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
+    /// HTTPS, when the configuration has `tls`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
+
+/// How long a client may take to finish its TLS handshake when no
+/// `read_header_timeout` bounds it: a connection that never completes one
+/// must not hold a file descriptor for ever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `gateway` on `listener`, calling backends through `upstream`,
 /// until `shutdown` completes.
@@ -126,6 +133,8 @@ pub async fn serve(
         builder.http1().header_read_timeout(timeout);
     }
     builder.http2().timer(TokioTimer::new());
+    let tls = settings.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let handshake_timeout = settings.read_header_timeout.unwrap_or(HANDSHAKE_TIMEOUT);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -145,9 +154,13 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
         let upstream = upstream.clone();
-        let service = service_fn(move |request| {
+        let over_tls = tls.is_some();
+        let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             let gateway = gateway.clone();
             let upstream = upstream.clone();
+            if over_tls {
+                request.extensions_mut().insert(OverTls);
+            }
             async move {
                 let response = gateway
                     .handle(request, remote.ip(), upstream.as_ref())
@@ -155,12 +168,39 @@ pub async fn serve(
                 Ok::<_, std::convert::Infallible>(response)
             }
         });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let Some(acceptor) = &tls else {
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, %remote, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
+                .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, %remote, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%remote, timeout = ?handshake_timeout, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, %remote, "connection ended with an error");
             }
         });

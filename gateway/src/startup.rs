@@ -41,6 +41,9 @@ pub enum StartupError {
     /// The backend client's TLS could not be set up.
     #[error("cannot set up TLS for backend calls: {0}")]
     Tls(#[from] TlsError),
+    /// HTTPS for the listener cannot be set up.
+    #[error("cannot serve HTTPS: {0}")]
+    ServerTls(#[from] crate::server_tls::ServerTlsError),
     /// A security namespace is configured but no plugin serves it.
     #[error("{}: no loaded plugin serves this namespace, and serving without it would be unsafe: put the plugin in the plugin folder (see `sepia check`)", namespace::json_path(.path, .namespace))]
     Unserved {
@@ -95,6 +98,8 @@ pub struct Verified {
     pub gateway: Gateway,
     /// One backend client a server worker.
     pub upstreams: Vec<BackendClient>,
+    /// HTTPS for the listener, when the configuration has `tls`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The loaded plugins.
     pub plugins: PluginHost,
     /// What did not stop it, for the log (`sepia run`) or the terminal
@@ -224,6 +229,14 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
         config.version,
     );
     let upstreams = BackendClient::per_worker(worker_count(), &TlsSettings::default())?;
+    let tls = match &config.tls {
+        Some(settings) => {
+            let (server, tls_warnings) = crate::server_tls::server_config(settings)?;
+            warnings.extend(tls_warnings);
+            Some(server)
+        }
+        None => None,
+    };
     // Plugin calls may block (key fetches): keep them off the async workers.
     tokio::task::spawn_blocking(move || -> Result<Verified, StartupError> {
         plugins.init(&services)?;
@@ -233,6 +246,7 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
             config,
             gateway,
             upstreams,
+            tls,
             plugins,
             warnings,
             unserved,
@@ -260,6 +274,7 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         config,
         gateway,
         upstreams,
+        tls,
         plugins,
         ..
     } = verified;
@@ -273,6 +288,7 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         .unwrap_or(address);
     tracing::info!(
         address = %local,
+        https = tls.is_some(),
         endpoints = config.endpoints.len(),
         plugins = plugins.plugins().len(),
         workers,
@@ -281,6 +297,7 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     let settings = ServerSettings {
         read_header_timeout: config.read_header_timeout,
         shutdown_timeout: options.shutdown_timeout,
+        tls,
     };
     let workers = listeners
         .into_iter()

@@ -12,6 +12,11 @@ pub const VALUE_JWT: &str = "JWT";
 /// as a JSON number (`201`).
 pub const VALUE_BACKEND_STATUS: &str = "backend_status";
 
+/// The context value the gateway sets to `true` when the request came over
+/// TLS (the gateway serves HTTPS): what Go's `r.TLS != nil` tells
+/// KrakenD's components (since 1.3).
+pub const VALUE_TLS: &str = "tls";
+
 /// Whether a configuration file of this `version` is served as KrakenD 2.x
 /// (version 3) rather than as KrakenD 1.x (versions 1 and 2): the rule every
 /// generation-dependent behaviour follows, in the gateway and in plugins.
@@ -51,7 +56,8 @@ pub struct RequestContext {
     /// verified claims object of the request's token (for `{JWT.claim}` in
     /// a backend's `url_pattern`). Names the gateway sets for response
     /// hooks: `backend_status`, the backend's success status (`201`) when
-    /// the client gets lura's `200` instead.
+    /// the client gets lura's `200` instead; `tls`, `true` when the request
+    /// came over TLS (since 1.3).
     pub values: RVec<Tuple2<RString, RString>>,
 }
 

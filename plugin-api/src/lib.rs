@@ -85,7 +85,7 @@ mod module;
 pub use abi_stable::std_types::{RString, RVec, Tuple2};
 pub use context::{
     is_krakend2, BodyLayout, MemberSpan, RequestContext, ServiceInfo, VALUE_BACKEND_STATUS,
-    VALUE_JWT,
+    VALUE_JWT, VALUE_TLS,
 };
 pub use duration::parse_duration;
 pub use error::PluginError;

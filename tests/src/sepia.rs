@@ -150,7 +150,7 @@ impl Sepia {
         args: &[String],
         env: &[(&str, &str)],
     ) -> Result<Sepia, String> {
-        Self::spawn_on(free_port(), program, dir, args, env).await
+        Self::spawn_on(free_port(), program, dir, args, env, false).await
     }
 
     /// Starts `sepia run` with `config` on `port` (for a configuration that
@@ -163,10 +163,31 @@ impl Sepia {
             "-c".to_owned(),
             config_path.display().to_string(),
         ];
-        match Self::spawn_on(port, &sepia_bin(), dir, &args, &[]).await {
+        match Self::spawn_on(port, &sepia_bin(), dir, &args, &[], false).await {
             Ok(sepia) => sepia,
             Err(logs) => panic!("sepia did not start:\n{logs}"),
         }
+    }
+
+    /// Starts `sepia run` with a configuration that serves HTTPS, and
+    /// waits until it listens.
+    pub async fn start_https(config: Value) -> Sepia {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = write_config(dir.path(), &config);
+        let args = vec![
+            "run".to_owned(),
+            "-c".to_owned(),
+            config_path.display().to_string(),
+        ];
+        match Self::spawn_on(free_port(), &sepia_bin(), dir, &args, &[], true).await {
+            Ok(sepia) => sepia,
+            Err(logs) => panic!("sepia did not start:\n{logs}"),
+        }
+    }
+
+    /// `https://127.0.0.1:PORT/path`.
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
     }
 
     async fn spawn_on(
@@ -175,6 +196,7 @@ impl Sepia {
         dir: TempDir,
         args: &[String],
         env: &[(&str, &str)],
+        https: bool,
     ) -> Result<Sepia, String> {
         let log = fs::File::create(dir.path().join("sepia.log")).expect("log file");
         let mut command = Command::new(program);
@@ -206,7 +228,15 @@ impl Sepia {
                     return Err(sepia.logs());
                 }
             }
-            if health_ok(port).await {
+            let ready = if https {
+                // It binds only once everything is loaded.
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            } else {
+                health_ok(port).await
+            };
+            if ready {
                 return Ok(sepia);
             }
             tokio::time::sleep(Duration::from_millis(25)).await;

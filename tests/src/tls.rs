@@ -15,6 +15,12 @@ pub struct TestPki {
     pub server_pin: String,
     /// The server configuration.
     pub server_config: Arc<rustls::ServerConfig>,
+    /// The server's certificate chain (its certificate, then the CA's), PEM.
+    pub server_chain_pem: String,
+    /// The server's private key, PKCS#8 PEM.
+    pub server_key_pem: String,
+    ca: rcgen::Certificate,
+    ca_key: KeyPair,
 }
 
 impl TestPki {
@@ -23,11 +29,21 @@ impl TestPki {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // rcgen names every certificate alike by default; a leaf named as
+        // its issuer looks self-signed to OpenSSL's clients.
+        ca_params.distinguished_name = rcgen::DistinguishedName::new();
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Sepia test CA");
         let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
         let server_key = KeyPair::generate().expect("server key");
-        let server_params =
+        let mut server_params =
             CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
                 .expect("server params");
+        server_params.distinguished_name = rcgen::DistinguishedName::new();
+        server_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "127.0.0.1");
         let server = server_params
             .signed_by(&server_key, &ca, &ca_key)
             .expect("server certificate");
@@ -50,7 +66,27 @@ impl TestPki {
             ca_pem: ca.pem(),
             server_pin,
             server_config: Arc::new(server_config),
+            server_chain_pem: format!("{}{}", server.pem(), ca.pem()),
+            server_key_pem: server_key.serialize_pem(),
+            ca,
+            ca_key,
         }
+    }
+
+    /// A client certificate for `name` signed by this CA: (certificate PEM,
+    /// private key PEM).
+    pub fn client_cert(&self, name: &str) -> (String, String) {
+        let key = KeyPair::generate().expect("client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params
+            .signed_by(&key, &self.ca, &self.ca_key)
+            .expect("client certificate");
+        (cert.pem(), key.serialize_pem())
     }
 }
 

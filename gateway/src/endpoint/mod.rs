@@ -167,7 +167,9 @@ impl Endpoint {
         // Boxed, and only for requests that meet a hook: the context then
         // costs a plain request nothing, not even room in its future.
         let mut context = match context {
-            None if self.has_modifiers => Some(Box::new(crate::request_context::new(client_ip))),
+            None if self.has_modifiers => {
+                Some(Box::new(crate::request_context::new(client_ip, &request)))
+            }
             given => given,
         };
         if let Some(context) = &mut context {

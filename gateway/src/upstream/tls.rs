@@ -83,12 +83,19 @@ fn provider(cipher_suites: &[u16]) -> Result<CryptoProvider, TlsError> {
 }
 
 fn roots(extra_pem: &[u8]) -> Result<RootCertStore, TlsError> {
+    roots_with(true, extra_pem)
+}
+
+/// The system's roots (when `system`) and those of `extra_pem`.
+pub(crate) fn roots_with(system: bool, extra_pem: &[u8]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     // A machine without system roots still works for http:// backends and
     // for https:// ones trusted through extra roots; unreadable entries are
     // skipped as every TLS client does.
-    let native = rustls_native_certs::load_native_certs();
-    let _ = store.add_parsable_certificates(native.certs);
+    if system {
+        let native = rustls_native_certs::load_native_certs();
+        let _ = store.add_parsable_certificates(native.certs);
+    }
     if !extra_pem.is_empty() {
         let mut reader = extra_pem;
         let mut added = 0;
@@ -105,7 +112,7 @@ fn roots(extra_pem: &[u8]) -> Result<RootCertStore, TlsError> {
     Ok(store)
 }
 
-fn rustls_pemfile_certs(
+pub(crate) fn rustls_pemfile_certs(
     reader: &mut &[u8],
 ) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TlsError> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};

@@ -7,7 +7,8 @@
 
 use regex::Regex;
 use sepia_plugin_api::{
-    BodyLayout, Header, Modifier, PluginError, RVec, Request, RequestContext, RequestFlow, Response,
+    BodyLayout, Header, Modifier, PluginError, RVec, Request, RequestContext, RequestFlow,
+    Response, VALUE_TLS,
 };
 use sepia_plugin_settings::{Known, SettingsReader};
 use serde_json::Value;
@@ -179,12 +180,13 @@ impl Secure {
         }
     }
 
-    /// The gateway serves plain http: a request is https only when a
-    /// trusted proxy header says so.
-    fn is_ssl(&self, request: &Request) -> bool {
-        self.ssl_headers.iter().any(|(name, value)| {
-            request.header(name).and_then(|h| h.value_str()) == Some(value.as_str())
-        })
+    /// A request is https when it came to the gateway over TLS (as Go's
+    /// `r.TLS != nil`), or when a trusted proxy header says so.
+    fn is_ssl(&self, request: &Request, context: &RequestContext) -> bool {
+        context.value(VALUE_TLS) == Some("true")
+            || self.ssl_headers.iter().any(|(name, value)| {
+                request.header(name).and_then(|h| h.value_str()) == Some(value.as_str())
+            })
     }
 }
 
@@ -217,7 +219,7 @@ impl Modifier for Secure {
             ];
             return Ok(answer(500, headers, "Bad Host\n"));
         }
-        let ssl = self.is_ssl(request);
+        let ssl = self.is_ssl(request, context);
         if self.ssl_redirect && !ssl {
             let target_host = self.ssl_host.as_deref().unwrap_or(&host);
             let mut location = format!("https://{target_host}{}", request.path);
