@@ -352,6 +352,14 @@ pub struct SepiaSwitches {
     /// `pass_backend_errors`: a single backend's 4xx reaches the client
     /// with its status and body, instead of lura's 500.
     pub pass_backend_errors: bool,
+    /// `plugins_endpoint`: `GET /__plugins` lists the loaded plugins (name,
+    /// version, ABI, file name, namespaces). Off by default: it tells any
+    /// client what the gateway runs.
+    pub plugins_endpoint: bool,
+    /// `max_connections` (a limit, not a switch): client connections
+    /// served at once; more are closed as soon as they are accepted.
+    /// `None`: half the open-file limit, less a reserve.
+    pub max_connections: Option<usize>,
 }
 
 impl SepiaSwitches {
@@ -362,6 +370,7 @@ impl SepiaSwitches {
             ("pass_backend_status", self.pass_backend_status),
             ("own_identity", self.own_identity),
             ("pass_backend_errors", self.pass_backend_errors),
+            ("plugins_endpoint", self.plugins_endpoint),
         ]
     }
 }

@@ -475,7 +475,8 @@ fn sepia_switches_are_read_from_their_own_namespace_and_checked() {
             ("json_errors", false),
             ("pass_backend_status", false),
             ("own_identity", false),
-            ("pass_backend_errors", false)
+            ("pass_backend_errors", false),
+            ("plugins_endpoint", false)
         ]
     );
     let on = parse_str(&config(r#"{"json_errors":true}"#), false).unwrap();
@@ -490,6 +491,12 @@ fn sepia_switches_are_read_from_their_own_namespace_and_checked() {
     assert!(has(
         &problems(&config(r#"{"json_errors":"yes"}"#), false),
         "extra_config.sepia.json_errors"
+    ));
+    let capped = parse_str(&config(r#"{"max_connections":5000}"#), false).unwrap();
+    assert_eq!(capped.config.sepia.max_connections, Some(5000));
+    assert!(has(
+        &problems(&config(r#"{"max_connections":0}"#), false),
+        "extra_config.sepia.max_connections: 0 would serve nobody"
     ));
 }
 

@@ -106,6 +106,12 @@ pub enum ProxyError {
         /// The methods the path serves, comma separated.
         allow: String,
     },
+    /// A path parameter would climb out of the backend's `url_pattern`.
+    #[error("the path {path} has a parameter that is a dot segment (. or ..), which would reach outside the backend's url_pattern: refused")]
+    DotSegment {
+        /// The requested path.
+        path: String,
+    },
     /// The client's body could not be read or was too large.
     #[error("cannot read the request body: {reason}")]
     RequestBody {
@@ -223,6 +229,7 @@ impl ProxyError {
         match self {
             ProxyError::NotFound { .. }
             | ProxyError::MethodNotAllowed { .. }
+            | ProxyError::DotSegment { .. }
             | ProxyError::RequestBody { .. } => ErrorKind::Client,
             ProxyError::BackendUnreachable { cause, .. } if cause.is_connect() => {
                 ErrorKind::Connect
@@ -245,6 +252,7 @@ impl ProxyError {
         match self {
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::DotSegment { .. } => StatusCode::BAD_REQUEST,
             ProxyError::RequestBody { status, .. } | ProxyError::BackendCode { status, .. } => {
                 *status
             }
@@ -268,6 +276,7 @@ impl ProxyError {
         match self {
             ProxyError::NotFound { .. }
             | ProxyError::MethodNotAllowed { .. }
+            | ProxyError::DotSegment { .. }
             | ProxyError::RequestBody { .. } => ErrorSource::Client,
             ProxyError::BackendUnreachable { .. }
             | ProxyError::BackendUrl { .. }
@@ -294,6 +303,8 @@ impl ProxyError {
         let body: &'static str = match &self {
             ProxyError::NotFound { .. } => "404 page not found",
             ProxyError::MethodNotAllowed { .. } => "405 method not allowed",
+            // As Go's server words a request it refuses.
+            ProxyError::DotSegment { .. } => "400 Bad Request",
             _ => return self.into_response(),
         };
         let mut response = Response::new(full(body));

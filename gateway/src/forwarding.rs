@@ -8,6 +8,7 @@ use http::{header, HeaderMap, HeaderName, HeaderValue};
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Headers that describe one connection, never forwarded.
 const HOP_BY_HOP: &[HeaderName] = &[
@@ -45,18 +46,29 @@ impl HeaderFilter {
         )
     }
 
-    /// Copies the allowed headers of `from` into `to`.
+    /// Copies the allowed headers of `from` into `to`. Headers that
+    /// describe the client's connection never pass, even when listed:
+    /// the hop-by-hop ones, `Proxy-Connection`, and those the client's
+    /// `Connection` names (RFC 9110 §7.6.1), which a backend would
+    /// otherwise take as meant for it.
     pub fn copy(&self, from: &HeaderMap, to: &mut HeaderMap) {
+        let named = connection_named(from);
+        let passes = |name: &HeaderName| {
+            !HOP_BY_HOP.contains(name)
+                && name != KEEP_ALIVE
+                && name != PROXY_CONNECTION
+                && !named.contains(name)
+        };
         match self {
             HeaderFilter::All => {
                 for (name, value) in from {
-                    if !HOP_BY_HOP.contains(name) && name != KEEP_ALIVE {
+                    if passes(name) {
                         to.append(name.clone(), value.clone());
                     }
                 }
             }
             HeaderFilter::Only(names) => {
-                for name in names {
+                for name in names.iter().filter(|n| passes(n)) {
                     for value in from.get_all(name) {
                         to.append(name.clone(), value.clone());
                     }
@@ -85,6 +97,19 @@ impl HeaderFilter {
         }
         kept
     }
+}
+
+/// The headers `Connection` names (none, and no allocation, without one).
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut named = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(text) = value.to_str() else { continue };
+        named.extend(
+            text.split(',')
+                .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok()),
+        );
+    }
+    named
 }
 
 /// Headers the gateway writes on every backend request.
@@ -136,7 +161,13 @@ impl QueryFilter {
     /// as `url` needs.
     pub fn append(&self, query: &str, url: &mut String, url_has_query: bool) {
         let mut has_query = url_has_query;
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
+        // Go's url.ParseQuery (since Go 1.17, which KrakenD 2 is built with)
+        // drops a pair holding a `;`: `a=1;b=2` must not slip `b` through a
+        // filter that lets `a` pass.
+        for pair in query
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.contains(';'))
+        {
             let name = pair.split('=').next().unwrap_or(pair);
             if self.allows(name) {
                 url.push(if has_query { '&' } else { '?' });
@@ -192,6 +223,34 @@ mod tests {
         QueryFilter::new(&["*".into()]).append("b=2", &mut url, true);
         assert_eq!(url, "http://h/x?k=v&b=2");
         assert!(QueryFilter::new(&[]).is_empty());
+        let mut url = "http://h/x".to_owned();
+        QueryFilter::new(&["a".into()]).append("a=1;b=2&a=3", &mut url, false);
+        assert_eq!(url, "http://h/x?a=3");
+    }
+
+    #[test]
+    fn headers_the_connection_names_never_pass() {
+        let mut from = HeaderMap::new();
+        from.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, X-Secret-Hop"),
+        );
+        from.insert("x-secret-hop", HeaderValue::from_static("1"));
+        from.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        from.insert("x-kept", HeaderValue::from_static("2"));
+        for filter in [
+            HeaderFilter::All,
+            HeaderFilter::new(&[
+                "X-Secret-Hop".into(),
+                "Proxy-Connection".into(),
+                "X-Kept".into(),
+            ]),
+        ] {
+            let mut to = HeaderMap::new();
+            filter.copy(&from, &mut to);
+            assert_eq!(to.len(), 1, "{to:?}");
+            assert_eq!(to["x-kept"], "2");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use sepia_plugin_api::{
 use crate::{
     body::{full, json_response, ResponseBody, COMPLETED_HEADER},
     builtin::{self, BuiltinRoutes},
-    endpoint::{backend::method_of, Endpoint, ServiceSettings},
+    endpoint::{backend::method_of, url_template::climbs_out, Endpoint, ServiceSettings},
     error::{ErrorStyle, ProxyError},
     identity::Identity,
     jwks::{self, JwksPublisher},
@@ -56,7 +56,8 @@ pub enum BuildError {
 pub struct Gateway {
     router: Router<Endpoint>,
     jwks: Option<(String, JwksPublisher)>,
-    plugins_body: Bytes,
+    /// `GET /__plugins`'s answer, when `sepia.plugins_endpoint` is on.
+    plugins_body: Option<Bytes>,
     builtin: BuiltinRoutes,
     /// Service-level modifiers (top-level `extra_config`) with a request
     /// hook: before routing.
@@ -147,7 +148,10 @@ impl Gateway {
             Self {
                 router,
                 jwks,
-                plugins_body: plugins_listing(plugins),
+                plugins_body: config
+                    .sepia
+                    .plugins_endpoint
+                    .then(|| plugins_listing(plugins)),
                 builtin,
                 service_requests: service_chain.declaring(Hooks::REQUEST),
                 service_responses: service_chain.declaring(Hooks::RESPONSE),
@@ -193,6 +197,9 @@ impl Gateway {
         client_ip: IpAddr,
         upstream: &impl Upstream,
     ) -> Response<ResponseBody> {
+        if let Some(refusal) = crate::http_rules::refusal(&request) {
+            return refusal;
+        }
         if self.service_requests.is_empty() && self.service_responses.is_empty() {
             return self.route(request, client_ip, None, upstream).await.0;
         }
@@ -326,8 +333,8 @@ impl Gateway {
             if self.builtin.health_path.as_deref() == Some(path) {
                 return (health(self.builtin.krakend2, self.started), context);
             }
-            if path == PLUGINS_PATH {
-                return (json_response(self.plugins_body.clone()), context);
+            if let Some(listing) = self.plugins_body.as_ref().filter(|_| path == PLUGINS_PATH) {
+                return (json_response(listing.clone()), context);
             }
             if let Some((jwks_path, publisher)) = &self.jwks {
                 if path == jwks_path {
@@ -342,6 +349,11 @@ impl Gateway {
             RouteMatch::Redirect(to) => {
                 let query = request.uri().query();
                 return (redirect(request.method(), &to, query), context);
+            }
+            RouteMatch::Found(_, params) if params.iter().any(|p| climbs_out(p)) => {
+                ProxyError::DotSegment {
+                    path: path.to_owned(),
+                }
             }
             RouteMatch::Found(endpoint, params) => {
                 let params: Vec<String> = params.into_iter().map(str::to_owned).collect();
@@ -436,7 +448,8 @@ fn plugins_listing(plugins: &PluginHost) -> Bytes {
                 "name": p.library.name,
                 "version": p.library.version,
                 "abi_version": p.library.abi_version,
-                "path": p.library.path.display().to_string(),
+                // The file's name only: where it lives is the operator's.
+                "file": p.library.path.file_name().map(|n| n.to_string_lossy().into_owned()),
                 "namespaces": p.library.namespaces,
             })
         })

@@ -19,11 +19,13 @@
 mod body;
 mod builtin;
 mod cli;
+mod connection;
 mod demo;
 mod endpoint;
 mod error;
 mod forwarding;
 mod gateway;
+mod http_rules;
 mod identity;
 mod jwks;
 mod keygen;

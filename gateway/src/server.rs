@@ -9,14 +9,21 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use hyper::service::service_fn;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    server::conn::auto,
 };
-use tokio::net::TcpListener;
+use tokio::{
+    net::TcpListener,
+    sync::{watch, Semaphore},
+    task::JoinSet,
+};
 
-use crate::{gateway::Gateway, request_context::OverTls, upstream::backend_client::BackendClient};
+use crate::{
+    connection::{self, ConnectionContext, ConnectionLimits},
+    gateway::Gateway,
+    upstream::backend_client::BackendClient,
+};
 
 /// Binds `workers` listening sockets on `address` sharing the port.
 pub fn bind(address: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
@@ -105,18 +112,29 @@ pub async fn serve_workers(
 /// Server settings from the configuration.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    /// Time to read a request's headers.
+    /// Time to read a request's headers (HTTP/1), and to send the first
+    /// request.
     pub read_header_timeout: Option<Duration>,
+    /// How long an idle connection is kept (`idle_timeout`).
+    pub idle_timeout: Option<Duration>,
     /// How long shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
     /// HTTPS, when the configuration has `tls`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections served at once by the whole process; more are closed
+    /// as soon as they are accepted.
+    pub max_connections: Arc<Semaphore>,
 }
 
-/// How long a client may take to finish its TLS handshake when no
-/// `read_header_timeout` bounds it: a connection that never completes one
-/// must not hold a file descriptor for ever.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send its first request (its TLS handshake
+/// included) when no `read_header_timeout` bounds it: a connection that
+/// never sends one must not hold a file descriptor for ever.
+const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an idle connection is kept when the file sets no
+/// `idle_timeout` (Go keeps it for ever; an unbounded wait lets idle
+/// clients exhaust the descriptors).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Serves `gateway` on `listener`, calling backends through `upstream`,
 /// until `shutdown` completes.
@@ -134,8 +152,21 @@ pub async fn serve(
     }
     builder.http2().timer(TokioTimer::new());
     let tls = settings.tls.clone().map(tokio_rustls::TlsAcceptor::from);
-    let handshake_timeout = settings.read_header_timeout.unwrap_or(HANDSHAKE_TIMEOUT);
-    let graceful = GracefulShutdown::new();
+    let limits = ConnectionLimits {
+        first_request: settings
+            .read_header_timeout
+            .unwrap_or(FIRST_REQUEST_TIMEOUT),
+        idle: settings.idle_timeout.unwrap_or(IDLE_TIMEOUT),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let context = ConnectionContext {
+        gateway,
+        upstream,
+        builder,
+        limits,
+        stop: stopped,
+    };
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -150,72 +181,84 @@ pub async fn serve(
                 }
             },
             () = &mut shutdown => break,
+            // Finished connections are reaped as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        let _ = stream.set_nodelay(true);
-        let gateway = gateway.clone();
-        let upstream = upstream.clone();
-        let over_tls = tls.is_some();
-        let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            let gateway = gateway.clone();
-            let upstream = upstream.clone();
-            if over_tls {
-                request.extensions_mut().insert(OverTls);
-            }
-            async move {
-                let response = gateway
-                    .handle(request, remote.ip(), upstream.as_ref())
-                    .await;
-                Ok::<_, std::convert::Infallible>(response)
-            }
-        });
-        let Some(acceptor) = &tls else {
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, %remote, "connection ended with an error");
-                }
-            });
+        // Over the cap, a connection is closed at once: the listener keeps
+        // accepting (a flood cannot starve it) and no descriptor is held.
+        let Ok(permit) = settings.max_connections.clone().try_acquire_owned() else {
+            tracing::debug!(%remote, "connection refused: max_connections reached");
             continue;
         };
-        let acceptor = acceptor.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
-                .await
-            {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%error, %remote, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%remote, timeout = ?handshake_timeout, "TLS handshake timed out");
-                    return;
-                }
+        let _ = stream.set_nodelay(true);
+        let context = context.clone();
+        let tls = tls.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let Some(acceptor) = tls else {
+                connection::serve(TokioIo::new(stream), remote, false, context).await;
+                return;
             };
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(error) = watcher.watch(connection).await {
-                tracing::debug!(%error, %remote, "connection ended with an error");
+            let handshake = acceptor.accept(stream);
+            match tokio::time::timeout(context.limits.first_request, handshake).await {
+                Ok(Ok(stream)) => {
+                    connection::serve(TokioIo::new(stream), remote, true, context).await
+                }
+                Ok(Err(error)) => tracing::debug!(%error, %remote, "TLS handshake failed"),
+                Err(_) => {
+                    tracing::debug!(%remote, "no TLS handshake within the first-request timeout")
+                }
             }
         });
     }
     drop(listener);
+    let _ = stop.send(true);
     tracing::info!(
-        connections = graceful.count(),
+        connections = connections.len(),
         "shutting down: waiting for requests in flight"
     );
-    if tokio::time::timeout(settings.shutdown_timeout, graceful.shutdown())
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(settings.shutdown_timeout, drained)
         .await
         .is_err()
     {
         tracing::warn!(timeout = ?settings.shutdown_timeout, "requests still in flight at the shutdown timeout were cut");
+        connections.abort_all();
     }
+}
+
+/// Raises this process's open-file limit to its hard limit, so that the
+/// connection cap, not the common soft limit of 1024, bounds how many
+/// clients are served; the limit in force.
+#[allow(unsafe_code)]
+pub fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+/// The default connection cap for an open-file limit: half of what is left
+/// after a reserve, since each client connection may hold a backend one.
+pub fn default_max_connections(open_files: u64) -> usize {
+    let usable = open_files.saturating_sub(256) / 2;
+    usize::try_from(usable.clamp(64, 1 << 20)).unwrap_or(1 << 20)
 }
 
 /// Completes on SIGINT or SIGTERM.

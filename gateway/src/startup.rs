@@ -16,7 +16,10 @@ use crate::{
         root_module::Builtin,
         PluginHost, PluginHostError,
     },
-    server::{bind, serve_workers, shutdown_signal, ServerSettings, Worker},
+    server::{
+        bind, default_max_connections, raise_open_file_limit, serve_workers, shutdown_signal,
+        ServerSettings, Worker,
+    },
     upstream::backend_client::BackendClient,
     upstream::tls::{TlsError, TlsSettings},
 };
@@ -294,10 +297,18 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         workers,
         "listening"
     );
+    let open_files = raise_open_file_limit();
+    let max_connections = config
+        .sepia
+        .max_connections
+        .unwrap_or_else(|| default_max_connections(open_files));
+    tracing::info!(open_files, max_connections, "connection limits");
     let settings = ServerSettings {
         read_header_timeout: config.read_header_timeout,
+        idle_timeout: config.idle_timeout,
         shutdown_timeout: options.shutdown_timeout,
         tls,
+        max_connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
     };
     let workers = listeners
         .into_iter()

@@ -77,9 +77,41 @@ impl UrlTemplate {
     }
 }
 
+/// Whether a path parameter's value, once percent-decoded, holds a dot
+/// segment (`.` or `..` between slashes or backslashes): filled into a
+/// `url_pattern` it would climb out of the path the pattern names on any
+/// backend that resolves dot segments (`/p/{x}` with `x = ..` is `/`).
+/// KrakenD forwards such values as they came; Sepia refuses them.
+pub fn climbs_out(value: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+    decoded
+        .split(['/', '\\'])
+        .any(|segment| segment == "." || segment == "..")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_are_found_in_any_spelling() {
+        for bad in [
+            "..",
+            ".",
+            "%2e%2e",
+            ".%2E",
+            "%2E",
+            "..%2Fadmin",
+            "a%2F..%2Fb",
+            "..%5C",
+            "%2e%2e%2f",
+        ] {
+            assert!(climbs_out(bad), "{bad}");
+        }
+        for fine in ["...", "a..b", ".hidden", "v1.2", "%2e%2e%2e", "a%2Fb"] {
+            assert!(!climbs_out(fine), "{fine}");
+        }
+    }
 
     #[test]
     fn params_fill_path_and_query() {

@@ -1,0 +1,209 @@
+//! One client connection, from its first byte to its close: HTTP/1.1 or
+//! HTTP/2 served on it, and the deadlines no client may stretch. A
+//! connection that sends no request within the first-request timeout, or
+//! stays idle (no request in flight) past the idle timeout, is closed, in
+//! both protocols (HTTP/2 with a GOAWAY); at shutdown an idle connection is
+//! closed at once and a busy one after its requests. Before this, a socket
+//! that never sent a byte was held for ever: hyper's header timer starts only
+//! once the protocol is known.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use hyper::{body::Incoming, service::service_fn, Request};
+use hyper_util::{rt::TokioExecutor, server::conn::auto};
+use tokio::sync::watch;
+
+use crate::{gateway::Gateway, request_context::OverTls, upstream::backend_client::BackendClient};
+
+/// The deadlines of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// From accepting to the first request's arrival (TLS handshake
+    /// included).
+    pub first_request: Duration,
+    /// With no request in flight, how long the connection may wait for the
+    /// next one.
+    pub idle: Duration,
+}
+
+/// What a connection is doing, as its requests come and go.
+struct Activity {
+    born: Instant,
+    in_flight: AtomicUsize,
+    seen_request: AtomicBool,
+    /// Milliseconds from `born` to the last request's start or end.
+    last_change_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            born: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            seen_request: AtomicBool::new(false),
+            last_change_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_change_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.seen_request.store(true, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        InFlight(self.clone())
+    }
+
+    fn busy(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0
+    }
+
+    /// When the connection is to close if nothing happens, or `None`
+    /// while a request is in flight.
+    fn deadline(&self, limits: &ConnectionLimits) -> Option<Instant> {
+        if self.busy() {
+            return None;
+        }
+        let since = Duration::from_millis(self.last_change_ms.load(Ordering::Relaxed));
+        let allowed = if self.seen_request.load(Ordering::Relaxed) {
+            limits.idle
+        } else {
+            limits.first_request
+        };
+        Some(self.born + since + allowed)
+    }
+}
+
+/// A request in flight; its end is activity too.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// What every connection of a worker shares.
+#[derive(Clone)]
+pub struct ConnectionContext {
+    pub gateway: Arc<Gateway>,
+    pub upstream: Arc<BackendClient>,
+    pub builder: auto::Builder<TokioExecutor>,
+    pub limits: ConnectionLimits,
+    /// Becomes `true` at shutdown.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Serves one connection until it closes, the client goes quiet past its
+/// deadline, or shutdown closes it.
+pub async fn serve<I>(io: I, remote: SocketAddr, over_tls: bool, context: ConnectionContext)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let ConnectionContext {
+        gateway,
+        upstream,
+        builder,
+        limits,
+        mut stop,
+    } = context;
+    let activity = Arc::new(Activity::new());
+    let watched = activity.clone();
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        let gateway = gateway.clone();
+        let upstream = upstream.clone();
+        let in_flight = watched.begin();
+        if over_tls {
+            request.extensions_mut().insert(OverTls);
+        }
+        async move {
+            let response = gateway
+                .handle(request, remote.ip(), upstream.as_ref())
+                .await;
+            drop(in_flight);
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let mut closing = false;
+    let mut stopping = *stop.borrow();
+    if stopping {
+        return;
+    }
+    loop {
+        let deadline = if closing {
+            None
+        } else {
+            activity.deadline(&limits)
+        };
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, %remote, "connection ended with an error");
+                }
+                return;
+            }
+            () = sleep_until(deadline) => {
+                // The deadline may have moved while the timer ran.
+                if activity.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
+                    if !activity.seen_request.load(Ordering::Relaxed) {
+                        tracing::debug!(%remote, "no request within the first-request timeout: closed");
+                        return;
+                    }
+                    tracing::debug!(%remote, "idle past the idle timeout: closing");
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+            changed = stop.changed(), if !stopping => {
+                stopping = true;
+                if changed.is_err() || !activity.busy() {
+                    // Idle at shutdown: nothing to wait for.
+                    return;
+                }
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_follow_the_requests() {
+        let limits = ConnectionLimits {
+            first_request: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+        };
+        let activity = Arc::new(Activity::new());
+        let first = activity.deadline(&limits).unwrap();
+        assert!(first <= activity.born + Duration::from_secs(10));
+        let request = activity.begin();
+        assert_eq!(activity.deadline(&limits), None);
+        drop(request);
+        let idle = activity.deadline(&limits).unwrap();
+        assert!(idle >= activity.born + Duration::from_secs(60));
+    }
+}

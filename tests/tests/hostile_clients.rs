@@ -1,0 +1,251 @@
+//! Clients that do not play by the rules: silent sockets, idle ones, floods
+//! of connections, requests HTTP forbids, and paths that would climb out of
+//! a backend's url_pattern. Each is refused or closed, and the gateway keeps
+//! serving everyone else.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sepia_e2e::{get, request, Reply, Sepia, TestBackend};
+use serde_json::json;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+fn port(sepia: &Sepia) -> u16 {
+    sepia
+        .url("")
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port")
+}
+
+/// Whether the gateway closed `stream` within `limit` (reads hit EOF or a
+/// reset), draining whatever it sent first.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Sends raw bytes and returns what came back until the gateway closed.
+async fn raw(port: u16, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_and_idle_connections_are_closed_in_both_protocols() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let sepia = Sepia::start(json!({"version": 3, "read_header_timeout": "400ms", "idle_timeout": "600ms",
+        "endpoints": [{"endpoint": "/e", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
+    .await;
+    let port = port(&sepia);
+    // Nothing at all.
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(3)).await);
+    // Part of the HTTP/2 preface, then nothing.
+    let mut partial = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    partial.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    assert!(closed_within(&mut partial, Duration::from_secs(3)).await);
+    // HTTP/1.1 kept alive after one request, then idle.
+    let mut kept = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    kept.write_all(b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // (hyper's header timer, 400 ms here, bounds an idle HTTP/1 wait too.)
+    assert!(closed_within(&mut kept, Duration::from_secs(3)).await);
+    // HTTP/2 after one request: the connection ends (GOAWAY) when idle.
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(connection);
+    let answer = sender
+        .send_request(
+            http::Request::builder()
+                .uri(format!("http://127.0.0.1:{port}/e"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let _ = answer.into_body().collect().await;
+    let ended = tokio::time::timeout(Duration::from_secs(3), driver).await;
+    assert!(ended.is_ok(), "the idle HTTP/2 connection stayed open");
+    // Everyone else is still served.
+    assert_eq!(get(&sepia.url("/e")).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_over_the_cap_are_closed_and_the_gateway_keeps_serving() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":1}"#)).await;
+    let sepia = Sepia::start(json!({"version": 3, "read_header_timeout": "5s",
+        "extra_config": {"sepia": {"max_connections": 2}},
+        "endpoints": [{"endpoint": "/e", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
+    .await;
+    let port = port(&sepia);
+    // The start-up probe's connection closes first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut first = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut second = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    assert!(!closed_within(&mut first, Duration::from_millis(200)).await);
+    assert!(!closed_within(&mut second, Duration::from_millis(200)).await);
+    // Both slots are held: a third connection is closed at once.
+    let mut third = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    third
+        .write_all(b"GET /e HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(2), third.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "served beyond max_connections: {read:?}"
+    );
+    // A slot freed, the next client is served.
+    drop(first);
+    let mut served = false;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answer = raw(
+            port,
+            b"GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        if answer.starts_with("HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+    }
+    assert!(served, "no client was served after a slot freed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_does_not_wait_for_idle_http2_clients() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let mut sepia = Sepia::start(json!({"version": 3,
+        "endpoints": [{"endpoint": "/e", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
+    .await;
+    let port = port(&sepia);
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Duration::from_millis(200))
+        .handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    let _driver = tokio::spawn(connection);
+    let answer = sender
+        .send_request(
+            http::Request::builder()
+                .uri(format!("http://127.0.0.1:{port}/e"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let started = Instant::now();
+    sepia.terminate();
+    let status = sepia.wait(Duration::from_secs(8));
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "an idle client held the shutdown for {:?} (its timeout is 10 s)",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_http_forbids_are_refused_before_anything_sees_them() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let sepia = Sepia::start(json!({"version": 3,
+        "endpoints": [{"endpoint": "/e", "method": "POST", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
+    .await;
+    let port = port(&sepia);
+    for (bytes, status) in [
+        (&b"POST /e HTTP/1.1\r\nContent-Length: 0\r\n\r\n"[..], "400"),
+        (
+            b"POST /e HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 0\r\n\r\n",
+            "400",
+        ),
+        (
+            b"POST /e HTTP/1.1\r\nHost: user@evil\r\nContent-Length: 0\r\n\r\n",
+            "400",
+        ),
+        (
+            b"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+            "501",
+        ),
+    ] {
+        let answer = raw(port, bytes).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+    }
+    assert!(backend.requests().is_empty());
+    let fine = raw(
+        port,
+        b"POST /e HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
+    assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parameters_and_headers_cannot_smuggle_past_the_filters() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/p/{x}", "backend": [{"host": [backend.url()], "url_pattern": "/seen/{x}"}]},
+        {"endpoint": "/q", "input_query_strings": ["a"], "input_headers": ["X-Secret", "X-Kept"],
+         "backend": [{"host": [backend.url()], "url_pattern": "/q"}]}]}))
+    .await;
+    for path in ["/p/..", "/p/%2e%2e", "/p/.%2E", "/p/..%2Fadmin", "/p/."] {
+        let answer = get(&sepia.url(path)).await;
+        assert_eq!(answer.status, 400, "{path}");
+        assert_eq!(answer.text(), "400 Bad Request");
+    }
+    assert!(backend.requests().is_empty());
+    assert_eq!(get(&sepia.url("/p/v1.2")).await.status, 200);
+    let answer = request(
+        http::Method::GET,
+        &sepia.url("/q?a=1;b=2&a=3"),
+        &[
+            ("connection", "x-secret"),
+            ("x-secret", "hop"),
+            ("x-kept", "end"),
+        ],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let seen = backend.requests();
+    let last = seen.last().expect("called");
+    assert_eq!(last.query.as_deref(), Some("a=3"));
+    assert!(last.headers.get("x-secret").is_none());
+    assert_eq!(last.headers["x-kept"], "end");
+}
