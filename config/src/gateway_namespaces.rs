@@ -136,6 +136,24 @@ pub(crate) fn sepia_switches(extra: &mut ExtraConfig, diags: &mut Diagnostics) -
         }
         other => other.map(|n| n as usize),
     };
+    for (key, slot) in [
+        ("max_request_body", &mut switches.max_request_body),
+        (
+            "request_bodies_in_flight",
+            &mut switches.request_bodies_in_flight,
+        ),
+    ] {
+        *slot = match reader.uint(key, 1 << 40, diags) {
+            Some(0) => {
+                diags.invalid(
+                    &reader.path_of(key),
+                    "0 bytes would refuse every body: set a size in bytes, or remove it for the default",
+                );
+                None
+            }
+            other => other.map(|n| n as usize),
+        };
+    }
     reader.finish(&[], diags);
     switches
 }

@@ -360,6 +360,12 @@ pub struct SepiaSwitches {
     /// served at once; more are closed as soon as they are accepted.
     /// `None`: half the open-file limit, less a reserve.
     pub max_connections: Option<usize>,
+    /// `max_request_body` (a limit): the largest client body, in bytes,
+    /// one request may send (413 beyond). `None`: 32 MiB.
+    pub max_request_body: Option<usize>,
+    /// `request_bodies_in_flight` (a limit): the bytes of client bodies all
+    /// requests together may hold (503 beyond). `None`: 256 MiB.
+    pub request_bodies_in_flight: Option<usize>,
 }
 
 impl SepiaSwitches {

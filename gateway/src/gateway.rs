@@ -89,6 +89,10 @@ impl Gateway {
             plugins.service_modifiers(&config.extra_config, &service)?,
             &hook_pool,
         );
+        let body_limits = crate::body_budget::BodyLimits::new(
+            config.sepia.max_request_body.unwrap_or(32 << 20),
+            config.sepia.request_bodies_in_flight.unwrap_or(256 << 20),
+        );
         for endpoint in &config.endpoints {
             let info = sepia_plugin_api::EndpointInfo {
                 endpoint: endpoint.endpoint.as_str().into(),
@@ -128,6 +132,7 @@ impl Gateway {
                     ),
                     errors: ErrorStyle::of(config),
                     pass_backend_errors: config.sepia.pass_backend_errors,
+                    body_limits: body_limits.clone(),
                 },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));

@@ -17,6 +17,7 @@
 // benchmarks use. Everything else is the crate's own.
 
 mod body;
+mod body_budget;
 mod builtin;
 mod cli;
 mod connection;

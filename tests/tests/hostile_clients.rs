@@ -249,3 +249,104 @@ async fn parameters_and_headers_cannot_smuggle_past_the_filters() {
     assert!(last.headers.get("x-secret").is_none());
     assert_eq!(last.headers["x-kept"], "end");
 }
+
+/// A backend on loopback that sends `head` and then `chunk` every 100 ms
+/// for ever (or nothing more when `chunk` is empty).
+async fn stalling_backend(head: &'static [u8], chunk: &'static [u8]) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                if stream.write_all(head).await.is_err() {
+                    return;
+                }
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if !chunk.is_empty() && stream.write_all(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_no_op_endpoints_timeout_covers_the_whole_answer() {
+    let stalls = stalling_backend(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial",
+        b"",
+    )
+    .await;
+    let endless = stalling_backend(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"5\r\nmore.\r\n",
+    )
+    .await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/stalls", "timeout": "1s", "output_encoding": "no-op",
+         "backend": [{"host": [stalls], "url_pattern": "/", "encoding": "no-op"}]},
+        {"endpoint": "/endless", "timeout": "1s", "output_encoding": "no-op",
+         "backend": [{"host": [endless], "url_pattern": "/", "encoding": "no-op"}]}]}))
+    .await;
+    let port = port(&sepia);
+    for path in ["/stalls", "/endless"] {
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(5)).await,
+            "{path}: the answer ran past the endpoint's timeout"
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+            "{path}: cut after {took:?}, the timeout is 1 s"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_bodies_are_bounded_each_and_all_together() {
+    let slow =
+        TestBackend::always(Reply::json(200, "{}").delayed(Duration::from_millis(1500))).await;
+    let sepia = Sepia::start(json!({"version": 3,
+        "extra_config": {"sepia": {"max_request_body": 1048576, "request_bodies_in_flight": 3145728}},
+        "endpoints": [{"endpoint": "/upload", "method": "POST", "timeout": "5s",
+                       "backend": [{"host": [slow.url()], "url_pattern": "/"}]}]}))
+    .await;
+    let url = sepia.url("/upload");
+    let too_big = request(http::Method::POST, &url, &[], &vec![b'x'; 2 << 20], false).await;
+    assert_eq!(too_big.status, 413);
+    // Five 1 MiB uploads at once: three fit in the 3 MiB budget, while
+    // their backend is slow; the others are turned away with 503.
+    let body = vec![b'y'; 1 << 20];
+    let uploads: Vec<_> = (0..5)
+        .map(|_| {
+            let url = url.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                request(http::Method::POST, &url, &[], &body, false)
+                    .await
+                    .status
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for upload in uploads {
+        statuses.push(upload.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![200, 200, 200, 503, 503], "{}", sepia.logs());
+    // The budget is back once they are done.
+    let again = request(http::Method::POST, &url, &[], &body, false).await;
+    assert_eq!(again.status, 200);
+}

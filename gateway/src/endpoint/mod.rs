@@ -49,7 +49,7 @@ use crate::{
 };
 
 /// What every endpoint of a service shares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ServiceSettings {
     /// `router.return_error_msg`: a `return_error_code` failure shows the
     /// backend's body.
@@ -66,6 +66,8 @@ pub struct ServiceSettings {
     /// `sepia.pass_backend_errors`: a single backend's 4xx reaches the
     /// client as it came.
     pub pass_backend_errors: bool,
+    /// The limits on client bodies, one budget for all endpoints.
+    pub body_limits: crate::body_budget::BodyLimits,
 }
 
 /// An endpoint, ready to serve.
@@ -127,6 +129,7 @@ impl Endpoint {
                 modifiers.declaring(Hooks::REQUEST),
                 claims,
                 service.identity,
+                service.body_limits.clone(),
             ),
             strategy: Strategy::of(endpoint, has_modifiers),
             backends,

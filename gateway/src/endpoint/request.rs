@@ -7,14 +7,14 @@ use std::{borrow::Cow, net::IpAddr};
 
 use abi_stable::std_types::{RString, RVec, Tuple2};
 use bytes::Bytes;
-use http::{header, request::Parts, HeaderMap, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http::{header, request::Parts, HeaderMap, HeaderValue, Response};
 use hyper::body::Body;
 use sepia_plugin_api::{Request as PluginRequest, RequestContext};
 
 use super::jwt_claims::ClaimParams;
 use crate::{
     body::ResponseBody,
+    body_budget::{self, BodyLimits},
     error::ProxyError,
     forwarding::{add_forwarded, HeaderFilter},
     identity::Identity,
@@ -24,8 +24,6 @@ use crate::{
     },
 };
 
-/// Largest client body the gateway buffers to forward.
-const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
 const X_FORWARDED_VIA: http::HeaderName = http::HeaderName::from_static("x-forwarded-via");
 
 /// What the backends receive, after filtering and request modifiers.
@@ -34,6 +32,9 @@ pub struct Outgoing<'a> {
     pub query: Cow<'a, str>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The client body's share of the gateway's body budget, held until
+    /// the request is done (none for a copy made for one step).
+    pub _body_reservation: Option<tokio::sync::OwnedSemaphorePermit>,
     /// The request's context after the endpoint's request hooks, when a
     /// hook will read it; each backend's hooks get a copy.
     pub context: Option<Box<RequestContext>>,
@@ -53,6 +54,8 @@ pub struct RequestPhase {
     claims: ClaimParams,
     /// The gateway's `User-Agent`.
     user_agent: HeaderValue,
+    /// How much body a request may send, and all of them together.
+    body_limits: BodyLimits,
 }
 
 /// What the request phase decided.
@@ -70,6 +73,7 @@ impl RequestPhase {
         modifiers: ModifierChain,
         claims: ClaimParams,
         identity: Identity,
+        body_limits: BodyLimits,
     ) -> Self {
         Self {
             user_agent: identity.user_agent(),
@@ -78,6 +82,7 @@ impl RequestPhase {
             headers: HeaderFilter::new(&endpoint.input_headers),
             modifiers,
             claims,
+            body_limits,
         }
     }
 
@@ -96,10 +101,11 @@ impl RequestPhase {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let body = if self.forwards_body {
-            read_request_body(body).await?
+        let (body, body_reservation) = if self.forwards_body {
+            let held = body_budget::read(body, &self.body_limits).await?;
+            (held.bytes, held.reservation)
         } else {
-            Bytes::new()
+            (Bytes::new(), None)
         };
         // Request hooks see the client's headers, as KrakenD's handlers see
         // the client's request (a validator reads `Authorization` even when
@@ -114,6 +120,7 @@ impl RequestPhase {
             query: Cow::Borrowed(parts.uri.query().unwrap_or("")),
             headers,
             body,
+            _body_reservation: body_reservation,
             context: context.take(),
         };
         if !self.modifiers.is_empty() {
@@ -222,31 +229,4 @@ pub fn plugin_params(names: &[String], values: &[String]) -> RVec<Tuple2<RString
             Tuple2(RString::from(name), RString::from(v.as_str()))
         })
         .collect()
-}
-
-async fn read_request_body<B>(body: B) -> Result<Bytes, ProxyError>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) => {
-            let too_large = error
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            Err(ProxyError::RequestBody {
-                reason: if too_large {
-                    format!("larger than {MAX_REQUEST_BODY} bytes")
-                } else {
-                    error.to_string()
-                },
-                status: if too_large {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
-                },
-            })
-        }
-    }
 }

@@ -163,7 +163,13 @@ pub async fn collect(
         });
     };
     match strategy {
-        Strategy::Stream => Ok(Collected::Stream(first.send(upstream, outgoing).await?.0)),
+        Strategy::Stream => {
+            // The deadline covers the whole answer, its body too.
+            let (response, _) = first.send(upstream, outgoing).await?;
+            Ok(Collected::Stream(
+                response.map(|body| body.until(limits.deadline)),
+            ))
+        }
         Strategy::PassThrough => {
             let reply = first.pass_through(upstream, outgoing).await?;
             Ok(Collected::Raw {
@@ -369,6 +375,7 @@ fn with_references<'a>(
         query: std::borrow::Cow::Borrowed(outgoing.query.as_ref()),
         headers: outgoing.headers.clone(),
         body: outgoing.body.clone(),
+        _body_reservation: None,
         context: outgoing.context.clone(),
     }))
 }

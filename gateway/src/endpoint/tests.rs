@@ -121,6 +121,7 @@ fn build(
                 krakend2: true,
             },
             pass_backend_errors: true,
+            body_limits: Default::default(),
         },
     )
 }
@@ -551,6 +552,7 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
                 krakend2: true,
             },
             pass_backend_errors: true,
+            body_limits: Default::default(),
         };
         let built = Endpoint::new(
             &endpoint_config(endpoint.clone()),
@@ -629,6 +631,7 @@ fn build_for(version: u64, endpoint: Value) -> Endpoint {
             krakend2: true,
         },
         pass_backend_errors: true,
+        body_limits: Default::default(),
     };
     Endpoint::new(&endpoint_config(endpoint), vec![], vec![], &pool, &service)
 }

@@ -40,6 +40,22 @@ pub enum UpstreamBody {
     Remote(Incoming),
     /// Already in memory.
     Local(Full<Bytes>),
+    /// From the network, cut off at a deadline: a `no-op` endpoint's body
+    /// streamed to the client stops when the endpoint's timeout does, as
+    /// lura's cancelled request context stops Go's copy.
+    Bounded(Incoming, Pin<Box<tokio::time::Sleep>>),
+}
+
+impl UpstreamBody {
+    /// This body, ending in an error at `deadline` if it has not ended.
+    pub fn until(self, deadline: tokio::time::Instant) -> Self {
+        match self {
+            UpstreamBody::Remote(body) | UpstreamBody::Bounded(body, _) => {
+                UpstreamBody::Bounded(body, Box::pin(tokio::time::sleep_until(deadline)))
+            }
+            local => local,
+        }
+    }
 }
 
 impl From<Full<Bytes>> for UpstreamBody {
@@ -50,8 +66,14 @@ impl From<Full<Bytes>> for UpstreamBody {
 
 /// Why a backend body could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct BodyError(#[from] hyper::Error);
+pub enum BodyError {
+    /// The connection failed.
+    #[error(transparent)]
+    Read(#[from] hyper::Error),
+    /// The endpoint's deadline passed before the body ended.
+    #[error("the endpoint's timeout passed while the backend's body was still streaming")]
+    Deadline,
+}
 
 impl Body for UpstreamBody {
     type Data = Bytes;
@@ -64,7 +86,15 @@ impl Body for UpstreamBody {
         match self.get_mut() {
             UpstreamBody::Remote(body) => Pin::new(body)
                 .poll_frame(cx)
-                .map(|frame| frame.map(|f| f.map_err(BodyError))),
+                .map(|frame| frame.map(|f| f.map_err(BodyError::Read))),
+            UpstreamBody::Bounded(body, deadline) => {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(BodyError::Deadline)));
+                }
+                Pin::new(body)
+                    .poll_frame(cx)
+                    .map(|frame| frame.map(|f| f.map_err(BodyError::Read)))
+            }
             // Full's error is Infallible.
             UpstreamBody::Local(body) => Pin::new(body)
                 .poll_frame(cx)
@@ -74,14 +104,14 @@ impl Body for UpstreamBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            UpstreamBody::Remote(body) => body.is_end_stream(),
+            UpstreamBody::Remote(body) | UpstreamBody::Bounded(body, _) => body.is_end_stream(),
             UpstreamBody::Local(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            UpstreamBody::Remote(body) => body.size_hint(),
+            UpstreamBody::Remote(body) | UpstreamBody::Bounded(body, _) => body.size_hint(),
             UpstreamBody::Local(body) => body.size_hint(),
         }
     }
