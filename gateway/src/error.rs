@@ -400,6 +400,36 @@ impl ProxyError {
         }
     }
 
+    /// The error as a client may read it: what failed, without the
+    /// backends' internal addresses or the operating system's words, which
+    /// stay in the log line of the failure.
+    pub fn public_text(&self) -> String {
+        match self {
+            ProxyError::BackendUnreachable { .. } => "a backend is unreachable".into(),
+            ProxyError::BackendRedirect { .. } => "a backend's redirect cannot be followed".into(),
+            ProxyError::BackendUrl { .. } => "a backend's URL is not valid".into(),
+            ProxyError::BackendBodyRead { .. } => "a backend's answer broke off".into(),
+            ProxyError::BackendStatus { status, .. } | ProxyError::BackendCode { status, .. } => {
+                format!("a backend answered {}", status.as_u16())
+            }
+            ProxyError::MissingResponseValue { name, .. } => {
+                format!(
+                    "a backend needs {{{name}}}, which an earlier backend's response does not have"
+                )
+            }
+            ProxyError::BackendBody {
+                encoding, reason, ..
+            } => format!("a backend sent a body that is not valid {encoding}: {reason}"),
+            ProxyError::AllBackendsFailed { count, first } => {
+                format!(
+                    "all {count} backends failed; first: {}",
+                    first.public_text()
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The client's response for this error, as Sepia's JSON error.
     pub fn into_response(self) -> Response<ResponseBody> {
         let status = self.status();
@@ -408,7 +438,7 @@ impl ProxyError {
             return backend_code_response(status, body);
         }
         let body = serde_json::json!({
-            "error": self.to_string(),
+            "error": self.public_text(),
             "source": source.as_str(),
         });
         let mut response = json_response(sepia_json::to_vec(&body));
