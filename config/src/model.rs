@@ -63,6 +63,8 @@ pub enum BackendEncoding {
     String,
     /// Passed to the client untouched: status, headers and body.
     NoOp,
+    /// An XML document, read as krakend-xml (mxj) reads it.
+    Xml,
 }
 
 /// How an endpoint writes its response (`output_encoding`).
@@ -76,6 +78,13 @@ pub enum OutputEncoding {
     String,
     /// The backend's response as it came.
     NoOp,
+    /// XML, as krakend-xml (mxj) writes it.
+    Xml,
+    /// YAML, as gin writes it.
+    Yaml,
+    /// JSON, XML or YAML, as the client's `Accept` asks (gin's
+    /// `NegotiateFormat`).
+    Negotiate,
 }
 
 /// An endpoint's or backend's `extra_config`: namespaces as written, with

@@ -253,7 +253,10 @@ fn output_encoding(
         "json-collection" => OutputEncoding::JsonCollection,
         "string" => OutputEncoding::String,
         "no-op" => OutputEncoding::NoOp,
-        "xml" | "yaml" | "negotiate" | "fast-json" | "rss" => {
+        "xml" => OutputEncoding::Xml,
+        "yaml" => OutputEncoding::Yaml,
+        "negotiate" => OutputEncoding::Negotiate,
+        "fast-json" | "rss" => {
             diags.push(
                 &reader.path_of("output_encoding"),
                 crate::ProblemKind::NotSupported,
@@ -264,7 +267,7 @@ fn output_encoding(
         other => {
             diags.invalid(
                 &reader.path_of("output_encoding"),
-                format!("unknown output encoding \"{other}\": use json, json-collection, string or no-op"),
+                format!("unknown output encoding \"{other}\": use json, json-collection, string, xml, yaml, negotiate or no-op"),
             );
             return None;
         }
@@ -282,7 +285,8 @@ fn backend_encoding(
         "safejson" => BackendEncoding::SafeJson,
         "string" => BackendEncoding::String,
         "no-op" => BackendEncoding::NoOp,
-        "xml" | "rss" | "yaml" | "fast-json" => {
+        "xml" => BackendEncoding::Xml,
+        "rss" | "yaml" | "fast-json" => {
             diags.push(
                 &reader.path_of("encoding"),
                 crate::ProblemKind::NotSupported,
@@ -293,7 +297,7 @@ fn backend_encoding(
         other => {
             diags.invalid(
                 &reader.path_of("encoding"),
-                format!("unknown encoding \"{other}\": use json, safejson, string or no-op"),
+                format!("unknown encoding \"{other}\": use json, safejson, string, xml or no-op"),
             );
             return None;
         }

@@ -179,6 +179,22 @@ fn mock(request: &Recorded) -> Reply {
     if path == "/jwk/symmetric" {
         return Reply::json(200, SYMMETRIC_JWK);
     }
+    // Go's ServeMux sends a subtree's bare name to the subtree (301).
+    if ["/param_forwarding", "/collection", "/delayed", "/redirect"].contains(&path) {
+        let mut location = format!("{path}/");
+        if let Some(query) = &request.query {
+            location.push('?');
+            location.push_str(query);
+        }
+        let body = if request.method == "GET" || request.method == "HEAD" {
+            format!("<a href=\"{location}\">Moved Permanently</a>.\n\n")
+        } else {
+            String::new()
+        };
+        return Reply::text(301, &body)
+            .with_content_type("text/html; charset=utf-8")
+            .with_header("location", &location);
+    }
     let routed = path.starts_with("/param_forwarding/")
         || path == "/xml"
         || path.starts_with("/collection/")

@@ -22,11 +22,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("jsonschema_1", "validation/json-schema (#14)"),
     ("lua_1", "modifier/lua-backend (#14)"),
     ("lua_2", "modifier/lua-proxy (#14)"),
-    ("negotitate_json", "the xml backend encoding (#12)"),
-    (
-        "negotitate_plain",
-        "the xml backend encoding and the negotiate output (#12)",
-    ),
     (
         "no-op_1",
         "lura's no-op GET carries Content-Length: 0 to the backend (#12)",
@@ -47,8 +42,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "sequential_4",
         "modifier/lua-backend (#14), and sequential_propagated_params with a whole response (#12)",
     ),
-    ("xml_1", "the xml backend encoding and output (#12)"),
-    ("xml_2", "the xml output encoding (#12)"),
 ];
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,6 +16,7 @@ pub fn encoding_name(encoding: BackendEncoding) -> &'static str {
         BackendEncoding::SafeJson => "safejson",
         BackendEncoding::String => "string",
         BackendEncoding::NoOp => "no-op",
+        BackendEncoding::Xml => "xml",
     }
 }
 
@@ -70,6 +71,7 @@ pub fn decode(
             Ok(other) => Ok(wrap(scalar_key, other)),
             Err(e) => Err(DecodeError(e.to_string())),
         },
+        BackendEncoding::Xml => super::xml::decode(body, is_collection),
         BackendEncoding::String => match std::str::from_utf8(body) {
             Ok(text) => Ok(wrap("content", Value::String(text.to_owned()))),
             Err(e) => Err(DecodeError(format!("the body is not UTF-8 text: {e}"))),

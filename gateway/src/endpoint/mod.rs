@@ -20,6 +20,7 @@ pub mod shaping;
 pub mod static_data;
 pub mod strategy;
 pub mod url_template;
+pub mod xml;
 
 #[cfg(test)]
 mod tests;
@@ -244,6 +245,11 @@ impl Endpoint {
                 .unwrap_or(Err(ProxyError::Timeout(self.timeout)))
         };
         *context = outgoing.context.take();
-        self.response.respond(collected, context).await
+        // `negotiate` answers in the format the client's Accept asks for.
+        let accept = parts
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        self.response.respond(collected, context, accept).await
     }
 }

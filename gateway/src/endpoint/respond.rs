@@ -86,6 +86,7 @@ impl ResponsePhase {
         &self,
         collected: Result<Collected, ProxyError>,
         context: &mut Option<Box<RequestContext>>,
+        accept: Option<&str>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         match self.with_static_data(self.with_flatmap(collected))? {
             Collected::Refused {
@@ -148,9 +149,13 @@ impl ResponsePhase {
                 complete,
                 ..
             } => {
-                let canonical = self.output == OutputEncoding::Json;
+                let output = match self.output {
+                    OutputEncoding::Negotiate => negotiate(accept),
+                    fixed => fixed,
+                };
+                let canonical = output == OutputEncoding::Json;
                 let has_data = !data.is_empty();
-                let (body, content_type) = render(self.output, data);
+                let (body, content_type) = render(output, data);
                 let answer = Answer {
                     status,
                     body,
@@ -376,5 +381,140 @@ fn render(output: OutputEncoding, mut data: Map<String, Value>) -> (Vec<u8>, &'s
             };
             (text, "text/plain; charset=utf-8")
         }
+        // krakend-xml writes nothing where mxj refuses the map.
+        OutputEncoding::Xml => (
+            super::xml::encode(&data).unwrap_or_default(),
+            "application/xml",
+        ),
+        OutputEncoding::Yaml => (
+            yaml(&Value::Object(data)),
+            "application/yaml; charset=utf-8",
+        ),
+        // Chosen per request before rendering; JSON should one slip by.
+        OutputEncoding::Negotiate => (sepia_json::to_vec(&Value::Object(data)), JSON_CONTENT_TYPE),
+    }
+}
+
+/// The format lura's `negotiate` output picks with gin's `NegotiateFormat`
+/// over JSON, plain text, XML and YAML: the first `Accept` entry (in the
+/// header's order, q-values ignored, as gin does) that is a prefix of an
+/// offer or a wildcard; JSON without an `Accept` or when none matches.
+/// Plain text is answered as YAML, as lura does.
+fn negotiate(accept: Option<&str>) -> OutputEncoding {
+    const OFFERED: [(&str, OutputEncoding); 4] = [
+        ("application/json", OutputEncoding::Json),
+        ("text/plain", OutputEncoding::Yaml),
+        ("application/xml", OutputEncoding::Xml),
+        ("application/x-yaml", OutputEncoding::Yaml),
+    ];
+    let accepted = accept.unwrap_or("").split(',').filter_map(|part| {
+        let part = match part.find(';') {
+            Some(i) if i > 0 => &part[..i],
+            _ => part,
+        };
+        let part = part.trim();
+        (!part.is_empty()).then_some(part)
+    });
+    for wanted in accepted {
+        for (offer, encoding) in OFFERED {
+            let (a, o) = (wanted.as_bytes(), offer.as_bytes());
+            let mut i = 0;
+            while i < a.len() && i < o.len() {
+                if a[i] == b'*' || o[i] == b'*' {
+                    return encoding;
+                }
+                if a[i] != o[i] {
+                    break;
+                }
+                i += 1;
+            }
+            if i == a.len() {
+                return encoding;
+            }
+        }
+    }
+    OutputEncoding::Json
+}
+
+/// `data` as YAML: a block mapping with sorted keys, two spaces a level,
+/// as Go's yaml writes gin's answers; numbers as numbers.
+fn yaml(data: &Value) -> Vec<u8> {
+    serde_norway::to_string(&to_yaml(data))
+        .map(String::into_bytes)
+        .unwrap_or_default()
+}
+
+fn to_yaml(value: &Value) -> serde_norway::Value {
+    use serde_norway::Value as Y;
+    match value {
+        Value::Null => Y::Null,
+        Value::Bool(flag) => Y::Bool(*flag),
+        Value::Number(number) => {
+            let text = number.to_string();
+            if let Ok(n) = text.parse::<i64>() {
+                Y::Number(n.into())
+            } else if let Ok(n) = text.parse::<u64>() {
+                Y::Number(n.into())
+            } else {
+                text.parse::<f64>()
+                    .map(|f| Y::Number(f.into()))
+                    .unwrap_or(Y::String(text))
+            }
+        }
+        Value::String(text) => Y::String(text.clone()),
+        Value::Array(items) => Y::Sequence(items.iter().map(to_yaml).collect()),
+        Value::Object(members) => {
+            // Go's yaml sorts a map's keys; this map may keep file order.
+            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+            sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            Y::Mapping(
+                sorted
+                    .into_iter()
+                    .map(|(k, v)| (Y::String(k.clone()), to_yaml(v)))
+                    .collect(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn negotiation_follows_gins_rules() {
+        for (accept, chosen) in [
+            (None, OutputEncoding::Json),
+            (
+                Some("application/json; charset=utf-8"),
+                OutputEncoding::Json,
+            ),
+            (Some("text/plain"), OutputEncoding::Yaml),
+            (Some("application/x-yaml"), OutputEncoding::Yaml),
+            (
+                Some("application/xml;q=0.1, application/json"),
+                OutputEncoding::Xml,
+            ),
+            (Some("text/*"), OutputEncoding::Yaml),
+            (Some("*/*"), OutputEncoding::Json),
+            (Some("image/png"), OutputEncoding::Json),
+        ] {
+            assert_eq!(negotiate(accept), chosen, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn yaml_is_written_as_gin_writes_it() {
+        let Value::Object(data) = json!({"b": [1, "x"], "a": {"-type": "admin", "n": 2.5}}) else {
+            unreachable!()
+        };
+        let (body, content_type) = render(OutputEncoding::Yaml, data);
+        assert_eq!(content_type, "application/yaml; charset=utf-8");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "a:\n  -type: admin\n  n: 2.5\nb:\n- 1\n- x\n"
+        );
     }
 }
