@@ -28,7 +28,7 @@ pub use model::{
 pub use parse::{jwt_claim_reference, placeholders};
 /// Go duration strings; shared with plugins through the plugin interface.
 pub use sepia_plugin_api::parse_duration;
-pub use tls::{ServerTls, TlsKeyPair, TlsVersion};
+pub use tls::{BackendTls, ClientCert, ServerTls, TlsKeyPair, TlsVersion};
 
 /// A configuration that was read, with the problems that did not stop it.
 #[derive(Debug, Clone)]

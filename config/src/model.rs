@@ -322,6 +322,8 @@ pub struct Config {
     pub read_header_timeout: Option<Duration>,
     /// HTTPS for the listener (`tls`, unless `disabled`).
     pub tls: Option<crate::tls::ServerTls>,
+    /// TLS towards backends (`client_tls`, `allow_insecure_connections`).
+    pub backend_tls: Option<crate::tls::BackendTls>,
     /// The endpoints.
     pub endpoints: Vec<Endpoint>,
     /// Top-level `extra_config`, less the namespaces the configuration

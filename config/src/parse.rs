@@ -27,7 +27,6 @@ const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo", "/__plugin
 
 /// Top-level KrakenD settings Sepia does not implement yet.
 const TOP_NOT_SUPPORTED: &[&str] = &[
-    "client_tls",
     "read_timeout",
     "write_timeout",
     "disable_keep_alives",
@@ -98,6 +97,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let idle_timeout = top.duration("idle_timeout", diags);
     let read_header_timeout = top.duration("read_header_timeout", diags);
     let tls = crate::tls::server_tls(&mut top, version, diags);
+    let backend_tls = crate::tls::backend_tls(&mut top, version, diags);
     let output_encoding = output_encoding(&mut top, diags).unwrap_or(OutputEncoding::Json);
     let mut extra_config = extra_config(&mut top, diags);
     let sepia = crate::gateway_namespaces::sepia_switches(&mut extra_config, diags);
@@ -129,6 +129,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         idle_timeout,
         read_header_timeout,
         tls,
+        backend_tls,
         endpoints,
         extra_config,
         sepia,

@@ -119,14 +119,14 @@ fn not_json_names_line_and_column() {
 #[test]
 fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     let text = r#"{"version":3,"colour":"red","endpoints":[
-        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","sd":"dns"}]}],"client_tls":{}}"#;
+        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","sd":"dns"}]}],"dialer_timeout":"1s"}"#;
     let loaded = parse_str(text, false).unwrap();
     let w = warnings_of(&loaded);
     assert!(has(&w, "colour: unknown key"), "{w:?}");
     assert!(
         has(
             &w,
-            "client_tls: a KrakenD setting Sepia does not implement yet"
+            "dialer_timeout: a KrakenD setting Sepia does not implement yet"
         ),
         "{w:?}"
     );
@@ -620,4 +620,43 @@ fn tls_is_read_as_each_generation_reads_it() {
     }
     let off = parse_str(r#"{"version":3,"tls":{"disabled":true}}"#, false).unwrap();
     assert!(off.config.tls.is_none());
+}
+
+#[test]
+fn client_tls_is_read_in_version_3_only() {
+    let v3 = parse_str(
+        r#"{"version":3,"client_tls":{"ca_certs":["ca.pem"],"min_version":"TLS12",
+            "client_certs":[{"certificate":"c.pem","private_key":"k.pem"}]}}"#,
+        false,
+    )
+    .unwrap();
+    let tls = v3.config.backend_tls.expect("client_tls");
+    assert_eq!(tls.ca_certs, vec!["ca.pem"]);
+    assert_eq!(tls.min_version, crate::TlsVersion::Tls12);
+    assert_eq!(tls.max_version, crate::TlsVersion::Tls13);
+    assert_eq!(tls.client_certs[0].json_path, "client_tls.client_certs[0]");
+    let insecure = parse_str(r#"{"version":3,"allow_insecure_connections":true}"#, false).unwrap();
+    assert!(
+        insecure
+            .config
+            .backend_tls
+            .unwrap()
+            .allow_insecure_connections
+    );
+    let v2 = parse_str(r#"{"version":2,"client_tls":{"ca_certs":["x"]}}"#, false).unwrap();
+    assert!(v2.config.backend_tls.is_none());
+    assert!(has(&warnings_of(&v2), "client_tls: KrakenD 1.x"));
+    for (text, says) in [
+        (
+            r#"{"version":3,"client_tls":{"disable_system_ca_pool":true}}"#,
+            "no backend certificate could be trusted",
+        ),
+        (
+            r#"{"version":3,"client_tls":{"client_certs":[{"certificate":"c"}]}}"#,
+            "client_tls.client_certs[0]: needs both",
+        ),
+    ] {
+        let err = parse_str(text, false).unwrap_err().to_string();
+        assert!(err.contains(says), "{text}: {err}");
+    }
 }

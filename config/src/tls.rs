@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// A TLS protocol version Sepia serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TlsVersion {
     /// TLS 1.2.
     Tls12,
@@ -247,4 +247,138 @@ fn key_list(tls: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Vec<TlsKeyPa
         });
     }
     out
+}
+
+/// A client certificate the gateway presents to backends (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The certificate chain, a PEM file (`certificate`).
+    pub certificate: String,
+    /// Its private key, a PEM file (`private_key`).
+    pub private_key: String,
+    /// Where it is in the file, for messages.
+    pub json_path: String,
+}
+
+/// How the gateway speaks TLS to backends (`client_tls`, and the top-level
+/// `allow_insecure_connections`), as lura 2 reads them; lura 1.4 reads
+/// neither, so version 1 and 2 files keep the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendTls {
+    /// Do not check backends' certificates.
+    pub allow_insecure_connections: bool,
+    /// Extra roots (PEM files).
+    pub ca_certs: Vec<String>,
+    /// Trust only `ca_certs`.
+    pub disable_system_ca_pool: bool,
+    /// The versions offered: lura 2 offers only TLS 1.3 once `client_tls`
+    /// is written, unless its versions say otherwise.
+    pub min_version: TlsVersion,
+    /// The highest version offered.
+    pub max_version: TlsVersion,
+    /// Go's suite numbers; empty: lura's list.
+    pub cipher_suites: Vec<u16>,
+    /// Go's curve numbers; empty: lura's list.
+    pub curve_preferences: Vec<u16>,
+    /// Certificates to present.
+    pub client_certs: Vec<ClientCert>,
+}
+
+/// Reads `client_tls` and `allow_insecure_connections`; `None` when the
+/// file sets neither (the gateway's defaults: TLS 1.2 and 1.3, the
+/// system's roots).
+pub(crate) fn backend_tls(
+    top: &mut ObjectReader<'_>,
+    version: u64,
+    diags: &mut Diagnostics,
+) -> Option<BackendTls> {
+    let krakend2 = sepia_plugin_api::is_krakend2(version);
+    if !krakend2 {
+        for key in ["client_tls", "allow_insecure_connections"] {
+            if top.raw(key).is_some() {
+                diags.push(
+                    &top.path_of(key),
+                    ProblemKind::Suspicious,
+                    "KrakenD 1.x (a version 1 or 2 file) does not read it, so neither does Sepia: use \"version\": 3",
+                );
+            }
+        }
+        return None;
+    }
+    let insecure = top
+        .bool("allow_insecure_connections", diags)
+        .unwrap_or(false);
+    let Some(mut tls) = top.object("client_tls", diags) else {
+        return insecure.then(|| BackendTls {
+            allow_insecure_connections: true,
+            ca_certs: Vec::new(),
+            disable_system_ca_pool: false,
+            min_version: TlsVersion::Tls12,
+            max_version: TlsVersion::Tls13,
+            cipher_suites: Vec::new(),
+            curve_preferences: Vec::new(),
+            client_certs: Vec::new(),
+        });
+    };
+    let path = tls.path.clone();
+    let allow_insecure_connections = tls
+        .bool("allow_insecure_connections", diags)
+        .unwrap_or(false)
+        || insecure;
+    let ca_certs = tls.string_list("ca_certs", diags).unwrap_or_default();
+    let disable_system_ca_pool = tls.bool("disable_system_ca_pool", diags).unwrap_or(false);
+    let min = tls.string("min_version", diags);
+    let max = tls.string("max_version", diags);
+    let cipher_suites = numbers(&mut tls, "cipher_suites", diags);
+    let curve_preferences = numbers(&mut tls, "curve_preferences", diags);
+    let mut client_certs = Vec::new();
+    let certs_path = tls.path_of("client_certs");
+    if let Some(items) = tls.array("client_certs", diags) {
+        for (i, item) in items.iter().enumerate() {
+            let at = index(&certs_path, i);
+            let Some(mut cert) = ObjectReader::of(at.clone(), item, diags) else {
+                continue;
+            };
+            let certificate = cert.string("certificate", diags).unwrap_or_default();
+            let private_key = cert.string("private_key", diags).unwrap_or_default();
+            cert.finish(&[], diags);
+            if certificate.is_empty() || private_key.is_empty() {
+                diags.invalid(
+                    &at,
+                    "needs both \"certificate\" and \"private_key\" (PEM files)",
+                );
+                continue;
+            }
+            client_certs.push(ClientCert {
+                certificate,
+                private_key,
+                json_path: at,
+            });
+        }
+    }
+    tls.finish(&[], diags);
+    if disable_system_ca_pool && ca_certs.is_empty() && !allow_insecure_connections {
+        diags.invalid(
+            &format!("{path}.disable_system_ca_pool"),
+            "with no \"ca_certs\" no backend certificate could be trusted: list the CA files, or drop it",
+        );
+    }
+    let min_version = tls_version(&path, "min_version", min.as_deref(), true, false, diags);
+    let max_version = tls_version(&path, "max_version", max.as_deref(), true, true, diags);
+    if min_version > max_version {
+        diags.invalid(
+            &format!("{path}.min_version"),
+            "is above \"max_version\": no version would be left to offer",
+        );
+    }
+    Some(BackendTls {
+        allow_insecure_connections,
+        ca_certs,
+        disable_system_ca_pool,
+        min_version,
+        max_version,
+        cipher_suites,
+        curve_preferences,
+        client_certs,
+    })
 }

@@ -231,7 +231,21 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
         options.checking,
         config.version,
     );
-    let upstreams = BackendClient::per_worker(worker_count(), &TlsSettings::default())?;
+    let backend_tls = match &config.backend_tls {
+        Some(settings) => {
+            let (tls, tls_warnings) = TlsSettings::for_backends(settings)?;
+            if tls.skip_verify {
+                warnings.push(
+                    "client_tls.allow_insecure_connections: backends' certificates are not checked"
+                        .into(),
+                );
+            }
+            warnings.extend(tls_warnings);
+            tls
+        }
+        None => TlsSettings::default(),
+    };
+    let upstreams = BackendClient::per_worker(worker_count(), &backend_tls)?;
     let tls = match &config.tls {
         Some(settings) => {
             let (server, tls_warnings) = crate::server_tls::server_config(settings)?;

@@ -73,6 +73,36 @@ impl TestPki {
         }
     }
 
+    /// The server's configuration, requiring a client certificate this CA
+    /// signed (a backend that wants mTLS).
+    pub fn server_config_requiring_clients(&self) -> Arc<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).expect("CA pem"))
+            .expect("CA");
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .expect("verifier");
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(self.server_chain_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("chain");
+        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).expect("key");
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)
+                .expect("server config"),
+        )
+    }
+
     /// A client certificate for `name` signed by this CA: (certificate PEM,
     /// private key PEM).
     pub fn client_cert(&self, name: &str) -> (String, String) {

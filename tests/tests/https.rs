@@ -304,3 +304,57 @@ async fn unusable_tls_settings_stop_start_up_with_their_place() {
     .await;
     assert_eq!(sepia_e2e::get(&plain.url("/hello")).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_tls_trusts_the_backends_ca_and_presents_a_client_certificate() {
+    let pki = TestPki::new();
+    let files = Files::new();
+    let (_, _, ca) = pki_files(&pki, &files);
+    let (client_cert, client_key) = pki.client_cert("gateway");
+    let client_cert = files.write("gateway.pem", &client_cert);
+    let client_key = files.write("gateway.key", &client_key);
+    let open = TestBackend::start_tls(pki.server_config.clone(), |_| {
+        Reply::json(200, r#"{"tls":1}"#)
+    })
+    .await;
+    let strict = TestBackend::start_tls(pki.server_config_requiring_clients(), |_| {
+        Reply::json(200, r#"{"mtls":1}"#)
+    })
+    .await;
+    let file = |client_tls: Value| {
+        let mut config = json!({"version": 3, "endpoints": [
+            {"endpoint": "/open", "backend": [{"host": [open.https_url()], "url_pattern": "/"}]},
+            {"endpoint": "/strict", "backend": [{"host": [strict.https_url()], "url_pattern": "/"}]}]});
+        if !client_tls.is_null() {
+            config["client_tls"] = client_tls;
+        }
+        config
+    };
+    // The test CA is no system root: refused by default.
+    let plain = Sepia::start(file(Value::Null)).await;
+    assert_eq!(sepia_e2e::get(&plain.url("/open")).await.status, 500);
+    // Trusted through ca_certs; the mTLS backend also gets the certificate.
+    let trusting = Sepia::start(file(
+        json!({"ca_certs": [ca], "disable_system_ca_pool": true,
+        "client_certs": [{"certificate": client_cert, "private_key": client_key}]}),
+    ))
+    .await;
+    let answer = sepia_e2e::get(&trusting.url("/open")).await;
+    assert_eq!(answer.json(), json!({"tls": 1}));
+    let answer = sepia_e2e::get(&trusting.url("/strict")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json(), json!({"mtls": 1}));
+    // Without the client certificate the mTLS backend refuses the gateway.
+    let no_cert = Sepia::start(file(json!({"ca_certs": [ca]}))).await;
+    assert_eq!(sepia_e2e::get(&no_cert.url("/open")).await.status, 200);
+    assert_eq!(sepia_e2e::get(&no_cert.url("/strict")).await.status, 500);
+    // allow_insecure_connections checks nothing, and says so.
+    let insecure = Sepia::start(file(json!({"allow_insecure_connections": true}))).await;
+    assert_eq!(sepia_e2e::get(&insecure.url("/open")).await.status, 200);
+    assert!(insecure
+        .logs()
+        .contains("backends' certificates are not checked"));
+    // A file that cannot be read stops start-up with its place.
+    let logs = Sepia::refused(file(json!({"ca_certs": [format!("{ca}.missing")]}))).await;
+    assert!(logs.contains("client_tls.ca_certs[0]"), "{logs}");
+}

@@ -66,6 +66,7 @@ impl Fetcher {
                 .map(|p| p.to_string())
                 .collect(),
             skip_verify: request.tls.skip_verify,
+            ..Default::default()
         };
         if tls.skip_verify {
             tracing::warn!(url = %request.url, "a plugin fetches without verifying the server's certificate");

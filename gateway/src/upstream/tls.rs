@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use rustls::pki_types::pem::PemObject;
 use rustls::{
     client::{
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
@@ -26,6 +27,68 @@ pub struct TlsSettings {
     pub pins_sha256: Vec<String>,
     /// Skip certificate verification.
     pub skip_verify: bool,
+    /// Trust only `extra_roots_pem`, not the system's roots.
+    pub disable_system_roots: bool,
+    /// The versions offered (both when unset).
+    pub versions: Option<(sepia_config::TlsVersion, sepia_config::TlsVersion)>,
+    /// Key exchange groups as IANA IDs, in order; empty for the defaults.
+    pub curves: Vec<u16>,
+    /// A certificate chain and key (PEM) to present (mTLS).
+    pub client_cert: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl TlsSettings {
+    /// The settings of backend calls from the file's `client_tls`: its
+    /// files read now, so that a missing one stops start-up with its path.
+    pub fn for_backends(tls: &sepia_config::BackendTls) -> Result<(Self, Vec<String>), TlsError> {
+        let read = |setting: String, file: &str| {
+            std::fs::read(file).map_err(|source| TlsError::Read {
+                setting,
+                file: file.to_owned(),
+                source,
+            })
+        };
+        let mut extra_roots_pem = Vec::new();
+        for (i, file) in tls.ca_certs.iter().enumerate() {
+            extra_roots_pem.extend(read(format!("client_tls.ca_certs[{i}]"), file)?);
+            extra_roots_pem.push(b'\n');
+        }
+        let mut warnings = Vec::new();
+        let client_cert = match tls.client_certs.as_slice() {
+            [] => None,
+            [first, rest @ ..] => {
+                if !rest.is_empty() {
+                    warnings.push(format!(
+                        "client_tls.client_certs: only the first certificate is presented to backends ({} more ignored)",
+                        rest.len()
+                    ));
+                }
+                Some((
+                    read(
+                        format!("{}.certificate", first.json_path),
+                        &first.certificate,
+                    )?,
+                    read(
+                        format!("{}.private_key", first.json_path),
+                        &first.private_key,
+                    )?,
+                ))
+            }
+        };
+        Ok((
+            Self {
+                extra_roots_pem,
+                cipher_suites: tls.cipher_suites.clone(),
+                pins_sha256: Vec::new(),
+                skip_verify: tls.allow_insecure_connections,
+                disable_system_roots: tls.disable_system_ca_pool,
+                versions: Some((tls.min_version, tls.max_version)),
+                curves: tls.curve_preferences.clone(),
+                client_cert,
+            },
+            warnings,
+        ))
+    }
 }
 
 /// Why a TLS configuration could not be built.
@@ -45,6 +108,23 @@ pub enum TlsError {
     /// rustls refused the combination.
     #[error("TLS configuration refused: {0}")]
     Rustls(#[from] rustls::Error),
+    /// A file could not be read.
+    #[error("{setting} {file:?} cannot be read: {source}")]
+    Read {
+        /// The setting that names it.
+        setting: String,
+        /// The file.
+        file: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// None of the listed curves is supported.
+    #[error("none of the listed curve_preferences can be offered: list 23 (P-256), 24 (P-384) or 29 (X25519)")]
+    NoCurve,
+    /// The client certificate's key is unusable.
+    #[error("the client certificate's private key is not usable PEM: {0}")]
+    BadClientKey(String),
     /// A pin that is not a base64 SHA-256 digest.
     #[error(
         "pin \"{0}\" is not a base64 (URL-safe, padded) SHA-256 digest of a SubjectPublicKeyInfo"
@@ -80,10 +160,6 @@ fn provider(cipher_suites: &[u16]) -> Result<CryptoProvider, TlsError> {
     }
     provider.cipher_suites = chosen;
     Ok(provider)
-}
-
-fn roots(extra_pem: &[u8]) -> Result<RootCertStore, TlsError> {
-    roots_with(true, extra_pem)
 }
 
 /// The system's roots (when `system`) and those of `extra_pem`.
@@ -224,13 +300,53 @@ impl ServerCertVerifier for PinningVerifier {
 /// extra ones, the chosen cipher suites, and pinning or no verification
 /// when asked.
 pub fn client_config(settings: &TlsSettings) -> Result<ClientConfig, TlsError> {
-    let provider = Arc::new(provider(&settings.cipher_suites)?);
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let mut provider = provider(&settings.cipher_suites)?;
+    if !settings.curves.is_empty() {
+        provider.kx_groups = settings
+            .curves
+            .iter()
+            .filter_map(|id| {
+                aws_lc_rs::ALL_KX_GROUPS
+                    .iter()
+                    .find(|g| u16::from(g.name()) == *id)
+                    .copied()
+            })
+            .collect();
+        if provider.kx_groups.is_empty() {
+            return Err(TlsError::NoCurve);
+        }
+    }
+    let provider = Arc::new(provider);
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = match settings.versions {
+        None => vec![&rustls::version::TLS13, &rustls::version::TLS12],
+        Some((min, max)) => [
+            (sepia_config::TlsVersion::Tls13, &rustls::version::TLS13),
+            (sepia_config::TlsVersion::Tls12, &rustls::version::TLS12),
+        ]
+        .into_iter()
+        .filter(|(v, _)| (min..=max).contains(v))
+        .map(|(_, v)| v)
+        .collect(),
+    };
+    let builder =
+        ClientConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions)?;
+    let roots = || roots_with(!settings.disable_system_roots, &settings.extra_roots_pem);
+    let finish = |builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>| {
+        match &settings.client_cert {
+            None => Ok(builder.with_no_client_auth()),
+            Some((chain, key)) => {
+                let mut reader = chain.as_slice();
+                let chain = rustls_pemfile_certs(&mut reader)?;
+                let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|e| TlsError::BadClientKey(e.to_string()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(TlsError::Rustls)
+            }
+        }
+    };
     if !settings.skip_verify && settings.pins_sha256.is_empty() {
-        return Ok(builder
-            .with_root_certificates(roots(&settings.extra_roots_pem)?)
-            .with_no_client_auth());
+        return finish(builder.with_root_certificates(roots()?));
     }
     let pins = settings
         .pins_sha256
@@ -240,7 +356,7 @@ pub fn client_config(settings: &TlsSettings) -> Result<ClientConfig, TlsError> {
     let chain = if settings.skip_verify {
         None
     } else {
-        let roots = Arc::new(roots(&settings.extra_roots_pem)?);
+        let roots = Arc::new(roots()?);
         Some(
             WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
@@ -252,10 +368,11 @@ pub fn client_config(settings: &TlsSettings) -> Result<ClientConfig, TlsError> {
         pins,
         provider,
     };
-    Ok(builder
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth())
+    finish(
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier)),
+    )
 }
 
 #[cfg(test)]
