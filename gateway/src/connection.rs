@@ -16,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use arc_swap::ArcSwap;
 use hyper::{body::Incoming, service::service_fn, Request};
 use hyper_util::{rt::TokioExecutor, server::conn::auto};
 use tokio::sync::watch;
@@ -97,7 +98,9 @@ impl Drop for InFlight {
 /// What every connection of a worker shares.
 #[derive(Clone)]
 pub struct ConnectionContext {
-    pub gateway: Arc<Gateway>,
+    /// The gateway in force; a reload swaps it, and each request takes
+    /// the one current when it arrives.
+    pub gateway: Arc<ArcSwap<Gateway>>,
     pub upstream: Arc<BackendClient>,
     pub builder: auto::Builder<TokioExecutor>,
     pub limits: ConnectionLimits,
@@ -121,7 +124,7 @@ where
     let activity = Arc::new(Activity::new());
     let watched = activity.clone();
     let service = service_fn(move |mut request: Request<Incoming>| {
-        let gateway = gateway.clone();
+        let gateway = gateway.load_full();
         let upstream = upstream.clone();
         let in_flight = watched.begin();
         if over_tls {

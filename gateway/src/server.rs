@@ -9,6 +9,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
+use arc_swap::ArcSwap;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
@@ -64,7 +65,7 @@ pub struct Worker {
 /// Serves `gateway` on one thread a worker until `shutdown` completes, then
 /// waits for every worker to finish its requests.
 pub async fn serve_workers(
-    gateway: Arc<Gateway>,
+    gateway: Arc<ArcSwap<Gateway>>,
     workers: Vec<Worker>,
     settings: ServerSettings,
     shutdown: impl Future<Output = ()>,
@@ -119,8 +120,9 @@ pub struct ServerSettings {
     pub idle_timeout: Option<Duration>,
     /// How long shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
-    /// HTTPS, when the configuration has `tls`.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// HTTPS, when the configuration has `tls`; a reload swaps in new
+    /// certificates.
+    pub tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
     /// Connections served at once by the whole process; more are closed
     /// as soon as they are accepted.
     pub max_connections: Arc<Semaphore>,
@@ -139,7 +141,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Serves `gateway` on `listener`, calling backends through `upstream`,
 /// until `shutdown` completes.
 pub async fn serve(
-    gateway: Arc<Gateway>,
+    gateway: Arc<ArcSwap<Gateway>>,
     listener: TcpListener,
     upstream: Arc<BackendClient>,
     settings: ServerSettings,
@@ -151,7 +153,7 @@ pub async fn serve(
         builder.http1().header_read_timeout(timeout);
     }
     builder.http2().timer(TokioTimer::new());
-    let tls = settings.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let tls = settings.tls.clone();
     let limits = ConnectionLimits {
         first_request: settings
             .read_header_timeout
@@ -195,7 +197,9 @@ pub async fn serve(
         let tls = tls.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let Some(acceptor) = tls else {
+            let Some(acceptor) =
+                tls.map(|current| tokio_rustls::TlsAcceptor::from(current.load_full()))
+            else {
                 connection::serve(TokioIo::new(stream), remote, false, context).await;
                 return;
             };

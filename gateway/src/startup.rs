@@ -3,6 +3,8 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
+use arc_swap::ArcSwap;
+
 use sepia_config::{namespace, Config, ConfigError};
 
 use crate::{
@@ -103,6 +105,8 @@ pub struct Verified {
     pub upstreams: Vec<BackendClient>,
     /// HTTPS for the listener, when the configuration has `tls`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS towards backends, as the upstreams were built with.
+    pub backend_tls: TlsSettings,
     /// The loaded plugins.
     pub plugins: PluginHost,
     /// What did not stop it, for the log (`sepia run`) or the terminal
@@ -208,7 +212,53 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
             .await
             .map_err(|e| StartupError::Task(e.to_string()))??;
     warnings.extend(skipped.iter().map(skipped_warning));
-    let unserved = unserved_namespaces(&config, &plugins);
+    let checked = check_against(&config, &plugins, &mut warnings)?;
+    let services = HostServices::new(
+        Fetcher::new(tokio::runtime::Handle::current()),
+        options.checking,
+        config.version,
+    );
+    let upstreams = BackendClient::per_worker(worker_count(), &checked.backend_tls)?;
+    let Checked {
+        tls,
+        unserved,
+        backend_tls,
+    } = checked;
+    // Plugin calls may block (key fetches): keep them off the async workers.
+    tokio::task::spawn_blocking(move || -> Result<Verified, StartupError> {
+        plugins.init(&services)?;
+        let (gateway, gateway_warnings) = Gateway::build(&config, &plugins)?;
+        warnings.extend(gateway_warnings);
+        Ok(Verified {
+            config,
+            gateway,
+            upstreams,
+            tls,
+            backend_tls,
+            plugins,
+            warnings,
+            unserved,
+        })
+    })
+    .await
+    .map_err(|e| StartupError::Task(e.to_string()))?
+}
+
+/// What a configuration needs beyond its own file, checked against the
+/// loaded plugins: no security namespace left unserved, TLS settings whose
+/// files read and keys match. The part of [`verify`] a reload repeats.
+struct Checked {
+    unserved: Vec<(String, String)>,
+    backend_tls: TlsSettings,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+fn check_against(
+    config: &Config,
+    plugins: &PluginHost,
+    warnings: &mut Vec<String>,
+) -> Result<Checked, StartupError> {
+    let unserved = unserved_namespaces(config, plugins);
     for (path, namespace) in &unserved {
         if REQUIRED_NAMESPACES.contains(&namespace::canonical(namespace).as_ref()) {
             return Err(StartupError::Unserved {
@@ -226,11 +276,6 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
             namespace::json_path(path, namespace)
         ));
     }
-    let services = HostServices::new(
-        Fetcher::new(tokio::runtime::Handle::current()),
-        options.checking,
-        config.version,
-    );
     let backend_tls = match &config.backend_tls {
         Some(settings) => {
             let (tls, tls_warnings) = TlsSettings::for_backends(settings)?;
@@ -245,7 +290,6 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
         }
         None => TlsSettings::default(),
     };
-    let upstreams = BackendClient::per_worker(worker_count(), &backend_tls)?;
     let tls = match &config.tls {
         Some(settings) => {
             let (server, tls_warnings) = crate::server_tls::server_config(settings)?;
@@ -254,19 +298,46 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
         }
         None => None,
     };
-    // Plugin calls may block (key fetches): keep them off the async workers.
-    tokio::task::spawn_blocking(move || -> Result<Verified, StartupError> {
-        plugins.init(&services)?;
+    Ok(Checked {
+        unserved,
+        backend_tls,
+        tls,
+    })
+}
+
+/// A configuration reloaded with the plugins already loaded: the new
+/// gateway and listener TLS, verified as at start-up.
+struct Reloaded {
+    config: Config,
+    gateway: Gateway,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    backend_tls: TlsSettings,
+    warnings: Vec<String>,
+}
+
+/// Reads `path` again and builds its gateway with `plugins` (plugin files
+/// are not loaded again: a new or changed `.so` needs a restart).
+async fn reload(
+    path: PathBuf,
+    port: Option<u16>,
+    plugins: Arc<PluginHost>,
+) -> Result<Reloaded, StartupError> {
+    let loaded = sepia_config::load(&path, false)?;
+    let mut warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    let mut config = loaded.config;
+    if let Some(port) = port {
+        config.port = port;
+    }
+    tokio::task::spawn_blocking(move || -> Result<Reloaded, StartupError> {
+        let checked = check_against(&config, &plugins, &mut warnings)?;
         let (gateway, gateway_warnings) = Gateway::build(&config, &plugins)?;
         warnings.extend(gateway_warnings);
-        Ok(Verified {
+        Ok(Reloaded {
             config,
             gateway,
-            upstreams,
-            tls,
-            plugins,
+            tls: checked.tls,
+            backend_tls: checked.backend_tls,
             warnings,
-            unserved,
         })
     })
     .await
@@ -275,6 +346,7 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
 
 /// `sepia run`: verifies everything, serves until SIGINT/SIGTERM.
 pub async fn run(options: RunOptions) -> Result<(), StartupError> {
+    let config_path = options.config.clone();
     let verified = verify(VerifyOptions {
         config: options.config,
         port: options.port,
@@ -292,6 +364,7 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         gateway,
         upstreams,
         tls,
+        backend_tls,
         plugins,
         ..
     } = verified;
@@ -317,21 +390,110 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         .max_connections
         .unwrap_or_else(|| default_max_connections(open_files));
     tracing::info!(open_files, max_connections, "connection limits");
+    let tls = tls.map(|config| Arc::new(ArcSwap::new(config)));
     let settings = ServerSettings {
         read_header_timeout: config.read_header_timeout,
         idle_timeout: config.idle_timeout,
         shutdown_timeout: options.shutdown_timeout,
-        tls,
+        tls: tls.clone(),
         max_connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
     };
+    let current = Arc::new(ArcSwap::from_pointee(gateway));
+    let reloader = tokio::spawn(reload_on_sighup(
+        config_path,
+        options.port,
+        Arc::new(plugins),
+        current.clone(),
+        tls,
+        (config, backend_tls),
+    ));
     let workers = listeners
         .into_iter()
         .zip(upstreams)
         .map(|(listener, upstream)| Worker { listener, upstream })
         .collect();
-    serve_workers(Arc::new(gateway), workers, settings, shutdown_signal())
-        .await
-        .map_err(StartupError::Serve)?;
+    let served = serve_workers(current, workers, settings, shutdown_signal()).await;
+    reloader.abort();
+    served.map_err(StartupError::Serve)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// On each SIGHUP, verifies the configuration file again exactly as at
+/// start-up (with the plugins already loaded) and, if it is good, swaps the
+/// new gateway in: new requests go to it, requests in flight finish on the
+/// old one. A bad file changes nothing and is logged. What a running
+/// listener cannot change (address, port, HTTPS on or off, timeouts,
+/// connection cap, TLS to backends) is kept, with a warning to restart;
+/// the listener's certificates are read again.
+async fn reload_on_sighup(
+    path: PathBuf,
+    port: Option<u16>,
+    plugins: Arc<PluginHost>,
+    current: Arc<ArcSwap<Gateway>>,
+    tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+    running: (Config, TlsSettings),
+) {
+    #[cfg(unix)]
+    {
+        let (running, running_backend_tls) = running;
+        let mut hangups =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGHUP: reloading is off");
+                    return;
+                }
+            };
+        while hangups.recv().await.is_some() {
+            tracing::info!(file = %path.display(), "SIGHUP: reloading the configuration");
+            let reloaded = match reload(path.clone(), port, plugins.clone()).await {
+                Ok(reloaded) => reloaded,
+                Err(error) => {
+                    tracing::error!(%error, "the new configuration is refused: the running one keeps serving");
+                    continue;
+                }
+            };
+            for warning in &reloaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            let new = &reloaded.config;
+            let fixed = [
+                ("listen_ip", new.listen_ip != running.listen_ip),
+                ("port", new.port != running.port),
+                (
+                    "tls (on or off)",
+                    new.tls.is_some() != running.tls.is_some(),
+                ),
+                (
+                    "read_header_timeout",
+                    new.read_header_timeout != running.read_header_timeout,
+                ),
+                ("idle_timeout", new.idle_timeout != running.idle_timeout),
+                (
+                    "sepia.max_connections",
+                    new.sepia.max_connections != running.sepia.max_connections,
+                ),
+                ("client_tls", reloaded.backend_tls != running_backend_tls),
+            ];
+            for (setting, changed) in fixed {
+                if changed {
+                    tracing::warn!(
+                        setting,
+                        "changed, but a running listener keeps the old value: restart to apply it"
+                    );
+                }
+            }
+            if let (Some(slot), Some(server)) = (&tls, reloaded.tls) {
+                slot.store(server);
+            }
+            current.store(Arc::new(reloaded.gateway));
+            tracing::info!(
+                endpoints = new.endpoints.len(),
+                "reloaded: new requests go to the new configuration"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, port, plugins, current, tls, running);
 }

@@ -254,6 +254,26 @@ impl Sepia {
         fs::read_to_string(self.dir.path().join("sepia.log")).unwrap_or_default()
     }
 
+    /// The configuration file it serves (rewrite it, then [`Sepia::hangup`]).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("krakend.json")
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("running")
+    }
+
+    /// Sends SIGHUP: reload the configuration.
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         if let Some(child) = &self.child {

@@ -358,3 +358,39 @@ async fn client_tls_trusts_the_backends_ca_and_presents_a_client_certificate() {
     let logs = Sepia::refused(file(json!({"ca_certs": [format!("{ca}.missing")]}))).await;
     assert!(logs.contains("client_tls.ca_certs[0]"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_reads_the_certificates_again() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":1}"#)).await;
+    let first = TestPki::new();
+    let files = Files::new();
+    let (cert, key, first_ca) = pki_files(&first, &files);
+    let sepia = Sepia::start_https(config(
+        &backend,
+        3,
+        json!({"public_key": cert, "private_key": key}),
+    ))
+    .await;
+    let url = sepia.https_url("/hello");
+    assert!(curl(&["--cacert", &first_ca, &url]).status.success());
+    // The certificate is renewed in place, then SIGHUP.
+    let renewed = TestPki::new();
+    files.write("server.pem", &renewed.server_chain_pem);
+    files.write("server.key", &renewed.server_key_pem);
+    let renewed_ca = files.write("renewed-ca.pem", &renewed.ca_pem);
+    sepia.hangup();
+    let mut switched = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if curl(&["--cacert", &renewed_ca, &url]).status.success() {
+            switched = true;
+            break;
+        }
+    }
+    assert!(
+        switched,
+        "the renewed certificate was not served:\n{}",
+        sepia.logs()
+    );
+    assert!(!curl(&["--cacert", &first_ca, &url]).status.success());
+}
