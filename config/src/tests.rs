@@ -660,3 +660,86 @@ fn client_tls_is_read_in_version_3_only() {
         assert!(err.contains(says), "{text}: {err}");
     }
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use crate::parse_str;
+
+    /// Values of the shapes and keys a KrakenD file has, wrong types and
+    /// all: what a reader meets in users' files.
+    fn setting() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            prop::sample::select(vec![
+                "", "/", "/a/{id}", "{x}", "1s", "-1s", "json", "no-op", "xml", "GET", "TLS13", "*"
+            ])
+            .prop_map(|s| Value::String(s.to_owned())),
+            ".{0,8}".prop_map(Value::String),
+        ];
+        let keys = prop::sample::select(vec![
+            "endpoint",
+            "method",
+            "backend",
+            "url_pattern",
+            "host",
+            "timeout",
+            "encoding",
+            "output_encoding",
+            "extra_config",
+            "input_headers",
+            "input_query_strings",
+            "cache_ttl",
+            "concurrent_calls",
+            "is_collection",
+            "target",
+            "group",
+            "allow",
+            "deny",
+            "mapping",
+            "tls",
+            "public_key",
+            "private_key",
+            "sepia",
+            "router",
+            "proxy",
+            "max_connections",
+            "json_errors",
+            "flatmap_filter",
+            "static",
+            "sequential",
+        ]);
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys.clone(), inner, 0..6).prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_never_a_panic(text in ".{0,64}") {
+            let _ = parse_str(&text, false);
+        }
+
+        #[test]
+        fn any_file_shape_is_read_or_refused_with_its_problems(
+            endpoints in prop::collection::vec(setting(), 0..4),
+            extra in setting(),
+            version in 0u64..5,
+        ) {
+            let file = json!({"version": version, "endpoints": endpoints, "extra_config": extra});
+            match parse_str(&file.to_string(), false) {
+                Ok(loaded) => prop_assert!(loaded.config.version >= 1),
+                // A refusal always names what is wrong.
+                Err(error) => prop_assert!(!error.to_string().trim().is_empty()),
+            }
+        }
+    }
+}

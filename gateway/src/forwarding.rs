@@ -310,3 +310,77 @@ mod tests {
         assert_eq!(to["x-forwarded-host"], "api.example");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NAMES: &[&str] = &[
+        "authorization",
+        "content-type",
+        "x-a",
+        "x-b",
+        "connection",
+        "keep-alive",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "proxy-authorization",
+        "proxy-connection",
+        "trailer",
+    ];
+
+    proptest! {
+        #[test]
+        fn connection_headers_never_pass_and_nothing_is_invented(
+            headers in prop::collection::vec((prop::sample::select(NAMES), "[a-z0-9 ,-]{0,12}"), 0..10),
+            connection_names in prop::collection::vec(prop::sample::select(NAMES), 0..3),
+            listed in prop::collection::vec(prop::sample::select(NAMES), 0..5),
+            all in any::<bool>(),
+        ) {
+            let mut from = HeaderMap::new();
+            for (name, value) in &headers {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    from.append(HeaderName::from_static(name), value);
+                }
+            }
+            if let Ok(value) = HeaderValue::from_str(&connection_names.join(", ")) {
+                from.append(header::CONNECTION, value);
+            }
+            let filter = if all {
+                HeaderFilter::All
+            } else {
+                HeaderFilter::new(&listed.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            };
+            let mut to = HeaderMap::new();
+            filter.copy(&from, &mut to);
+            for (name, value) in &to {
+                prop_assert!(!HOP_BY_HOP.contains(name) && name != KEEP_ALIVE && name != PROXY_CONNECTION);
+                prop_assert!(!connection_names.contains(&name.as_str()));
+                prop_assert!(from.get_all(name).iter().any(|v| v == value));
+                prop_assert!(all || listed.contains(&name.as_str()));
+            }
+        }
+
+        #[test]
+        fn queries_pass_only_listed_names_and_never_a_semicolon(
+            query in "[a-c=;&%0-9]{0,24}",
+            names in prop::collection::vec(prop::sample::select(vec!["a", "b", "c"]), 0..3),
+        ) {
+            let filter = QueryFilter::new(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+            let mut url = "http://h/x".to_owned();
+            filter.append(&query, &mut url, false);
+            if let Some((_, forwarded)) = url.split_once('?') {
+                for pair in forwarded.split('&') {
+                    prop_assert!(!pair.contains(';'));
+                    let name = pair.split('=').next().unwrap_or(pair);
+                    prop_assert!(names.contains(&name));
+                }
+            }
+        }
+    }
+}

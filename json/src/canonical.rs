@@ -791,3 +791,50 @@ mod tests {
         assert_eq!(&out[members[2].value.clone()], br#"{"k":{"l":2,"m":1}}"#);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_refused_or_written_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let mut out = Vec::new();
+            let _ = write_canonical(&mut out, &bytes);
+        }
+
+        #[test]
+        fn the_canonical_form_keeps_the_value_and_is_a_fixed_point(value in json_value()) {
+            let text = serde_json::to_vec(&value).unwrap();
+            let mut once = Vec::new();
+            write_canonical(&mut once, &text).unwrap();
+            let reparsed: Value = serde_json::from_slice(&once).unwrap();
+            prop_assert_eq!(reparsed, value);
+            let mut twice = Vec::new();
+            write_canonical(&mut twice, &once).unwrap();
+            prop_assert_eq!(once, twice);
+        }
+    }
+}

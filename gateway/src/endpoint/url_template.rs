@@ -132,3 +132,53 @@ mod tests {
         assert!(!t.has_query());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_pattern_renders_without_a_panic(pattern in ".{0,40}", values in prop::collection::vec(".{0,8}", 0..4)) {
+            let names: Vec<String> = (0..values.len()).map(|i| format!("p{i}")).collect();
+            let mut out = String::new();
+            UrlTemplate::parse(&pattern, &names).render("http://h", &values, &mut out);
+            prop_assert!(out.starts_with("http://h"));
+        }
+
+        #[test]
+        fn placeholders_are_replaced_and_the_rest_kept(
+            pieces in prop::collection::vec(prop_oneof![
+                "[a-z/?=&.]{0,6}".prop_map(Ok),
+                (0usize..3).prop_map(Err),
+            ], 0..8),
+            values in prop::collection::vec("[a-zA-Z0-9%.-]{0,8}", 3),
+        ) {
+            let names = ["a", "b", "c"].map(String::from);
+            let mut pattern = String::new();
+            let mut expected = String::new();
+            for piece in &pieces {
+                match piece {
+                    Ok(text) => {
+                        pattern.push_str(text);
+                        expected.push_str(text);
+                    }
+                    Err(i) => {
+                        pattern.push_str(&format!("{{{}}}", names[*i]));
+                        expected.push_str(&values[*i]);
+                    }
+                }
+            }
+            let mut out = String::new();
+            UrlTemplate::parse(&pattern, &names).render("", &values, &mut out);
+            prop_assert_eq!(out, expected);
+        }
+
+        #[test]
+        fn climbs_out_never_panics(value in ".{0,16}") {
+            let _ = climbs_out(&value);
+        }
+    }
+}
