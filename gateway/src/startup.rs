@@ -198,12 +198,7 @@ fn worker_count() -> usize {
 /// one function, so that a configuration `check` passes is one `run`
 /// serves, and one `run` refuses fails `check` with the same message.
 pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
-    let loaded = sepia_config::load(&options.config, options.lint)?;
-    let mut warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
-    let mut config = loaded.config;
-    if let Some(port) = options.port {
-        config.port = port;
-    }
+    let (config, mut warnings) = load_config(&options.config, options.port, options.lint)?;
     let sources = plugin_sources(&config);
     let allow_insecure = options.allow_insecure_plugins;
     let builtins = options.builtins.clone();
@@ -242,6 +237,21 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
     })
     .await
     .map_err(|e| StartupError::Task(e.to_string()))?
+}
+
+/// The configuration file, with the `-p` override and its warnings.
+fn load_config(
+    path: &std::path::Path,
+    port: Option<u16>,
+    lint: bool,
+) -> Result<(Config, Vec<String>), StartupError> {
+    let loaded = sepia_config::load(path, lint)?;
+    let warnings = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    let mut config = loaded.config;
+    if let Some(port) = port {
+        config.port = port;
+    }
+    Ok((config, warnings))
 }
 
 /// What a configuration needs beyond its own file, checked against the
@@ -322,12 +332,7 @@ async fn reload(
     port: Option<u16>,
     plugins: Arc<PluginHost>,
 ) -> Result<Reloaded, StartupError> {
-    let loaded = sepia_config::load(&path, false)?;
-    let mut warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
-    let mut config = loaded.config;
-    if let Some(port) = port {
-        config.port = port;
-    }
+    let (config, mut warnings) = load_config(&path, port, false)?;
     tokio::task::spawn_blocking(move || -> Result<Reloaded, StartupError> {
         let checked = check_against(&config, &plugins, &mut warnings)?;
         let (gateway, gateway_warnings) = Gateway::build(&config, &plugins)?;

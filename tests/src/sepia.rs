@@ -156,6 +156,11 @@ impl Sepia {
     /// Starts `sepia run` with `config` on `port` (for a configuration that
     /// names the gateway's own address).
     pub async fn start_on(port: u16, config: Value) -> Sepia {
+        Self::start_run(port, config, false).await
+    }
+
+    /// `sepia run` with `config` on `port`, waiting until it serves.
+    async fn start_run(port: u16, config: Value, https: bool) -> Sepia {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = write_config(dir.path(), &config);
         let args = vec![
@@ -163,7 +168,7 @@ impl Sepia {
             "-c".to_owned(),
             config_path.display().to_string(),
         ];
-        match Self::spawn_on(port, &sepia_bin(), dir, &args, &[], false).await {
+        match Self::spawn_on(port, &sepia_bin(), dir, &args, &[], https).await {
             Ok(sepia) => sepia,
             Err(logs) => panic!("sepia did not start:\n{logs}"),
         }
@@ -172,17 +177,7 @@ impl Sepia {
     /// Starts `sepia run` with a configuration that serves HTTPS, and
     /// waits until it listens.
     pub async fn start_https(config: Value) -> Sepia {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config_path = write_config(dir.path(), &config);
-        let args = vec![
-            "run".to_owned(),
-            "-c".to_owned(),
-            config_path.display().to_string(),
-        ];
-        match Self::spawn_on(free_port(), &sepia_bin(), dir, &args, &[], true).await {
-            Ok(sepia) => sepia,
-            Err(logs) => panic!("sepia did not start:\n{logs}"),
-        }
+        Self::start_run(free_port(), config, true).await
     }
 
     /// `https://127.0.0.1:PORT/path`.

@@ -50,6 +50,35 @@ async fn raw(port: u16, bytes: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `GET /e` over an HTTP/2 connection (prior knowledge) that stays open,
+/// answering the server's pings when `pings`; the task driving it ends when
+/// the server closes the connection.
+async fn h2_get_and_keep(
+    port: u16,
+    pings: bool,
+) -> tokio::task::JoinHandle<Result<(), hyper::Error>> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+    builder.timer(hyper_util::rt::TokioTimer::new());
+    if pings {
+        builder.keep_alive_interval(Duration::from_millis(200));
+    }
+    let (mut sender, connection) = builder.handshake(TokioIo::new(stream)).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let answer = sender
+        .send_request(
+            http::Request::builder()
+                .uri(format!("http://127.0.0.1:{port}/e"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let _ = answer.into_body().collect().await;
+    driver
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn silent_and_idle_connections_are_closed_in_both_protocols() {
     let backend = TestBackend::always(Reply::json(200, "{}")).await;
@@ -75,23 +104,7 @@ async fn silent_and_idle_connections_are_closed_in_both_protocols() {
     // (hyper's header timer, 400 ms here, bounds an idle HTTP/1 wait too.)
     assert!(closed_within(&mut kept, Duration::from_secs(3)).await);
     // HTTP/2 after one request: the connection ends (GOAWAY) when idle.
-    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .unwrap();
-    let driver = tokio::spawn(connection);
-    let answer = sender
-        .send_request(
-            http::Request::builder()
-                .uri(format!("http://127.0.0.1:{port}/e"))
-                .body(Full::new(Bytes::new()))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
-    let _ = answer.into_body().collect().await;
+    let driver = h2_get_and_keep(port, false).await;
     let ended = tokio::time::timeout(Duration::from_secs(3), driver).await;
     assert!(ended.is_ok(), "the idle HTTP/2 connection stayed open");
     // Everyone else is still served.
@@ -149,24 +162,7 @@ async fn shutdown_does_not_wait_for_idle_http2_clients() {
         "endpoints": [{"endpoint": "/e", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
     .await;
     let port = port(&sepia);
-    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .timer(hyper_util::rt::TokioTimer::new())
-        .keep_alive_interval(Duration::from_millis(200))
-        .handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    let _driver = tokio::spawn(connection);
-    let answer = sender
-        .send_request(
-            http::Request::builder()
-                .uri(format!("http://127.0.0.1:{port}/e"))
-                .body(Full::new(Bytes::new()))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    let _driver = h2_get_and_keep(port, true).await;
     let started = Instant::now();
     sepia.terminate();
     let status = sepia.wait(Duration::from_secs(8));

@@ -131,20 +131,18 @@ fn explain(krakend2: bool) -> impl Fn(&str) -> Option<String> {
 impl RouterSettings {
     /// Reads `qos/ratelimit/router` for a file of `config_version`.
     pub fn parse(config_json: &str, krakend2: bool) -> Result<Self, String> {
-        let value = SettingsReader::parse(config_json)?;
         let known: &'static [&'static [Known]] = if krakend2 {
             &[ROUTER_V3, SEPIA]
         } else {
             &[ROUTER_V1, SEPIA]
         };
-        let mut r = SettingsReader::new(&value, known, explain(krakend2));
-        let redis = redis_settings(&mut r);
-        let settings = if krakend2 {
-            Self::v3(&mut r, redis)
-        } else {
-            Self::v1(&mut r, redis)
-        };
-        r.finish()?;
+        let settings = read(config_json, known, krakend2, |r, redis| {
+            if krakend2 {
+                Self::v3(r, redis)
+            } else {
+                Self::v1(r, redis)
+            }
+        })?;
         let settings = settings.ok_or("no limit was read")?;
         if settings.endpoint.is_none() && settings.client.is_none() {
             return Err(if krakend2 {
@@ -257,18 +255,30 @@ impl RouterSettings {
 impl ProxySettings {
     /// Reads `qos/ratelimit/proxy` for a file of `config_version`.
     pub fn parse(config_json: &str, krakend2: bool) -> Result<Self, String> {
-        let value = SettingsReader::parse(config_json)?;
         let known: &'static [&'static [Known]] = if krakend2 {
             &[PROXY_V3, SEPIA]
         } else {
             &[PROXY_V1, SEPIA]
         };
-        let mut r = SettingsReader::new(&value, known, explain(krakend2));
-        let redis = redis_settings(&mut r);
-        let limit = if krakend2 {
+        let (limit, redis) = read(config_json, known, krakend2, |r, redis| {
+            (Self::limit(r, krakend2), redis)
+        })?;
+        if limit.is_none() {
+            return Err(if krakend2 {
+                "\"max_rate\" is not above 0: the namespace limits nothing (remove it, or set a rate)".into()
+            } else {
+                "\"maxRate\" is not above 0: the namespace limits nothing (remove it, or set a rate)".into()
+            });
+        }
+        Ok(Self { limit, redis })
+    }
+
+    /// The backend's limit as the file's generation spells it.
+    fn limit(r: &mut SettingsReader<'_>, krakend2: bool) -> Option<Limit> {
+        if krakend2 {
             let max_rate = r.number("max_rate").unwrap_or(0.0);
             let capacity = r.unsigned("capacity").unwrap_or(0);
-            let (factor, _) = every_factor(&mut r);
+            let (factor, _) = every_factor(r);
             let rate = max_rate * factor;
             (rate > 0.0).then(|| Limit {
                 rate,
@@ -291,17 +301,24 @@ impl ProxySettings {
                 capacity,
                 algorithm: Algorithm::Juju,
             })
-        };
-        r.finish()?;
-        if limit.is_none() {
-            return Err(if krakend2 {
-                "\"max_rate\" is not above 0: the namespace limits nothing (remove it, or set a rate)".into()
-            } else {
-                "\"maxRate\" is not above 0: the namespace limits nothing (remove it, or set a rate)".into()
-            });
         }
-        Ok(Self { limit, redis })
     }
+}
+
+/// Reads `config_json` with `known`'s settings and the `redis` block,
+/// building what `build` makes of them; every problem at once.
+fn read<T>(
+    config_json: &str,
+    known: &'static [&'static [Known]],
+    krakend2: bool,
+    build: impl FnOnce(&mut SettingsReader<'_>, Option<RedisSettings>) -> T,
+) -> Result<T, String> {
+    let value = SettingsReader::parse(config_json)?;
+    let mut r = SettingsReader::new(&value, known, explain(krakend2));
+    let redis = redis_settings(&mut r);
+    let built = build(&mut r, redis);
+    r.finish()?;
+    Ok(built)
 }
 
 /// What a bucket holds when `capacity` is not set: its rate, at least 1.
