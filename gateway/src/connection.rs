@@ -146,11 +146,13 @@ where
         return;
     }
     loop {
-        let deadline = if closing {
-            None
-        } else {
-            activity.deadline(&limits)
-        };
+        // While a request is in flight there is no deadline, but the
+        // timer still runs, so that the idle one is armed once it ends.
+        let deadline = (!closing).then(|| {
+            activity
+                .deadline(&limits)
+                .unwrap_or_else(|| Instant::now() + limits.idle)
+        });
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {

@@ -50,13 +50,17 @@ async fn raw(port: u16, bytes: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `GET /e` over an HTTP/2 connection (prior knowledge) that stays open,
+/// `GET path` over an HTTP/2 connection (prior knowledge) that stays open,
 /// answering the server's pings when `pings`; the task driving it ends when
-/// the server closes the connection.
+/// the server closes the connection, as long as the returned sender lives.
 async fn h2_get_and_keep(
     port: u16,
+    path: &str,
     pings: bool,
-) -> tokio::task::JoinHandle<Result<(), hyper::Error>> {
+) -> (
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+    hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+) {
     let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
     builder.timer(hyper_util::rt::TokioTimer::new());
@@ -68,7 +72,7 @@ async fn h2_get_and_keep(
     let answer = sender
         .send_request(
             http::Request::builder()
-                .uri(format!("http://127.0.0.1:{port}/e"))
+                .uri(format!("http://127.0.0.1:{port}{path}"))
                 .body(Full::new(Bytes::new()))
                 .unwrap(),
         )
@@ -76,14 +80,19 @@ async fn h2_get_and_keep(
         .unwrap();
     assert_eq!(answer.status(), 200);
     let _ = answer.into_body().collect().await;
-    driver
+    // The sender is handed back: dropping it would close the connection
+    // from the client's side.
+    (driver, sender)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn silent_and_idle_connections_are_closed_in_both_protocols() {
     let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let slow =
+        TestBackend::always(Reply::json(200, "{}").delayed(Duration::from_millis(900))).await;
     let sepia = Sepia::start(json!({"version": 3, "read_header_timeout": "400ms", "idle_timeout": "600ms",
-        "endpoints": [{"endpoint": "/e", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
+        "endpoints": [{"endpoint": "/e", "backend": [{"host": [backend.url()], "url_pattern": "/"}]},
+                      {"endpoint": "/slow", "backend": [{"host": [slow.url()], "url_pattern": "/"}]}]}))
     .await;
     let port = port(&sepia);
     // Nothing at all.
@@ -104,9 +113,17 @@ async fn silent_and_idle_connections_are_closed_in_both_protocols() {
     // (hyper's header timer, 400 ms here, bounds an idle HTTP/1 wait too.)
     assert!(closed_within(&mut kept, Duration::from_secs(3)).await);
     // HTTP/2 after one request: the connection ends (GOAWAY) when idle.
-    let driver = h2_get_and_keep(port, false).await;
+    let (driver, _sender) = h2_get_and_keep(port, "/e", false).await;
     let ended = tokio::time::timeout(Duration::from_secs(3), driver).await;
     assert!(ended.is_ok(), "the idle HTTP/2 connection stayed open");
+    // A first request outlasting the first-request timeout: once it ends,
+    // the idle timeout still closes the connection.
+    let (driver, _sender) = h2_get_and_keep(port, "/slow", false).await;
+    let ended = tokio::time::timeout(Duration::from_secs(3), driver).await;
+    assert!(
+        ended.is_ok(),
+        "idle after a long request, the HTTP/2 connection stayed open"
+    );
     // Everyone else is still served.
     assert_eq!(get(&sepia.url("/e")).await.status, 200);
 }
@@ -162,7 +179,7 @@ async fn shutdown_does_not_wait_for_idle_http2_clients() {
         "endpoints": [{"endpoint": "/e", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]}))
     .await;
     let port = port(&sepia);
-    let _driver = h2_get_and_keep(port, true).await;
+    let (_driver, _sender) = h2_get_and_keep(port, "/e", true).await;
     let started = Instant::now();
     sepia.terminate();
     let status = sepia.wait(Duration::from_secs(8));
