@@ -20,11 +20,24 @@ pub struct TestRedis {
 impl TestRedis {
     /// Starts one on a free port and waits until it answers `PING`.
     pub fn start() -> Self {
-        Self::start_on(free_port())
+        // A port picked here may be taken by another test before
+        // redis-server binds it; it then exits, and another port is tried.
+        for _ in 0..5 {
+            if let Some(redis) = Self::try_start_on(free_port()) {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
     }
 
     /// Starts one on `port` (to bring a stopped one back).
     pub fn start_on(port: u16) -> Self {
+        Self::try_start_on(port)
+            .unwrap_or_else(|| panic!("redis-server exited at once: is port {port} taken?"))
+    }
+
+    /// `None` when it exits instead of serving (the port is taken).
+    fn try_start_on(port: u16) -> Option<Self> {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -41,14 +54,23 @@ impl TestRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server runs (apt-get install redis-server)");
-        let redis = Self {
+        let mut redis = Self {
             child: Some(child),
             port,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            let exited = redis
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited {
+                redis.child = None;
+                return None;
+            }
+            // Its own PONG: checked after it is seen alive.
             if redis.ping() {
-                return redis;
+                return Some(redis);
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -150,17 +150,18 @@ impl Sepia {
         args: &[String],
         env: &[(&str, &str)],
     ) -> Result<Sepia, String> {
-        Self::spawn_on(free_port(), program, dir, args, env, false).await
+        Self::spawn_on(None, program, dir, args, env, false).await
     }
 
     /// Starts `sepia run` with `config` on `port` (for a configuration that
     /// names the gateway's own address).
     pub async fn start_on(port: u16, config: Value) -> Sepia {
-        Self::start_run(port, config, false).await
+        Self::start_run(Some(port), config, false).await
     }
 
-    /// `sepia run` with `config` on `port`, waiting until it serves.
-    async fn start_run(port: u16, config: Value, https: bool) -> Sepia {
+    /// `sepia run` with `config` on `port` (any free one for `None`),
+    /// waiting until it serves.
+    async fn start_run(port: Option<u16>, config: Value, https: bool) -> Sepia {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = write_config(dir.path(), &config);
         let args = vec![
@@ -177,7 +178,7 @@ impl Sepia {
     /// Starts `sepia run` with a configuration that serves HTTPS, and
     /// waits until it listens.
     pub async fn start_https(config: Value) -> Sepia {
-        Self::start_run(free_port(), config, true).await
+        Self::start_run(None, config, true).await
     }
 
     /// `https://127.0.0.1:PORT/path`.
@@ -185,8 +186,14 @@ impl Sepia {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Spawns `program ARGS -p PORT` and waits until it says it listens.
+    ///
+    /// Without a port it asks for port 0 and reads the port it got from its
+    /// "listening" log line: a port picked here and handed over could be
+    /// taken by another test's server in between, which would then answer
+    /// this test's requests.
     async fn spawn_on(
-        port: u16,
+        port: Option<u16>,
         program: &Path,
         dir: TempDir,
         args: &[String],
@@ -194,25 +201,30 @@ impl Sepia {
         https: bool,
     ) -> Result<Sepia, String> {
         let log = fs::File::create(dir.path().join("sepia.log")).expect("log file");
+        let filter = env
+            .iter()
+            .find(|(k, _)| *k == "RUST_LOG")
+            .map(|(_, v)| v.to_string())
+            .or_else(|| std::env::var("SEPIA_TEST_LOG").ok())
+            .unwrap_or_else(|| "info".into());
         let mut command = Command::new(program);
         command
             .args(args)
             .arg("-p")
-            .arg(port.to_string())
-            .env(
-                "RUST_LOG",
-                std::env::var("SEPIA_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .arg(port.unwrap_or(0).to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
         for (k, v) in env {
             command.env(k, v);
         }
+        // The "listening" line is how a start is seen, whatever else the
+        // test filters out.
+        command.env("RUST_LOG", format!("{filter},sepia::startup=info"));
         let child = command.spawn().expect("sepia starts");
         let mut sepia = Sepia {
             child: Some(child),
-            port,
+            port: port.unwrap_or(0),
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -223,20 +235,17 @@ impl Sepia {
                     return Err(sepia.logs());
                 }
             }
-            let ready = if https {
-                // It binds only once everything is loaded.
-                tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-            } else {
-                health_ok(port).await
-            };
-            if ready {
-                return Ok(sepia);
+            if let Some(listening) = listening_port(&sepia.logs()) {
+                sepia.port = listening;
+                // It binds only once everything is loaded; a first answer
+                // also shows the workers are serving.
+                if https || health_ok(listening).await {
+                    return Ok(sepia);
+                }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        Err(format!("not healthy within 30 s:\n{}", sepia.logs()))
+        Err(format!("not listening within 30 s:\n{}", sepia.logs()))
     }
 
     /// `http://127.0.0.1:PORT/path`.
@@ -294,6 +303,19 @@ impl Sepia {
         }
         panic!("sepia did not exit within {limit:?}:\n{}", self.logs());
     }
+}
+
+/// The port of the "listening" line, in text or JSON logs.
+fn listening_port(logs: &str) -> Option<u16> {
+    let line = logs.lines().find(|l| l.contains("listening"))?;
+    let (_, rest) = line
+        .split_once("address=")
+        .or_else(|| line.split_once("\"address\":\""))?;
+    let address: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
+    address.rsplit_once(':')?.1.parse().ok()
 }
 
 async fn health_ok(port: u16) -> bool {
