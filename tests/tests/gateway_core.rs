@@ -963,7 +963,7 @@ fn check_names_every_unserved_namespace_at_every_level_in_every_spelling() {
             "extra_config": {"github.com/devopsfaith/krakend-httpcache": {}}}],
          "extra_config": {"modifier/lua-endpoint": {"pre": "print(1)"}}},
         {"endpoint": "/b", "backend": [{"url_pattern": "/"}],
-         "extra_config": {"github.com/devopsfaith/krakend-jsonschema": {"type": "object"}}}
+         "extra_config": {"github.com/devopsfaith/krakend-martian": {"fifo.Group": {}}}}
     ]});
     let (code, _, stderr) = check_config(&config, &[]);
     assert_eq!(code, Some(0), "{stderr}");
@@ -972,7 +972,7 @@ fn check_names_every_unserved_namespace_at_every_level_in_every_spelling() {
         "extra_config.\"github_com/devopsfaith/krakend-gologging\"",
         "extra_config.\"github_com/devopsfaith/krakend-opencensus\"",
         "endpoints[0].extra_config.\"modifier/lua-endpoint\"",
-        "endpoints[1].extra_config.\"github.com/devopsfaith/krakend-jsonschema\"",
+        "endpoints[1].extra_config.\"github.com/devopsfaith/krakend-martian\"",
         "endpoints[0].backend[0].extra_config.\"github.com/devopsfaith/krakend-httpcache\"",
     ] {
         assert!(

@@ -19,7 +19,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("cel-2", "validation/cel (#14)"),
     ("cel-3", "validation/cel (#14)"),
     ("cel-4", "validation/cel (#14)"),
-    ("jsonschema_1", "validation/json-schema (#14)"),
     ("lua_1", "modifier/lua-backend (#14)"),
     ("lua_2", "modifier/lua-proxy (#14)"),
     (

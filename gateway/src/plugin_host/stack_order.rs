@@ -13,6 +13,11 @@ const ENDPOINT_STACK: &[&str] = &[
     "auth/validator",
     "modifier/lua-endpoint",
     "qos/ratelimit/router",
+    // The proxy stack inside the router's (krakend-ce's proxy_factory.go,
+    // innermost last): Lua, CEL, then the body's JSON Schema.
+    "modifier/lua-proxy",
+    "validation/cel",
+    "validation/json-schema",
 ];
 
 const BACKEND_STACK: &[&str] = &[
@@ -56,6 +61,10 @@ mod tests {
                 "qos/ratelimit/router",
                 "example/mine"
             ]
+        );
+        assert!(
+            rank(ModifierScope::Endpoint, "qos/ratelimit/router")
+                < rank(ModifierScope::Endpoint, "validation/json-schema")
         );
         assert!(
             rank(ModifierScope::Backend, "qos/circuit-breaker")
