@@ -351,6 +351,36 @@ fn extra_config(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Extra
     out
 }
 
+/// A CEL check of the token's claims runs where krakend-jose validates the
+/// token; on an endpoint without a validator KrakenD never runs it, so the
+/// check a file asks for would silently not be made.
+fn check_claims_checks(extra_config: &ExtraConfig, endpoint_path: &str, diags: &mut Diagnostics) {
+    if extra_config.get("auth/validator").is_some() {
+        return;
+    }
+    let Some(entry) = extra_config
+        .entries()
+        .iter()
+        .find(|e| e.canonical == "validation/cel")
+    else {
+        return;
+    };
+    let reads_claims = entry.value.as_array().is_some_and(|checks| {
+        checks.iter().any(|check| {
+            check
+                .get("check_expr")
+                .and_then(Value::as_str)
+                .is_some_and(|text| text.contains("JWT"))
+        })
+    });
+    if reads_claims {
+        diags.invalid(
+            &crate::namespace::json_path(endpoint_path, &entry.namespace),
+            "a check_expr reads JWT, the claims of the request's token, but this endpoint validates no token: add \"auth/validator\" to its extra_config",
+        );
+    }
+}
+
 fn plugin_settings(
     reader: &mut ObjectReader<'_>,
     diags: &mut Diagnostics,
@@ -477,6 +507,7 @@ fn endpoint(
         .unwrap_or_default();
     let output_encoding = output_encoding(&mut reader, diags).unwrap_or(defaults.output_encoding);
     let mut extra_config = extra_config(&mut reader, diags);
+    check_claims_checks(&extra_config, &path, diags);
     let proxy = endpoint_proxy(&mut extra_config, &path, diags);
     let backend_path = reader.path_of("backend");
     let backends: Vec<Backend> = match reader.array("backend", diags) {

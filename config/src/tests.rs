@@ -743,3 +743,20 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn claims_checks_need_a_validator() {
+    let text = r#"{"version":3,"endpoints":[
+        {"endpoint":"/a","backend":[{"host":["http://x"],"url_pattern":"/"}],
+         "extra_config":{"validation/cel":[{"check_expr":"size(JWT.roles) > 1"}]}},
+        {"endpoint":"/b","backend":[{"host":["http://x"],"url_pattern":"/"}],
+         "extra_config":{"validation/cel":[{"check_expr":"size(JWT.roles) > 1"}],
+                         "auth/validator":{"alg":"HS256"}}}]}"#;
+    let found = problems(text, false);
+    assert!(
+        has(&found, "endpoints[0].extra_config.\"validation/cel\"")
+            && has(&found, "validates no token"),
+        "{found:?}"
+    );
+    assert!(!has(&found, "endpoints[1]"), "{found:?}");
+}

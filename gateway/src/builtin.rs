@@ -133,7 +133,7 @@ pub async fn echo(parts: Parts, body: Incoming) -> Value {
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in &parts.headers {
         headers
-            .entry(canonical_header(name.as_str()))
+            .entry(sepia_plugin_api::canonical_header_name(name.as_str()))
             .or_default()
             .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
@@ -164,20 +164,6 @@ pub async fn echo(parts: Parts, body: Incoming) -> Value {
     })
 }
 
-/// `x-forwarded-for` as Go writes header names: `X-Forwarded-For`.
-fn canonical_header(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            match chars.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 /// Whether `path` is under `prefix` (`/__debug` or `/__debug/...`).
 pub fn under(path: &str, prefix: &str) -> bool {
     path == prefix
@@ -192,7 +178,10 @@ mod tests {
 
     #[test]
     fn header_names_are_canonical_and_prefixes_match_whole_segments() {
-        assert_eq!(canonical_header("x-forwarded-for"), "X-Forwarded-For");
+        assert_eq!(
+            sepia_plugin_api::canonical_header_name("x-forwarded-for"),
+            "X-Forwarded-For"
+        );
         assert!(under("/__echo", "/__echo"));
         assert!(under("/__echo/a/b", "/__echo"));
         assert!(!under("/__echoes", "/__echo"));

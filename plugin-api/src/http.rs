@@ -3,6 +3,29 @@ use abi_stable::{
     StableAbi,
 };
 
+/// A header name as Go's `textproto.CanonicalMIMEHeaderKey` writes it, the
+/// form KrakenD's components see names in (`x-forwarded-for` is
+/// `X-Forwarded-For`): the first letter and each letter after a `-` upper
+/// case, the others lower case. A name holding a byte that is not a token
+/// character (a space, say) is returned unchanged, as Go returns it.
+pub fn canonical_header_name(name: &str) -> String {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !name.bytes().all(token) {
+        return name.to_owned();
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        upper = c == '-';
+    }
+    out
+}
+
 /// One HTTP header. Names are lower-case as the gateway hands them over;
 /// values are bytes, since HTTP allows values that are not UTF-8.
 #[repr(C)]
@@ -150,4 +173,17 @@ pub enum RequestFlow {
     /// Answer the client with this response; no backend is called and the
     /// response hooks do not run.
     Respond(Response),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_canonical_as_go_writes_them() {
+        assert_eq!(canonical_header_name("x-forwarded-for"), "X-Forwarded-For");
+        assert_eq!(canonical_header_name("X-HEADER"), "X-Header");
+        assert_eq!(canonical_header_name("content-md5"), "Content-Md5");
+        assert_eq!(canonical_header_name("bad name"), "bad name");
+    }
 }

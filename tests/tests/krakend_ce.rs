@@ -15,10 +15,6 @@ use sepia_e2e::{
 
 /// The specs Sepia does not pass yet, and why.
 const NOT_YET: &[(&str, &str)] = &[
-    ("cel-1", "validation/cel (#14)"),
-    ("cel-2", "validation/cel (#14)"),
-    ("cel-3", "validation/cel (#14)"),
-    ("cel-4", "validation/cel (#14)"),
     ("lua_1", "modifier/lua-backend (#14)"),
     ("lua_2", "modifier/lua-proxy (#14)"),
     (

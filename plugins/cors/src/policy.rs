@@ -5,6 +5,8 @@
 //! (preflight 204, header names matched lower-case in the sorted order
 //! browsers send, the request's own values echoed back).
 
+use sepia_plugin_api::canonical_header_name;
+
 use crate::settings::Settings;
 
 /// A `prefix*suffix` origin pattern.
@@ -41,21 +43,6 @@ pub struct Policy {
     success_status: u16,
     max_age: Option<String>,
     debug: bool,
-}
-
-/// Go's `http.CanonicalHeaderKey`.
-fn canonical(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper {
-            c.to_ascii_uppercase()
-        } else {
-            c.to_ascii_lowercase()
-        });
-        upper = c == '-';
-    }
-    out
 }
 
 /// rs/cors 1.6's `parseHeaderList`: names split at commas and spaces,
@@ -164,7 +151,10 @@ impl Policy {
                 .map(String::from)
                 .to_vec()
         } else {
-            let mut names: Vec<String> = headers_setting.iter().map(|h| canonical(h)).collect();
+            let mut names: Vec<String> = headers_setting
+                .iter()
+                .map(|h| canonical_header_name(h))
+                .collect();
             names.push("Origin".into());
             names
         };
@@ -183,7 +173,7 @@ impl Policy {
             settings
                 .expose_headers
                 .iter()
-                .map(|h| canonical(h))
+                .map(|h| canonical_header_name(h))
                 .collect::<Vec<_>>()
                 .join(", ")
         });
@@ -328,7 +318,7 @@ impl Policy {
             let allowed = self.all_headers
                 || requested
                     .iter()
-                    .all(|h| self.headers.contains(&canonical(h)));
+                    .all(|h| self.headers.contains(&canonical_header_name(h)));
             if !allowed {
                 self.log("preflight aborted: headers not allowed");
                 return decision;
