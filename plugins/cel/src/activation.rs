@@ -12,10 +12,13 @@ use sepia_plugin_api::{canonical_header_name, Header, Request, Response};
 
 use crate::checks::NOW;
 
-/// A context over the shared standard library, with `now`.
-pub fn context(env: &Arc<Env>, now: &str) -> Context<'static, 'static> {
+/// A context over the shared standard library, with `now` when the list
+/// reads it (the clock and its formatting are most of a light check's cost).
+pub fn context(env: &Arc<Env>, wants_now: bool, krakend2: bool) -> Context<'static, 'static> {
     let mut context = Context::with_env(Arc::clone(env));
-    context.add_variable_from_value(NOW, now.to_owned());
+    if wants_now {
+        context.add_variable_from_value(NOW, now_text(krakend2));
+    }
     context
 }
 

@@ -10,7 +10,7 @@ use sepia_plugin_api::{
 
 use crate::{
     activation,
-    checks::{Check, Checks},
+    checks::{Check, Checks, NOW},
 };
 
 /// One endpoint's or backend's checks.
@@ -91,7 +91,7 @@ impl Evaluator {
         })
     }
 
-    fn claims_pass(&self, context: &RequestContext, now: &str) -> bool {
+    fn claims_pass(&self, context: &RequestContext) -> bool {
         // The validator runs first and leaves the claims of a token it
         // verified; the configuration refuses claims checks without one.
         let Some(claims) = context
@@ -101,7 +101,8 @@ impl Evaluator {
             tracing::info!("{}[JWT] no verified token to check", self.label);
             return false;
         };
-        let mut bindings = activation::context(&self.env, now);
+        let wants_now = self.checks.claims.iter().any(|c| c.variables.contains(NOW));
+        let mut bindings = activation::context(&self.env, wants_now, self.krakend2);
         activation::bind_claims(&mut bindings, &claims);
         self.first_failing(&self.checks.claims, &bindings, "JWT")
             .is_none()
@@ -125,14 +126,14 @@ impl Modifier for Evaluator {
         request: &mut Request,
         context: &mut RequestContext,
     ) -> Result<RequestFlow, PluginError> {
-        let now = activation::now_text(self.krakend2);
-        if !self.checks.claims.is_empty() && !self.claims_pass(context, &now) {
+        if !self.checks.claims.is_empty() && !self.claims_pass(context) {
             return Ok(Self::unauthorized());
         }
         if self.checks.request.is_empty() {
             return Ok(RequestFlow::Continue);
         }
-        let mut bindings = activation::context(&self.env, &now);
+        let wants_now = self.request_needs.contains(NOW);
+        let mut bindings = activation::context(&self.env, wants_now, self.krakend2);
         activation::bind_request(&mut bindings, request, &|name| {
             self.request_needs.contains(name)
         });
@@ -148,8 +149,8 @@ impl Modifier for Evaluator {
         _context: &mut RequestContext,
         _layout: &BodyLayout,
     ) -> Result<(), PluginError> {
-        let now = activation::now_text(self.krakend2);
-        let mut bindings = activation::context(&self.env, &now);
+        let wants_now = self.response_needs.contains(NOW);
+        let mut bindings = activation::context(&self.env, wants_now, self.krakend2);
         activation::bind_response(&mut bindings, response, &|name| {
             self.response_needs.contains(name)
         });

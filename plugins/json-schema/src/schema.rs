@@ -87,6 +87,10 @@ impl BodyValidator {
             // Only white space: Go's decoder says `EOF`.
             None => return Err(self.malformed("EOF".to_owned())),
         };
+        // The common case walks the schema once, collecting nothing.
+        if self.validator.is_valid(&instance) {
+            return Ok(());
+        }
         let mut lines = Vec::new();
         let mut more = 0usize;
         for error in self.validator.iter_errors(&instance) {
