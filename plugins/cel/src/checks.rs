@@ -59,7 +59,7 @@ impl Checks {
         let Value::Array(entries) = value else {
             return Err(format!(
                 "must be an array of {{\"check_expr\": \"...\"}} objects, not {}",
-                kind(&value)
+                sepia_json::type_name(&value)
             ));
         };
         let mut checks = Checks::default();
@@ -99,7 +99,7 @@ impl Checks {
         let Value::Object(fields) = entry else {
             return Err(format!(
                 "[{i}] must be an object with \"check_expr\", not {}",
-                kind(entry)
+                sepia_json::type_name(entry)
             ));
         };
         for key in fields.keys() {
@@ -121,7 +121,7 @@ impl Checks {
             Some(other) => {
                 return Err(format!(
                     "[{i}].check_expr must be a string, not {}",
-                    kind(other)
+                    sepia_json::type_name(other)
                 ))
             }
             None => return Err(format!("[{i}] has no \"check_expr\"")),
@@ -241,17 +241,6 @@ fn declared_names() -> String {
     all.extend_from_slice(RESPONSE_VARIABLES);
     all.push(JWT);
     all.join(", ")
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
