@@ -11,5 +11,5 @@ pub mod sepia;
 pub mod tls;
 
 pub use backend::{Recorded, Reply, TestBackend};
-pub use client::{get, request, Answer};
+pub use client::{get, post_status_early, request, Answer};
 pub use sepia::{run_sepia, Sepia};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sepia_e2e::{get, request, Reply, Sepia, TestBackend};
+use sepia_e2e::{get, post_status_early, request, Reply, Sepia, TestBackend};
 use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -336,8 +336,8 @@ async fn request_bodies_are_bounded_each_and_all_together() {
                        "backend": [{"host": [slow.url()], "url_pattern": "/"}]}]}))
     .await;
     let url = sepia.url("/upload");
-    let too_big = request(http::Method::POST, &url, &[], &vec![b'x'; 2 << 20], false).await;
-    assert_eq!(too_big.status, 413);
+    let too_big = post_status_early(&url, &vec![b'x'; 2 << 20]).await;
+    assert_eq!(too_big, 413);
     // Five 1 MiB uploads at once: three fit in the 3 MiB budget, while
     // their backend is slow; the others are turned away with 503.
     let body = vec![b'y'; 1 << 20];
@@ -345,12 +345,7 @@ async fn request_bodies_are_bounded_each_and_all_together() {
         .map(|_| {
             let url = url.clone();
             let body = body.clone();
-            tokio::spawn(async move {
-                request(http::Method::POST, &url, &[], &body, false)
-                    .await
-                    .status
-                    .as_u16()
-            })
+            tokio::spawn(async move { post_status_early(&url, &body).await })
         })
         .collect();
     let mut statuses = Vec::new();
