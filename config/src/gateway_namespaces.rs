@@ -9,8 +9,8 @@ use serde_json::Value;
 use crate::{
     diagnostics::{join, Diagnostics, ProblemKind},
     model::{
-        BackendErrors, ExtraConfig, ExtraConfigEntry, FlatmapOp, SepiaSwitches, StaticResponse,
-        StaticStrategy,
+        BackendErrors, ExtraConfig, ExtraConfigEntry, FlatmapOp, PropagatedParam, SepiaSwitches,
+        StaticResponse, StaticStrategy,
     },
     reader::{type_name, ObjectReader},
 };
@@ -21,7 +21,7 @@ const BACKEND_HTTP: &str = "backend/http";
 pub const SEPIA: &str = "sepia";
 
 /// Endpoint `proxy` settings Sepia does not implement yet.
-const PROXY_NOT_SUPPORTED: &[&str] = &["combiner", "sequential_propagated_params"];
+const PROXY_NOT_SUPPORTED: &[&str] = &["combiner"];
 /// Backend `proxy` settings Sepia does not implement yet.
 const BACKEND_PROXY_NOT_SUPPORTED: &[&str] = &["shadow"];
 
@@ -36,12 +36,14 @@ pub(crate) struct ProxySettings {
     pub(crate) sequential: bool,
     pub(crate) static_response: Option<StaticResponse>,
     pub(crate) flatmap: Option<Vec<FlatmapOp>>,
+    pub(crate) propagated_params: Vec<PropagatedParam>,
 }
 
 /// Takes `proxy` out of an endpoint's `extra_config` and reads it.
 pub(crate) fn endpoint_proxy(
     extra: &mut ExtraConfig,
     parent: &str,
+    version: u64,
     diags: &mut Diagnostics,
 ) -> ProxySettings {
     let mut settings = ProxySettings::default();
@@ -53,6 +55,7 @@ pub(crate) fn endpoint_proxy(
         return settings;
     };
     settings.sequential = reader.bool("sequential", diags).unwrap_or(false);
+    settings.propagated_params = propagated_params(&mut reader, version, diags);
     settings.flatmap = flatmap_filter(&mut reader, diags);
     if let Some(static_reader) = reader.object("static", diags) {
         settings.static_response = static_response(static_reader, diags);
@@ -255,6 +258,68 @@ fn backend_errors(extra: &mut ExtraConfig, parent: &str, diags: &mut Diagnostics
 fn after_resp(name: &str) -> Option<&str> {
     name.strip_prefix("resp")
         .or_else(|| name.strip_prefix("Resp"))
+}
+
+/// `sequential_propagated_params`: `respN_path` (a value of backend N's
+/// data) or `respN` (its whole no-op body), as lura 2 reads them. Version-1
+/// and 2 files are served as KrakenD 1.x, which has no such setting.
+fn propagated_params(
+    reader: &mut ObjectReader<'_>,
+    version: u64,
+    diags: &mut Diagnostics,
+) -> Vec<PropagatedParam> {
+    const KEY: &str = "sequential_propagated_params";
+    let path = reader.path_of(KEY);
+    let Some(names) = reader.string_list(KEY, diags) else {
+        return Vec::new();
+    };
+    if !sepia_plugin_api::is_krakend2(version) {
+        diags.push(
+            &path,
+            ProblemKind::NotSupported,
+            "KrakenD 1.x, which serves version-1 and 2 files, has no sequential_propagated_params: ignored (use \"version\": 3)",
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let whole = is_whole_response_reference(name).then(|| {
+            let digits = after_resp(name).unwrap_or_default();
+            (digits.parse::<usize>().ok(), "")
+        });
+        let (backend, field) = match whole {
+            Some((Some(backend), field)) => (backend, field),
+            Some((None, _)) => {
+                diags.invalid(&format!("{path}[{i}]"), "the backend number is too large");
+                continue;
+            }
+            None => match response_reference(name) {
+                Some(found) => found,
+                None => {
+                    diags.invalid(
+                        &format!("{path}[{i}]"),
+                        format!("\"{name}\" is not respN_field (a value of backend N's response) or respN (its whole body)"),
+                    );
+                    continue;
+                }
+            },
+        };
+        let suffix = if field.is_empty() {
+            String::new()
+        } else {
+            format!("_{field}")
+        };
+        out.push(PropagatedParam {
+            name: format!("Resp{backend}{suffix}"),
+            backend,
+            path: if field.is_empty() {
+                Vec::new()
+            } else {
+                field.split('.').map(str::to_owned).collect()
+            },
+        });
+    }
+    out
 }
 
 /// `{respN}`: KrakenD passes backend N's whole (no-op) response.

@@ -158,6 +158,20 @@ pub enum StaticStrategy {
     Incomplete,
 }
 
+/// One of `proxy.sequential_propagated_params`: a value of an earlier
+/// backend's response handed to each later backend as a parameter (its
+/// hooks read it, a Lua script with `req:params("Resp0_user.id")`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropagatedParam {
+    /// The parameter's name, as lura names it: `Resp0_user.id`, `Resp1`.
+    pub name: String,
+    /// The backend whose response it reads.
+    pub backend: usize,
+    /// The dot path into that backend's data; empty for its whole (no-op)
+    /// body.
+    pub path: Vec<String>,
+}
+
 /// Data added to an endpoint's response (`extra_config.proxy.static`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaticResponse {
@@ -283,6 +297,9 @@ pub struct Endpoint {
     /// Backends are called one after the other, each able to use the
     /// earlier responses in its `url_pattern` (`proxy.sequential`).
     pub sequential: bool,
+    /// `proxy.sequential_propagated_params` (version-3 files; KrakenD 1.x
+    /// has no such setting).
+    pub propagated_params: Vec<PropagatedParam>,
     /// Data added to the response (`proxy.static`).
     pub static_response: Option<StaticResponse>,
     /// `proxy.flatmap_filter`: operations on the merged data, before the

@@ -508,7 +508,7 @@ fn endpoint(
     let output_encoding = output_encoding(&mut reader, diags).unwrap_or(defaults.output_encoding);
     let mut extra_config = extra_config(&mut reader, diags);
     check_claims_checks(&extra_config, &path, diags);
-    let proxy = endpoint_proxy(&mut extra_config, &path, diags);
+    let proxy = endpoint_proxy(&mut extra_config, &path, defaults.version, diags);
     let backend_path = reader.path_of("backend");
     let backends: Vec<Backend> = match reader.array("backend", diags) {
         Some(list) if !list.is_empty() => list
@@ -543,6 +543,7 @@ fn endpoint(
             Vec::new()
         }
     };
+    check_propagated_params(&proxy, backends.len(), &path, diags);
     if output_encoding == OutputEncoding::NoOp && backends.len() > 1 {
         diags.invalid(
             &reader.path_of("output_encoding"),
@@ -563,6 +564,7 @@ fn endpoint(
         input_query_strings,
         output_encoding,
         sequential: proxy.sequential,
+        propagated_params: proxy.propagated_params,
         static_response: proxy.static_response,
         flatmap: proxy.flatmap,
         extra_config,
@@ -579,6 +581,40 @@ fn endpoint(
         );
     }
     Some(endpoint)
+}
+
+/// `sequential_propagated_params` work only in a sequence, and only on
+/// backends the endpoint has.
+fn check_propagated_params(
+    proxy: &crate::gateway_namespaces::ProxySettings,
+    backends: usize,
+    endpoint_path: &str,
+    diags: &mut Diagnostics,
+) {
+    let path = join(
+        &join(&join(endpoint_path, "extra_config"), "proxy"),
+        "sequential_propagated_params",
+    );
+    if !proxy.propagated_params.is_empty() && !proxy.sequential {
+        diags.push(
+            &path,
+            crate::ProblemKind::Suspicious,
+            "has effect only with \"sequential\": true, as in KrakenD: ignored",
+        );
+    }
+    for param in &proxy.propagated_params {
+        if param.backend + 1 >= backends {
+            // KrakenD skips it; it never gives a value.
+            diags.push(
+                &path,
+                crate::ProblemKind::Suspicious,
+                format!(
+                    "{} reads backend {}, but only a backend before the last one can pass values on (the endpoint has {backends}): ignored",
+                    param.name, param.backend
+                ),
+            );
+        }
+    }
 }
 
 /// What a backend needs to know of its endpoint.

@@ -80,6 +80,9 @@ pub struct BackendCall {
     concurrent_calls: u32,
     /// Earlier responses its `url_pattern` uses (sequential endpoints).
     pub(super) references: Vec<ResponseRef>,
+    /// The endpoint's `sequential_propagated_params`, which it receives as
+    /// parameters after those of its references.
+    pub(super) propagated: Vec<sepia_config::PropagatedParam>,
     /// The names of its URL values: the endpoint's parameters, then its
     /// references.
     param_names: Vec<String>,
@@ -115,6 +118,10 @@ pub enum BackendAnswer {
         status: StatusCode,
         data: Map<String, Value>,
         complete: bool,
+        /// A `no-op` backend's body, kept whole beside its empty data as
+        /// lura keeps it (a later sequential backend may take it as
+        /// `respN`).
+        raw: Option<Bytes>,
     },
     /// A 4xx answer, kept whole (`sepia.pass_backend_errors`).
     Refused {
@@ -145,6 +152,7 @@ impl BackendAnswer {
                 status,
                 data,
                 complete,
+                ..
             } => Ok((status, data, complete)),
             BackendAnswer::Refused {
                 url,
@@ -183,6 +191,12 @@ impl BackendCall {
         let mut param_names = endpoint.params.clone();
         param_names.extend(claims.names().iter().cloned());
         param_names.extend(references.iter().map(|r| r.name.clone()));
+        let propagated = if endpoint.sequential {
+            endpoint.propagated_params.clone()
+        } else {
+            Vec::new()
+        };
+        param_names.extend(propagated.iter().map(|p| p.name.clone()));
         let modifiers = ModifierChain::new(modifiers, hook_pool);
         Self {
             request_hooks: modifiers.declaring(Hooks::REQUEST),
@@ -203,6 +217,7 @@ impl BackendCall {
             safejson_scalar: safejson_scalar_key(service.config_version),
             concurrent_calls: endpoint.concurrent_calls,
             references,
+            propagated,
             param_names,
             query,
             headers: backend.input_headers.as_deref().map(HeaderFilter::new),
@@ -258,8 +273,14 @@ impl BackendCall {
         url.push_str(self.host());
         self.append_target(outgoing, &mut url);
         let headers = self.headers_for(outgoing);
-        self.dispatch(upstream, url, &headers, outgoing.body.clone())
-            .await
+        self.dispatch(
+            upstream,
+            self.method.clone(),
+            url,
+            &headers,
+            outgoing.body.clone(),
+        )
+        .await
     }
 
     /// Sends one call as lura's Go client makes it: gzip asked for and
@@ -269,16 +290,17 @@ impl BackendCall {
     async fn dispatch(
         &self,
         upstream: &impl Upstream,
+        method: Method,
         url: String,
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<(Response<UpstreamBody>, String), ProxyError> {
-        let mut body = if self.method == Method::GET || self.method == Method::DELETE {
+        let mut body = if method == Method::GET || method == Method::DELETE {
             Bytes::new()
         } else {
             body
         };
-        let mut method = self.method.clone();
+        let mut method = method;
         let mut url = url;
         let mut hops = go_client::Hops::default();
         for _ in 0..=go_client::MAX_REDIRECTS {
@@ -432,7 +454,19 @@ impl BackendCall {
                 }
                 let headers = from_plugin_headers(&request.headers, "request", &plugin)?;
                 let body = Bytes::from(request.body.into_vec());
-                let (response, url) = self.dispatch(upstream, url, &headers, body).await?;
+                // A hook may change the method, as lura's backend proxy
+                // sends the request's.
+                let method = Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+                    ProxyError::Plugin {
+                        plugin: plugin.to_string(),
+                        error: sepia_plugin_api::PluginError::internal(format!(
+                            "a backend request hook set the method to {:?}, which is not an \
+                             HTTP method",
+                            request.method.as_str()
+                        )),
+                    }
+                })?;
+                let (response, url) = self.dispatch(upstream, method, url, &headers, body).await?;
                 self.read_reply(response, url).await
             }
         }
@@ -488,7 +522,12 @@ impl BackendCall {
         &self,
         reply: BackendReply,
     ) -> Result<Result<BackendReply, BackendAnswer>, ProxyError> {
-        if reply.status == StatusCode::OK || reply.status == StatusCode::CREATED {
+        // A no-op backend takes lura's no-op status handler: every status
+        // is an answer.
+        if reply.status == StatusCode::OK
+            || reply.status == StatusCode::CREATED
+            || self.encoding == BackendEncoding::NoOp
+        {
             return Ok(Ok(reply));
         }
         match &self.errors {
@@ -498,6 +537,7 @@ impl BackendCall {
                     status: StatusCode::OK,
                     data: error_details(name, &reply),
                     complete: false,
+                    raw: None,
                 }))
             }
             BackendErrors::StatusCode => {
@@ -549,6 +589,7 @@ impl BackendCall {
             status,
             data,
             complete,
+            raw: None,
         })
     }
 
@@ -584,6 +625,7 @@ impl BackendCall {
             status: reply.status,
             data: shaping::apply(&self.shaping, data),
             complete: true,
+            raw: (self.encoding == BackendEncoding::NoOp).then_some(reply.body),
         })
     }
 

@@ -48,23 +48,22 @@ pub fn decode(
     body: &[u8],
 ) -> Result<Map<String, Value>, DecodeError> {
     match encoding {
-        BackendEncoding::Json | BackendEncoding::NoOp => {
-            match serde_json::from_slice::<Value>(body) {
-                Ok(Value::Object(map)) if !is_collection => Ok(map),
-                Ok(Value::Array(items)) if is_collection => {
-                    Ok(wrap("collection", Value::Array(items)))
-                }
-                Ok(Value::Object(_)) => Err(DecodeError(
-                    "expected a JSON array (the backend is marked is_collection), found an object"
-                        .into(),
-                )),
-                Ok(other) => Err(DecodeError(format!(
-                    "expected a JSON object, found {}",
-                    sepia_json::type_name(&other)
-                ))),
-                Err(e) => Err(DecodeError(e.to_string())),
-            }
-        }
+        // lura's no-op parser keeps the body aside and gives no data, so a
+        // no-op backend adds nothing to a merge.
+        BackendEncoding::NoOp => Ok(Map::new()),
+        BackendEncoding::Json => match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) if !is_collection => Ok(map),
+            Ok(Value::Array(items)) if is_collection => Ok(wrap("collection", Value::Array(items))),
+            Ok(Value::Object(_)) => Err(DecodeError(
+                "expected a JSON array (the backend is marked is_collection), found an object"
+                    .into(),
+            )),
+            Ok(other) => Err(DecodeError(format!(
+                "expected a JSON object, found {}",
+                sepia_json::type_name(&other)
+            ))),
+            Err(e) => Err(DecodeError(e.to_string())),
+        },
         BackendEncoding::SafeJson => match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => Ok(map),
             Ok(Value::Array(items)) => Ok(wrap("collection", Value::Array(items))),
@@ -102,6 +101,11 @@ mod tests {
             .0
             .contains("is_collection"));
         assert!(decode(BackendEncoding::Json, false, "content", b"<html>").is_err());
+        assert!(
+            decode(BackendEncoding::NoOp, false, "content", br#"{"a":1}"#)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             decode(BackendEncoding::SafeJson, false, "content", b"[1,2]").unwrap()["collection"][1],
             2

@@ -39,15 +39,55 @@ impl ResponseRef {
     /// The value for the URL, from the earlier responses; `None` when that
     /// response lacks the field (or that backend gave nothing).
     pub fn resolve(&self, responses: &[Map<String, Value>]) -> Option<String> {
-        let (last, parents) = self.path.split_last()?;
-        let mut data = responses.get(self.backend)?;
-        for key in parents {
-            data = data.get(key)?.as_object()?;
-        }
-        let mut text = String::new();
-        sepia_json::write_go_list(data.get(last)?, &mut text);
+        let text = field_text(responses.get(self.backend)?, &self.path)?;
         Some(percent_encode(&text))
     }
+}
+
+/// The value at a dot path of a response, as lura writes it into a
+/// parameter: text as it is, a list joined by commas, anything else as Go's
+/// `%v`.
+pub fn field_text(data: &Map<String, Value>, path: &[String]) -> Option<String> {
+    let (last, parents) = path.split_last()?;
+    let mut data = data;
+    for key in parents {
+        data = data.get(key)?.as_object()?;
+    }
+    let mut text = String::new();
+    sepia_json::write_go_list(data.get(last)?, &mut text);
+    Some(text)
+}
+
+/// The values of `proxy.sequential_propagated_params` for the backend at
+/// `position`, in order: from the earlier backends' data, or a no-op
+/// backend's whole body (`respN`). A value lura would not set (a later
+/// backend's, a missing field, the body of a backend that is not no-op)
+/// reads as empty, as a missing parameter does.
+pub fn propagated_values(
+    params: &[sepia_config::PropagatedParam],
+    position: usize,
+    responses: &[Map<String, Value>],
+    raw_bodies: &[Option<bytes::Bytes>],
+) -> Vec<String> {
+    params
+        .iter()
+        .map(|param| {
+            if param.backend >= position {
+                return String::new();
+            }
+            let found = if param.path.is_empty() {
+                raw_bodies
+                    .get(param.backend)
+                    .and_then(Option::as_ref)
+                    .map(|body| String::from_utf8_lossy(body).into_owned())
+            } else {
+                responses
+                    .get(param.backend)
+                    .and_then(|data| field_text(data, &param.path))
+            };
+            found.unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Escapes what cannot stand in a URL path segment or query value. KrakenD
@@ -129,5 +169,30 @@ mod tests {
         assert_eq!(text("resp0_user.missing"), None);
         assert_eq!(text("resp0_tags.deeper"), None);
         assert_eq!(text("resp2_id"), None);
+    }
+
+    #[test]
+    fn propagated_values_come_from_earlier_backends_only() {
+        let param = |backend: usize, path: &[&str]| sepia_config::PropagatedParam {
+            name: String::new(),
+            backend,
+            path: path.iter().map(|s| s.to_string()).collect(),
+        };
+        let responses = vec![object(json!({"first": {"foo": 42}})), Map::new()];
+        let raw = vec![
+            None,
+            Some(bytes::Bytes::from_static(b"{\"message\":\"pong\"}")),
+        ];
+        let params = [
+            param(0, &["first", "foo"]),
+            param(1, &[]),
+            param(0, &[]),
+            param(2, &["x"]),
+        ];
+        assert_eq!(
+            propagated_values(&params, 2, &responses, &raw),
+            vec!["42", "{\"message\":\"pong\"}", "", ""]
+        );
+        assert_eq!(propagated_values(&params, 1, &responses, &raw)[1], "");
     }
 }

@@ -295,10 +295,11 @@ async fn in_sequence(
     endpoint: &str,
 ) -> Result<Collected, ProxyError> {
     let mut responses: Vec<Map<String, Value>> = Vec::with_capacity(backends.len());
+    let mut raw_bodies: Vec<Option<Bytes>> = Vec::with_capacity(backends.len());
     let mut complete = true;
     let mut errored = false;
     for (position, backend) in backends.iter().enumerate() {
-        let answer = match with_references(backend, outgoing, &responses) {
+        let answer = match with_references(backend, position, outgoing, &responses, &raw_bodies) {
             Ok(Some(step)) => backend.fetch_data(upstream, &step).await,
             Ok(None) => backend.fetch_data(upstream, outgoing).await,
             Err(error) => Err(error),
@@ -307,9 +308,11 @@ async fn in_sequence(
             Ok(BackendAnswer::Data {
                 data,
                 complete: part_complete,
+                raw,
                 ..
             }) => {
                 responses.push(data);
+                raw_bodies.push(raw);
                 if part_complete {
                     continue;
                 }
@@ -347,15 +350,18 @@ async fn in_sequence(
     })
 }
 
-/// The request to a sequential backend whose `url_pattern` uses earlier
-/// responses: the endpoint's values, then the referenced ones. `None` when
-/// it uses none.
+/// The request to a sequential backend that uses earlier responses: the
+/// endpoint's values, then those its `url_pattern` references, then the
+/// propagated ones. `None` when it uses none.
 fn with_references<'a>(
     backend: &BackendCall,
+    position: usize,
     outgoing: &'a Outgoing<'_>,
     responses: &[Map<String, Value>],
+    raw_bodies: &[Option<Bytes>],
 ) -> Result<Option<Outgoing<'a>>, ProxyError> {
-    if backend.references.is_empty() {
+    let propagates = position > 0 && !backend.propagated.is_empty();
+    if backend.references.is_empty() && !propagates {
         return Ok(None);
     }
     let mut params = outgoing.params.clone();
@@ -369,6 +375,14 @@ fn with_references<'a>(
                     backend: reference.backend,
                 })?;
         params.push(value);
+    }
+    if propagates {
+        params.extend(super::sequence::propagated_values(
+            &backend.propagated,
+            position,
+            responses,
+            raw_bodies,
+        ));
     }
     Ok(Some(Outgoing {
         params,
@@ -387,6 +401,7 @@ fn single_backend(answer: BackendAnswer) -> Collected {
             status,
             data,
             complete,
+            ..
         } => Collected::Data {
             status,
             data,
