@@ -135,6 +135,31 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// The number Go's `encoding/json` writes for a `float64`: the shortest
+/// text that reads back as `f`, in fixed notation, or in exponent notation
+/// (`1e+21`, `1e-7`) below 1e-6 and from 1e21 on. `None` for NaN and the
+/// infinities, which Go refuses to encode.
+pub fn float64_number(f: f64) -> Option<serde_json::Number> {
+    if !f.is_finite() {
+        return None;
+    }
+    let abs = f.abs();
+    let text = if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        // Rust's shortest exponent form is Go's without the sign of a
+        // positive exponent.
+        let text = format!("{f:e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
+                format!("{mantissa}e+{exponent}")
+            }
+            _ => text,
+        }
+    } else {
+        format!("{f}")
+    };
+    text.parse().ok()
+}
+
 /// What kind of JSON value this is, for messages: "an object", "null", ...
 pub fn type_name(value: &Value) -> &'static str {
     match value {
@@ -216,5 +241,24 @@ mod tests {
             go(r#"[{"z":[true,null]},"ü😀"]"#),
             r#"[{"z":[true,null]},"ü😀"]"#
         );
+    }
+
+    #[test]
+    fn float64_numbers_are_written_as_go_writes_them() {
+        for (f, text) in [
+            (10.0, "10"),
+            (1.5, "1.5"),
+            (-0.25, "-0.25"),
+            (0.0, "0"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (123456789.125, "123456789.125"),
+        ] {
+            assert_eq!(float64_number(f).unwrap().to_string(), text, "{f}");
+        }
+        assert!(float64_number(f64::NAN).is_none());
+        assert!(float64_number(f64::INFINITY).is_none());
     }
 }

@@ -26,6 +26,17 @@ pub fn canonical_header_name(name: &str) -> String {
     out
 }
 
+/// An endpoint `{param}` as KrakenD's components see it in lura's
+/// `Params`: its first letter upper case (`{id}` is `Id`), the rest as
+/// declared.
+pub fn lura_param_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// One HTTP header. Names are lower-case as the gateway hands them over;
 /// values are bytes, since HTTP allows values that are not UTF-8.
 #[repr(C)]
@@ -185,5 +196,12 @@ mod tests {
         assert_eq!(canonical_header_name("X-HEADER"), "X-Header");
         assert_eq!(canonical_header_name("content-md5"), "Content-Md5");
         assert_eq!(canonical_header_name("bad name"), "bad name");
+    }
+
+    #[test]
+    fn param_names_are_capitalised_as_lura_names_them() {
+        assert_eq!(lura_param_name("id"), "Id");
+        assert_eq!(lura_param_name("resp0_first.foo"), "Resp0_first.foo");
+        assert_eq!(lura_param_name(""), "");
     }
 }

@@ -95,7 +95,7 @@ pub use host::{
     AbiHost, AbiHost_TO, FetchRequest, FetchResponse, Host, HostBox, LogLevel, MetricId,
     MetricKind, MetricSpec, TlsOptions,
 };
-pub use http::{canonical_header_name, Header, Request, RequestFlow, Response};
+pub use http::{canonical_header_name, lura_param_name, Header, Request, RequestFlow, Response};
 pub use modifier::{into_modifier_box, AbiModifier, AbiModifier_TO, Modifier, ModifierBox};
 pub use module::{
     EndpointInfo, ModifierScope, PluginInfo, PluginModule, PluginModuleRef, ABI_VERSION,

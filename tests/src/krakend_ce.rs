@@ -245,10 +245,14 @@ pub async fn mock_backend() -> TestBackend {
 
 /// The suite's configuration with its ports moved: the gateway's to
 /// `gateway`, the mock backend's to `backend`, the metrics' to `metrics`;
-/// `debug_endpoint` on, as `krakend run -d` turns it on.
+/// `debug_endpoint` on, as `krakend run -d` turns it on. The Lua sources'
+/// relative paths, which upstream reads from its tests' folder, point at
+/// the copied scripts.
 pub fn config(gateway: u16, backend: u16, metrics: u16) -> Value {
     let text = std::fs::read_to_string(fixtures().join("krakend.json")).expect("krakend.json");
+    let scripts = format!("{}/", fixtures().join("lua").display());
     let text = text
+        .replace("\"fixtures/lua/", &format!("\"{scripts}"))
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{gateway}"))
         .replace("localhost:8080", &format!("127.0.0.1:{gateway}"))
         .replace("127.0.0.1:8081", &format!("127.0.0.1:{backend}"))

@@ -961,7 +961,7 @@ fn check_names_every_unserved_namespace_at_every_level_in_every_spelling() {
     "endpoints": [
         {"endpoint": "/a", "backend": [{"url_pattern": "/",
             "extra_config": {"github.com/devopsfaith/krakend-httpcache": {}}}],
-         "extra_config": {"modifier/lua-endpoint": {"pre": "print(1)"}}},
+         "extra_config": {"modifier/martian": {"fifo.Group": {}}}},
         {"endpoint": "/b", "backend": [{"url_pattern": "/"}],
          "extra_config": {"github.com/devopsfaith/krakend-martian": {"fifo.Group": {}}}}
     ]});
@@ -971,7 +971,7 @@ fn check_names_every_unserved_namespace_at_every_level_in_every_spelling() {
         "extra_config.\"github_com/devopsfaith/krakend-metrics\"",
         "extra_config.\"github_com/devopsfaith/krakend-gologging\"",
         "extra_config.\"github_com/devopsfaith/krakend-opencensus\"",
-        "endpoints[0].extra_config.\"modifier/lua-endpoint\"",
+        "endpoints[0].extra_config.\"modifier/martian\"",
         "endpoints[1].extra_config.\"github.com/devopsfaith/krakend-martian\"",
         "endpoints[0].backend[0].extra_config.\"github.com/devopsfaith/krakend-httpcache\"",
     ] {

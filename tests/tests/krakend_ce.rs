@@ -15,8 +15,6 @@ use sepia_e2e::{
 
 /// The specs Sepia does not pass yet, and why.
 const NOT_YET: &[(&str, &str)] = &[
-    ("lua_1", "modifier/lua-backend (#14)"),
-    ("lua_2", "modifier/lua-proxy (#14)"),
     (
         "no-op_1",
         "lura's no-op GET carries Content-Length: 0 to the backend (#12)",
@@ -28,14 +26,6 @@ const NOT_YET: &[(&str, &str)] = &[
     (
         "rss",
         "needs the internet (showrss.info) and the rss encoding",
-    ),
-    (
-        "sequential_3",
-        "modifier/lua-backend (#14), and proxy.sequential_propagated_params (#12)",
-    ),
-    (
-        "sequential_4",
-        "modifier/lua-backend (#14), and sequential_propagated_params with a whole response (#12)",
     ),
 ];
 

@@ -8,7 +8,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use cel::{Context, Env, Value};
-use sepia_plugin_api::{canonical_header_name, Header, Request, Response};
+use sepia_plugin_api::{canonical_header_name, lura_param_name, Header, Request, Response};
 
 use crate::checks::NOW;
 
@@ -119,15 +119,6 @@ pub fn bind_claims(context: &mut Context<'_, '_>, claims: &serde_json::Value) {
     context.add_variable_from_value(crate::checks::JWT, from_json(claims));
 }
 
-/// `{id}` as lura names it in `Params`: `Id`.
-fn lura_param_name(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 /// Go's `http.Header`: canonical names, each with its values in order.
 fn headers(list: &[Header]) -> Value {
     let mut map: HashMap<String, Vec<Value>> = HashMap::new();
@@ -183,12 +174,5 @@ mod tests {
         assert!(one.len() == 20 || one.len() == 25, "{one}");
         assert!(!one.contains('.'), "{one}");
         assert!(two.starts_with(&one[..16]), "{two} {one}");
-    }
-
-    #[test]
-    fn params_are_named_as_lura_names_them() {
-        assert_eq!(lura_param_name("id"), "Id");
-        assert_eq!(lura_param_name("userId"), "UserId");
-        assert_eq!(lura_param_name(""), "");
     }
 }
