@@ -99,6 +99,52 @@ pub fn params(
     }
 }
 
+/// How one object's `headers` reads and writes.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderRules {
+    /// `headers()` gives every header as a table (else it needs a name).
+    pub whole_table: bool,
+    /// `headers(name)` looks the name up as written, as a Go map lookup
+    /// does (else in any case).
+    pub as_written: bool,
+    /// `headers(name, nil)` deletes the header (else it sets "nil").
+    pub nil_deletes: bool,
+}
+
+/// `headers()`, `headers(name)` (its first value, or empty), and
+/// `headers(name, value)`.
+pub fn headers(
+    lua: &Lua,
+    headers: &mut HeaderMap,
+    rules: HeaderRules,
+    rest: MultiValue,
+) -> mlua::Result<LuaValue> {
+    let rest = arguments(rest);
+    match rest.as_slice() {
+        [] if rules.whole_table => header_table(lua, headers),
+        [] => Err(needs_arguments()),
+        [name] => {
+            let name = text(name);
+            let values = if rules.as_written {
+                headers.exact(&name)
+            } else {
+                headers.values(&name)
+            };
+            Ok(LuaValue::String(lua.create_string(
+                values.first().map_or("", |s| s.as_str()),
+            )?))
+        }
+        [name, LuaValue::Nil, ..] if rules.nil_deletes => {
+            headers.delete(&text(name));
+            Ok(LuaValue::Nil)
+        }
+        [name, value, ..] => {
+            headers.set(&text(name), vec![text(value)]);
+            Ok(LuaValue::Nil)
+        }
+    }
+}
+
 /// `headerList(name)`, a `luaList`; `headerList(name, list)`.
 pub fn header_list(lua: &Lua, headers: &mut HeaderMap, rest: MultiValue) -> mlua::Result<LuaValue> {
     let rest = arguments(rest);
@@ -117,7 +163,7 @@ pub fn header_list(lua: &Lua, headers: &mut HeaderMap, rest: MultiValue) -> mlua
 }
 
 /// `headers()`, every header as a `luaTable` of lists.
-pub fn header_table(lua: &Lua, headers: &HeaderMap) -> mlua::Result<LuaValue> {
+fn header_table(lua: &Lua, headers: &HeaderMap) -> mlua::Result<LuaValue> {
     Ok(LuaValue::UserData(lua.create_userdata(LuaTable::root(
         &data::tree(headers.to_json()),
     ))?))

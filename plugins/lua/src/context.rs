@@ -2,7 +2,7 @@
 //! before KrakenD's endpoint handler (krakend-lua's `router/gin/lua.go`):
 //! gin's context over Go's `http.Request`.
 
-use mlua::{MultiValue, UserData, UserDataMethods, Value as LuaValue};
+use mlua::{MultiValue, UserData, UserDataMethods};
 use sepia_plugin_api::{RString, RVec, Request, Tuple2};
 
 use crate::{
@@ -132,27 +132,12 @@ impl UserData for LuaContext {
             accessors::params(lua, &mut this.params, this.krakend2, rest)
         });
         methods.add_method_mut("headers", |lua, this, rest: MultiValue| {
-            let rest = arguments(rest);
-            match rest.as_slice() {
-                [] if this.krakend2 => accessors::header_table(lua, &this.headers),
-                [] => Err(needs_arguments()),
-                [name] => Ok(LuaValue::String(
-                    lua.create_string(
-                        this.headers
-                            .values(&text(name))
-                            .first()
-                            .map_or("", |s| s.as_str()),
-                    )?,
-                )),
-                [name, LuaValue::Nil, ..] => {
-                    this.headers.delete(&text(name));
-                    Ok(LuaValue::Nil)
-                }
-                [name, value, ..] => {
-                    this.headers.set(&text(name), vec![text(value)]);
-                    Ok(LuaValue::Nil)
-                }
-            }
+            let rules = accessors::HeaderRules {
+                whole_table: this.krakend2,
+                as_written: false,
+                nil_deletes: true,
+            };
+            accessors::headers(lua, &mut this.headers, rules, rest)
         });
         methods.add_method_mut("headerList", |lua, this, rest: MultiValue| {
             accessors::header_list(lua, &mut this.headers, rest)

@@ -3,11 +3,11 @@
 //! backend's), as krakend-lua's `proxy/request.go` shows lura's
 //! `proxy.Request`.
 
-use mlua::{MultiValue, UserData, UserDataMethods, Value as LuaValue};
+use mlua::{MultiValue, UserData, UserDataMethods};
 use sepia_plugin_api::{lura_param_name, ModifierScope, RString, RVec, Request, Tuple2};
 
 use crate::{
-    accessors::{self, arguments, needs_arguments, text},
+    accessors::{self, arguments, text},
     header_map::HeaderMap,
     query,
 };
@@ -121,15 +121,6 @@ impl LuaRequest {
         self.query = None;
         self.url_changed = true;
     }
-
-    fn header(&self, name: &str) -> &[String] {
-        if self.krakend2 {
-            self.headers.values(name)
-        } else {
-            // krakend-lua 1.4 looks the name up as written.
-            self.headers.exact(name)
-        }
-    }
 }
 
 /// A URL's path and query: an absolute URL's scheme and host are dropped
@@ -189,25 +180,13 @@ impl UserData for LuaRequest {
             accessors::params(lua, &mut this.params, this.krakend2, rest)
         });
         methods.add_method_mut("headers", |lua, this, rest: MultiValue| {
-            let rest = arguments(rest);
-            match rest.as_slice() {
-                [] if this.krakend2 => accessors::header_table(lua, &this.headers),
-                [] => Err(needs_arguments()),
-                [name] => {
-                    let first = this.header(&text(name)).first().cloned();
-                    Ok(LuaValue::String(
-                        lua.create_string(first.unwrap_or_default())?,
-                    ))
-                }
-                [name, LuaValue::Nil, ..] if this.krakend2 => {
-                    this.headers.delete(&text(name));
-                    Ok(LuaValue::Nil)
-                }
-                [name, value, ..] => {
-                    this.headers.set(&text(name), vec![text(value)]);
-                    Ok(LuaValue::Nil)
-                }
-            }
+            let rules = accessors::HeaderRules {
+                whole_table: this.krakend2,
+                // krakend-lua 1.4 looks the name up as written.
+                as_written: !this.krakend2,
+                nil_deletes: this.krakend2,
+            };
+            accessors::headers(lua, &mut this.headers, rules, rest)
         });
         methods.add_method_mut("headerList", |lua, this, rest: MultiValue| {
             accessors::header_list(lua, &mut this.headers, rest)

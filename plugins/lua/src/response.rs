@@ -133,28 +133,14 @@ impl UserData for LuaResponse {
             lua.create_userdata(LuaTable::root(this.tree()))
         });
         methods.add_method_mut("headers", |lua, this, rest: MultiValue| {
-            let rest = arguments(rest);
-            match rest.as_slice() {
-                [] => accessors::header_table(lua, &this.headers),
-                // krakend-lua reads an answer's header under the name as
-                // written, and writes it under its canonical name.
-                [name] => Ok(LuaValue::String(
-                    lua.create_string(
-                        this.headers
-                            .exact(&text(name))
-                            .first()
-                            .map_or("", |s| s.as_str()),
-                    )?,
-                )),
-                [name, LuaValue::Nil, ..] => {
-                    this.headers.delete(&text(name));
-                    Ok(LuaValue::Nil)
-                }
-                [name, value, ..] => {
-                    this.headers.set(&text(name), vec![text(value)]);
-                    Ok(LuaValue::Nil)
-                }
-            }
+            let rules = accessors::HeaderRules {
+                whole_table: true,
+                // krakend-lua reads an answer's header under the name
+                // as written, and writes it under its canonical name.
+                as_written: true,
+                nil_deletes: true,
+            };
+            accessors::headers(lua, &mut this.headers, rules, rest)
         });
         methods.add_method_mut("headerList", |lua, this, rest: MultiValue| {
             accessors::header_list(lua, &mut this.headers, rest)
