@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What the programmable plugins cost: the same POST endpoint served by sepia
-# processes, one plain and one each with a small JSON Schema over the body
-# and a CEL check on the request, all on loopback against nginx (the backend
+# processes, one plain and one each with a small JSON Schema over the body,
+# a CEL check on the request, and a one-line Lua post hook (setting a
+# header; setting a member of the data, which re-encodes the answer), all
+# on loopback against nginx (the backend
 # is called with GET: nginx serves no POST to a file).
 # Rounds rotate the order; each scenario reports the median req/s, its
 # ratio to the plain gateway, and the CPU per request from /proc.
@@ -30,12 +32,14 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-Tenant"] = "acme"
 LUA
 
-names=(plain jsonschema cel)
+names=(plain jsonschema cel lua_header lua_data)
 schema='{"type": "object", "required": ["user"], "properties": {"user": {"type": "string", "minLength": 3}, "age": {"type": "integer", "minimum": 0}, "tags": {"type": "array", "items": {"type": "string"}}}}'
 extras=(
   '{}'
   "{\"validation/json-schema\": $schema}"
   '{"validation/cel": [{"check_expr": "req_headers['"'"'X-Tenant'"'"'][0] == '"'"'acme'"'"' && req_method == '"'"'POST'"'"'"}]}'
+  '{"modifier/lua-proxy": {"post": "response.load():headers(\"X-Lua\", \"yes\")"}}'
+  '{"modifier/lua-proxy": {"post": "response.load():data():set(\"seen\", true)"}}'
 )
 count=${#names[@]}
 declare -A port pid

@@ -3,6 +3,7 @@
 //! the same on each (`params`, `headerList`, `body`).
 
 use mlua::{AnyUserData, Lua, MultiValue, Value as LuaValue};
+use sepia_plugin_api::RVec;
 use serde_json::{Map, Value};
 
 use crate::{
@@ -152,7 +153,7 @@ pub fn header_list(lua: &Lua, headers: &mut HeaderMap, rest: MultiValue) -> mlua
         [] => Err(needs_arguments()),
         [name] => Ok(LuaValue::UserData(list_of(
             lua,
-            headers.values(&text(name)),
+            &headers.values(&text(name)),
         )?)),
         [name, list, ..] => {
             let values = list_values(list)?;
@@ -170,11 +171,11 @@ fn header_table(lua: &Lua, headers: &HeaderMap) -> mlua::Result<LuaValue> {
 }
 
 /// `body()` and `body(text)`.
-pub fn body(lua: &Lua, body: &mut Vec<u8>, rest: MultiValue) -> mlua::Result<LuaValue> {
+pub fn body(lua: &Lua, body: &mut RVec<u8>, rest: MultiValue) -> mlua::Result<LuaValue> {
     match arguments(rest).first() {
-        None => Ok(LuaValue::String(lua.create_string(&*body)?)),
+        None => Ok(LuaValue::String(lua.create_string(body.as_slice())?)),
         Some(value) => {
-            *body = bytes(value);
+            *body = RVec::from(bytes(value));
             Ok(LuaValue::Nil)
         }
     }

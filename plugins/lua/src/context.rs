@@ -22,7 +22,7 @@ pub struct LuaContext {
     /// gin's params: the names as the endpoint declares them.
     params: Vec<(String, String)>,
     headers: HeaderMap,
-    body: Vec<u8>,
+    body: RVec<u8>,
 }
 
 impl LuaContext {
@@ -38,8 +38,8 @@ impl LuaContext {
                 .iter()
                 .map(|p| (p.0.to_string(), p.1.to_string()))
                 .collect(),
-            headers: HeaderMap::from_plugin(&request.headers),
-            body: request.body.to_vec(),
+            headers: HeaderMap::new(request.headers.clone()),
+            body: request.body.clone(),
         }
     }
 
@@ -64,7 +64,7 @@ impl LuaContext {
             .collect();
         request.params = params;
         request.headers = self.headers.into_plugin();
-        request.body = RVec::from(self.body);
+        request.body = self.body;
     }
 
     fn url(&self) -> String {

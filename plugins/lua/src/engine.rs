@@ -50,6 +50,8 @@ pub enum Phase {
 /// One namespace's Lua, shared by the threads that run it.
 pub struct Engine {
     id: u64,
+    /// Where a request's context carries what `pre` left for `post`.
+    carry_key: String,
     settings: Settings,
     /// The sources as read at start-up (`live` reads them on each run).
     sources: Arc<[Source]>,
@@ -78,8 +80,10 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Engine {
     pub fn new(settings: Settings, sources: Vec<Source>, krakend2: bool, timeout_ms: u64) -> Self {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Engine {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
+            carry_key: format!("sepia.lua.globals.{id}"),
             settings,
             sources: sources.into(),
             krakend2,
@@ -93,8 +97,8 @@ impl Engine {
 
     /// The key under which a request's context carries the globals `pre`
     /// left for `post`.
-    pub fn carry_key(&self) -> String {
-        format!("sepia.lua.globals.{}", self.id)
+    pub fn carry_key(&self) -> &str {
+        &self.carry_key
     }
 
     /// Runs `phase`'s code, if there is any: `bind` puts the run's objects
@@ -113,9 +117,11 @@ impl Engine {
         let sources = self.current_sources()?;
         STATES.with(|states| {
             let mut states = states.borrow_mut();
-            let stale = states
-                .get(&self.id)
-                .is_some_and(|state| state.sources != sources);
+            // The same sources are the same allocation, unless `live` read
+            // them again: only then are the texts compared.
+            let stale = states.get(&self.id).is_some_and(|state| {
+                !Arc::ptr_eq(&state.sources, &sources) && state.sources != sources
+            });
             if stale {
                 states.remove(&self.id);
             }

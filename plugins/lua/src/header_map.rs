@@ -1,76 +1,80 @@
 //! Headers as krakend-lua's scripts see them: Go's `http.Header`, a map
-//! from canonical names to their values.
+//! from canonical names to their values. The headers stay the list the
+//! gateway handed over (lower-case names), looked up in place, so a script
+//! that touches none, or one, costs no conversion of the others.
 
 use sepia_plugin_api::{canonical_header_name, Header, RVec};
 use serde_json::{Map, Value};
 
-/// Headers by canonical name, in the order they first came.
+/// A request's or answer's headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderMap {
-    entries: Vec<(String, Vec<String>)>,
+    headers: RVec<Header>,
+}
+
+/// Whether `given` is Go's canonical form of the header name `stored`.
+fn is_canonical_form(stored: &str, given: &str) -> bool {
+    stored.eq_ignore_ascii_case(given) && canonical_header_name(stored) == given
+}
+
+fn text(header: &Header) -> String {
+    String::from_utf8_lossy(&header.value).into_owned()
 }
 
 impl HeaderMap {
-    pub fn from_plugin(headers: &[Header]) -> HeaderMap {
-        let mut map = HeaderMap::default();
-        for header in headers {
-            let name = canonical_header_name(header.name.as_str());
-            let value = String::from_utf8_lossy(&header.value).into_owned();
-            match map.entries.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, values)) => values.push(value),
-                None => map.entries.push((name, vec![value])),
-            }
-        }
-        map
+    pub fn new(headers: RVec<Header>) -> HeaderMap {
+        HeaderMap { headers }
     }
 
-    /// The values under exactly this name, as a Go map lookup finds them.
-    pub fn exact(&self, name: &str) -> &[String] {
-        self.entries
+    /// The values under exactly this name, as a Go map lookup finds them
+    /// (`Content-Type` finds `content-type`; `content-type` finds nothing).
+    pub fn exact(&self, name: &str) -> Vec<String> {
+        self.headers
             .iter()
-            .find(|(n, _)| n == name)
-            .map_or(&[], |(_, v)| v.as_slice())
+            .filter(|h| is_canonical_form(h.name.as_str(), name))
+            .map(text)
+            .collect()
     }
 
     /// The values of `name` in any case (Go's `Header.Values`).
-    pub fn values(&self, name: &str) -> &[String] {
-        self.exact(&canonical_header_name(name))
+    pub fn values(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .map(text)
+            .collect()
     }
 
     /// Replaces the values of `name`.
     pub fn set(&mut self, name: &str, values: Vec<String>) {
-        let name = canonical_header_name(name);
-        match self.entries.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, old)) => *old = values,
-            None => self.entries.push((name, values)),
+        self.delete(name);
+        let name = name.to_ascii_lowercase();
+        for value in values {
+            self.headers.push(Header::new(&name, value.into_bytes()));
         }
     }
 
     pub fn delete(&mut self, name: &str) {
-        let name = canonical_header_name(name);
-        self.entries.retain(|(n, _)| *n != name);
+        self.headers
+            .retain(|h| !h.name.as_str().eq_ignore_ascii_case(name));
     }
 
-    /// `{"Name": ["value", ...]}`, for a `luaTable`.
+    /// `{"Name": ["value", ...]}` under canonical names, for a `luaTable`.
     pub fn to_json(&self) -> Value {
         let mut map = Map::new();
-        for (name, values) in &self.entries {
-            map.insert(
-                name.clone(),
-                Value::Array(values.iter().cloned().map(Value::String).collect()),
-            );
+        for header in self.headers.iter() {
+            let entry = map
+                .entry(canonical_header_name(header.name.as_str()))
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(values) = entry {
+                values.push(Value::String(text(header)));
+            }
         }
         Value::Object(map)
     }
 
     pub fn into_plugin(self) -> RVec<Header> {
-        let mut out = RVec::new();
-        for (name, values) in self.entries {
-            for value in values {
-                out.push(Header::new(&name.to_ascii_lowercase(), value.into_bytes()));
-            }
-        }
-        out
+        self.headers
     }
 }
 
@@ -79,16 +83,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_are_kept_under_canonical_names() {
-        let mut map = HeaderMap::from_plugin(&[
+    fn headers_are_found_as_go_finds_them() {
+        let mut map = HeaderMap::new(RVec::from(vec![
             Header::new("x-a", "1"),
             Header::new("X-A", "2"),
             Header::new("accept", "*/*"),
-        ]);
+        ]));
         assert_eq!(map.exact("X-A"), ["1", "2"]);
         assert!(map.exact("x-a").is_empty());
         assert_eq!(map.values("x-a"), ["1", "2"]);
-        map.set("x-b", vec!["3".into()]);
+        assert_eq!(map.to_json()["X-A"], serde_json::json!(["1", "2"]));
+        map.set("X-B", vec!["3".into()]);
         map.delete("ACCEPT");
         let back = map.into_plugin();
         let names: Vec<&str> = back.iter().map(|h| h.name.as_str()).collect();

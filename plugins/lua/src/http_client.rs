@@ -32,7 +32,7 @@ pub fn register(lua: &Lua, timeout_ms: u64) -> mlua::Result<()> {
                 .map_err(|e| mlua::Error::runtime(e.message().to_owned()))?;
             lua.create_userdata(HttpResponse {
                 status: answer.status,
-                headers: HeaderMap::from_plugin(&answer.headers),
+                headers: HeaderMap::new(answer.headers),
                 body: answer.body.into_vec(),
             })
         })?,
@@ -107,7 +107,7 @@ impl UserData for HttpResponse {
             let [name] = rest.as_slice() else {
                 return Err(needs_arguments());
             };
-            list_of(lua, this.headers.values(&text(name)))
+            list_of(lua, &this.headers.values(&text(name)))
         });
         methods.add_method("body", |lua, this, ()| lua.create_string(&this.body));
         methods.add_method_mut("close", |_, this, ()| {

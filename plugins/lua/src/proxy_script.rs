@@ -89,7 +89,7 @@ impl Modifier for ProxyScript {
         request: &mut Request,
         context: &mut RequestContext,
     ) -> Result<RequestFlow, PluginError> {
-        let seen = LuaRequest::new(request, self.scope, self.krakend2);
+        let seen = LuaRequest::take(request, self.scope, self.krakend2);
         let (changed, left) = self
             .engine
             .run(
@@ -106,7 +106,7 @@ impl Modifier for ProxyScript {
         changed.apply(request);
         if !self.engine.settings().skip_next {
             if let Some(left) = left {
-                context.set_value(&self.engine.carry_key(), left);
+                context.set_value(self.engine.carry_key(), left);
             }
             return Ok(RequestFlow::Continue);
         }
@@ -122,11 +122,11 @@ impl Modifier for ProxyScript {
         layout: &BodyLayout,
     ) -> Result<(), PluginError> {
         let key = self.engine.carry_key();
-        let carried = context.value(&key).map(str::to_owned);
+        let carried = context.value(key).map(str::to_owned);
         if carried.is_some() {
-            context.remove_value(&key);
+            context.remove_value(key);
         }
-        let answer = self.run_post(LuaResponse::new(response, layout), carried.as_deref())?;
+        let answer = self.run_post(LuaResponse::take(response, layout), carried.as_deref())?;
         answer.apply(response);
         Ok(())
     }

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// The request a script changes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LuaRequest {
     scope: ModifierScope,
     krakend2: bool,
@@ -26,13 +26,15 @@ pub struct LuaRequest {
     /// `{param}` values under lura's names, in the endpoint's order.
     params: Vec<(String, String)>,
     headers: HeaderMap,
-    body: Vec<u8>,
+    body: RVec<u8>,
     url_changed: bool,
     method_changed: bool,
 }
 
 impl LuaRequest {
-    pub fn new(request: &Request, scope: ModifierScope, krakend2: bool) -> LuaRequest {
+    /// Takes `request`'s headers and body (moved, not copied);
+    /// [`LuaRequest::apply`] gives them back.
+    pub fn take(request: &mut Request, scope: ModifierScope, krakend2: bool) -> LuaRequest {
         LuaRequest {
             scope,
             krakend2,
@@ -45,8 +47,8 @@ impl LuaRequest {
                 .iter()
                 .map(|p| (lura_param_name(p.0.as_str()), p.1.to_string()))
                 .collect(),
-            headers: HeaderMap::from_plugin(&request.headers),
-            body: request.body.to_vec(),
+            headers: HeaderMap::new(std::mem::take(&mut request.headers)),
+            body: std::mem::take(&mut request.body),
             url_changed: false,
             method_changed: false,
         }
@@ -91,7 +93,7 @@ impl LuaRequest {
             .collect();
         request.params = params;
         request.headers = self.headers.into_plugin();
-        request.body = RVec::from(self.body);
+        request.body = self.body;
     }
 
     fn query_pairs(&mut self) -> &mut Vec<(String, String)> {

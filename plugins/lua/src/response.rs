@@ -14,37 +14,37 @@ use crate::{
     header_map::HeaderMap,
 };
 
-/// The answer a script changes.
+/// The answer a script changes. Its body and headers are moved in and out,
+/// never copied, and read only when the script asks.
 pub struct LuaResponse {
     status: u16,
     complete: bool,
     headers: HeaderMap,
-    /// The body, when the answer is not a JSON object (a `no-op`
-    /// endpoint's): lura keeps such a body as it came, and its data empty.
-    raw: Option<Vec<u8>>,
-    /// The JSON object body, read when the script first asks for `data()`.
-    json: Vec<u8>,
+    body: RVec<u8>,
+    /// Whether the body is data (a JSON object). A body that is not (a
+    /// `no-op` endpoint's) lura keeps as it came, with empty data.
+    is_data: bool,
+    /// The data, read from the body when the script first asks for it.
     data: OnceCell<Tree>,
 }
 
 impl LuaResponse {
-    /// `response`, whose body is data when the gateway says it is a JSON
-    /// object or it reads as one.
-    pub fn new(response: &Response, layout: &BodyLayout) -> LuaResponse {
-        let is_object = layout.canonical_json
-            || serde_json::from_slice::<Value>(&response.body).is_ok_and(|v| v.is_object());
-        let body = response.body.to_vec();
-        let (raw, json) = if is_object {
-            (None, body)
-        } else {
-            (Some(body), Vec::new())
-        };
+    /// Takes `response`'s headers and body; [`LuaResponse::apply`] gives
+    /// them back. The body is data when the gateway says it is a JSON
+    /// object, or it starts as one.
+    pub fn take(response: &mut Response, layout: &BodyLayout) -> LuaResponse {
+        let body = std::mem::take(&mut response.body);
+        let is_data = layout.canonical_json
+            || body
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| *b == b'{');
         LuaResponse {
             status: response.status,
             complete: response.complete,
-            headers: HeaderMap::from_plugin(&response.headers),
-            raw,
-            json,
+            headers: HeaderMap::new(std::mem::take(&mut response.headers)),
+            body,
+            is_data,
             data: OnceCell::new(),
         }
     }
@@ -56,16 +56,16 @@ impl LuaResponse {
             status: 0,
             complete: false,
             headers: HeaderMap::default(),
-            raw: None,
-            json: Vec::new(),
+            body: RVec::new(),
+            is_data: true,
             data: OnceCell::new(),
         }
     }
 
     fn tree(&self) -> &Tree {
         self.data.get_or_init(|| {
-            let value = match serde_json::from_slice::<Value>(&self.json) {
-                Ok(value @ Value::Object(_)) => value,
+            let value = match serde_json::from_slice::<Value>(&self.body) {
+                Ok(value @ Value::Object(_)) if self.is_data => value,
                 _ => Value::Object(Map::new()),
             };
             data::tree(value)
@@ -73,16 +73,16 @@ impl LuaResponse {
     }
 
     /// Writes the script's changes into `response`: the data re-encoded as
-    /// Go encodes it (when the script read it), or the raw body.
+    /// Go encodes it when the script read it, else the body as it was (or
+    /// as the script set a raw body).
     pub fn apply(self, response: &mut Response) {
         response.status = self.status;
         response.complete = self.complete;
         response.headers = self.headers.into_plugin();
-        if let Some(raw) = self.raw {
-            response.body = RVec::from(raw);
-        } else if let Some(tree) = self.data.get() {
-            response.body = RVec::from(sepia_json::to_vec(&tree.borrow()));
-        }
+        response.body = match self.data.get() {
+            Some(tree) if self.is_data => RVec::from(sepia_json::to_vec(&tree.borrow())),
+            _ => self.body,
+        };
     }
 
     /// The answer a `skip_next` script gives: its data as JSON, 200 unless
@@ -148,12 +148,11 @@ impl UserData for LuaResponse {
         methods.add_method_mut("body", |lua, this, rest: MultiValue| {
             match arguments(rest).first() {
                 // Data answers have no body of their own in lura.
-                None => Ok(LuaValue::String(
-                    lua.create_string(this.raw.as_deref().unwrap_or_default())?,
-                )),
+                None if this.is_data => Ok(LuaValue::String(lua.create_string("")?)),
+                None => Ok(LuaValue::String(lua.create_string(this.body.as_slice())?)),
                 Some(value) => {
-                    if let Some(raw) = this.raw.as_mut() {
-                        *raw = accessors::bytes(value);
+                    if !this.is_data {
+                        this.body = RVec::from(accessors::bytes(value));
                     }
                     Ok(LuaValue::Nil)
                 }
