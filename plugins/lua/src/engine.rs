@@ -21,7 +21,7 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, VmState};
 use crate::{
     data,
     failure::{BudgetSpent, CustomError, Failure},
-    http_client,
+    http_client, json_helpers,
     script::{self, SourceMap, POST_CHUNK, PRE_CHUNK, SOURCES_CHUNK},
     settings::{Settings, Source},
 };
@@ -222,6 +222,7 @@ impl Engine {
     fn register(&self, lua: &Lua) -> mlua::Result<()> {
         data::register(lua)?;
         http_client::register(lua, self.timeout_ms)?;
+        json_helpers::register(lua)?;
         let globals = lua.globals();
         for (name, slot) in [
             ("request", REQUEST_SLOT),
@@ -307,7 +308,7 @@ impl State {
             carried.map(serde_json::from_str::<serde_json::Value>)
         {
             for (name, value) in values {
-                globals.raw_set(name, carried_value(&self.lua, &value)?)?;
+                globals.raw_set(name, json_helpers::to_lua(&self.lua, &value)?)?;
             }
         }
         globals.set_metatable(Some(self.fallthrough.clone()))?;
@@ -333,30 +334,4 @@ impl State {
             _ => None,
         })
     }
-}
-
-/// A carried global back in Lua: objects and arrays as plain tables
-/// (arrays from 1), `null` as `nil`.
-fn carried_value(lua: &Lua, value: &serde_json::Value) -> mlua::Result<mlua::Value> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::Null => mlua::Value::Nil,
-        Value::Bool(b) => mlua::Value::Boolean(*b),
-        Value::Number(n) => mlua::Value::Number(n.as_f64().unwrap_or(f64::NAN)),
-        Value::String(s) => mlua::Value::String(lua.create_string(s)?),
-        Value::Array(items) => {
-            let table = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.iter().enumerate() {
-                table.raw_set(i + 1, carried_value(lua, item)?)?;
-            }
-            mlua::Value::Table(table)
-        }
-        Value::Object(members) => {
-            let table = lua.create_table_with_capacity(0, members.len())?;
-            for (name, item) in members {
-                table.raw_set(name.as_str(), carried_value(lua, item)?)?;
-            }
-            mlua::Value::Table(table)
-        }
-    })
 }

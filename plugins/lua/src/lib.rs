@@ -38,6 +38,7 @@ mod engine;
 mod failure;
 mod header_map;
 mod http_client;
+mod json_helpers;
 mod proxy_script;
 mod query;
 mod request;
