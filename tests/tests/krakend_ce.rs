@@ -14,20 +14,10 @@ use sepia_e2e::{
 };
 
 /// The specs Sepia does not pass yet, and why.
-const NOT_YET: &[(&str, &str)] = &[
-    (
-        "no-op_1",
-        "lura's no-op GET carries Content-Length: 0 to the backend (#12)",
-    ),
-    (
-        "param_forwarding_4",
-        "lura sends a POST's body chunked, without Content-Length (#12)",
-    ),
-    (
-        "rss",
-        "needs the internet (showrss.info) and the rss encoding",
-    ),
-];
+const NOT_YET: &[(&str, &str)] = &[(
+    "rss",
+    "needs the internet (showrss.info) and the rss encoding",
+)];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_krakend_ce_suite_passes() {

@@ -307,6 +307,7 @@ impl BackendCall {
             let mut hop_headers = headers.clone();
             let gzip = go_client::ask_for_gzip(&mut hop_headers);
             hops.apply(&mut hop_headers);
+            go_client::frame_body(&method, body.len(), &mut hop_headers);
             let mut request = Request::new(Full::new(body.clone()));
             *request.method_mut() = method.clone();
             *request.headers_mut() = hop_headers;

@@ -23,6 +23,27 @@ pub fn ask_for_gzip(headers: &mut HeaderMap) -> bool {
     true
 }
 
+/// Frames a forwarded body as Go's client frames what lura hands it: the
+/// client's body is a stream of unknown length, so a body goes chunked
+/// (no `Content-Length`); an empty one on `POST`, `PUT` or `PATCH` is
+/// announced with `Content-Length: 0` (Go's transfer writer always sends
+/// it for those methods), other methods send neither.
+pub fn frame_body(method: &http::Method, body_len: usize, headers: &mut HeaderMap) {
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(header::TRANSFER_ENCODING);
+    if body_len > 0 {
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    } else if matches!(
+        *method,
+        http::Method::POST | http::Method::PUT | http::Method::PATCH
+    ) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    }
+}
+
 /// Whether an answer is gzip the transport asked for.
 pub fn is_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -225,5 +246,27 @@ mod tests {
         hops.apply(&mut away);
         assert!(!away.contains_key(header::AUTHORIZATION));
         assert_eq!(away[header::REFERER], "http://b.example/y");
+    }
+
+    #[test]
+    fn bodies_are_framed_as_gos_client_frames_them() {
+        let framed = |method: http::Method, len: usize| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("12"));
+            frame_body(&method, len, &mut headers);
+            (
+                headers.get(header::CONTENT_LENGTH).cloned(),
+                headers.get(header::TRANSFER_ENCODING).cloned(),
+            )
+        };
+        assert_eq!(
+            framed(http::Method::POST, 12),
+            (None, Some(HeaderValue::from_static("chunked")))
+        );
+        assert_eq!(
+            framed(http::Method::POST, 0),
+            (Some(HeaderValue::from_static("0")), None)
+        );
+        assert_eq!(framed(http::Method::GET, 0), (None, None));
     }
 }
