@@ -42,10 +42,10 @@ JSON
 }
 config $A_PORT > "$work/a.json"
 config $B_PORT > "$work/b.json"
-RUST_LOG=warn "$A" run -c "$work/a.json" 2>"$work/a.log" &
+RUST_LOG=warn "$A" run -c "$work/a.json" >"$work/a.out" 2>"$work/a.log" &
 a_pid=$!
 pids+=($a_pid)
-RUST_LOG=warn "$B" run -c "$work/b.json" 2>"$work/b.log" &
+RUST_LOG=warn "$B" run -c "$work/b.json" >"$work/b.out" 2>"$work/b.log" &
 b_pid=$!
 pids+=($b_pid)
 for port in $BACKEND_PORT $A_PORT $B_PORT; do

@@ -54,7 +54,7 @@ for i in $(seq 0 $((count - 1))); do
  "extra_config": ${extras[$i]},
  "endpoints": [{"endpoint": "/json", "backend": [{"url_pattern": "/data.json"}], "extra_config": ${endpoint_extras[$i]}}]}
 JSON
-    RUST_LOG=warn "$SEPIA" run -c "$work/$name.json" 2>"$work/$name.log" &
+    RUST_LOG=warn "$SEPIA" run -c "$work/$name.json" >"$work/$name.out" 2>"$work/$name.log" &
     pid[$name]=$!
     pids+=(${pid[$name]})
 done

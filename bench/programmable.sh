@@ -51,7 +51,7 @@ for i in $(seq 0 $((count - 1))); do
  "endpoints": [{"endpoint": "/json", "method": "POST", "input_headers": ["X-Tenant", "Content-Type"],
    "backend": [{"url_pattern": "/data.json", "method": "GET"}], "extra_config": ${extras[$i]}}]}
 JSON
-    RUST_LOG=warn "$SEPIA" run -c "$work/$name.json" 2>"$work/$name.log" &
+    RUST_LOG=warn "$SEPIA" run -c "$work/$name.json" >"$work/$name.out" 2>"$work/$name.log" &
     pid[$name]=$!
     pids+=(${pid[$name]})
 done

@@ -126,9 +126,9 @@ cat > "$work/compiled-in.json" <<JSON
    {"endpoint": "/modifier", "backend": [{"url_pattern": "/data.json"}], "extra_config": {"sepia/header-modifier": {"response_set": {"x-bench": "1"}}}}
  ]}
 JSON
-RUST_LOG=warn target/release/examples/compiled_in run -c "$work/compiled-in.json" 2>"$work/compiled-in.log" &
+RUST_LOG=warn target/release/examples/compiled_in run -c "$work/compiled-in.json" >"$work/compiled-in.out" 2>"$work/compiled-in.log" &
 pids+=($!)
-RUST_LOG=warn target/release/sepia run -c "$work/sepia.json" 2>"$work/sepia.log" &
+RUST_LOG=warn target/release/sepia run -c "$work/sepia.json" >"$work/sepia.out" 2>"$work/sepia.log" &
 pids+=($!)
 target/release/examples/bare_hyper_proxy "127.0.0.1:$BARE_HYPER_PORT" "http://127.0.0.1:$BACKEND_PORT" 2>"$work/bare.log" &
 pids+=($!)

@@ -35,7 +35,7 @@ cat > "$work/soak.json" <<JSON
   {"endpoint": "/down", "backend": [{"host": ["http://127.0.0.1:$CLOSED_PORT"], "url_pattern": "/"}]}
  ]}
 JSON
-RUST_LOG=error "$SEPIA" run -c "$work/soak.json" 2>"$work/sepia.log" &
+RUST_LOG=error "$SEPIA" run -c "$work/soak.json" >"$work/sepia.out" 2>"$work/sepia.log" &
 pid=$!
 pids+=($pid)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/json" >/dev/null 2>&1 && break; sleep 0.1; done

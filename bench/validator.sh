@@ -58,7 +58,7 @@ cat > "$work/sepia.json" <<JSON
     "extra_config": {"auth/signer": $(signer RS256 rs "$work/rs.json")}}
  ]}
 JSON
-RUST_LOG=warn "$SEPIA" run -c "$work/sepia.json" 2>"$work/sepia.log" &
+RUST_LOG=warn "$SEPIA" run -c "$work/sepia.json" >"$work/sepia.out" 2>"$work/sepia.log" &
 pid=$!
 pids+=($pid)
 for _ in $(seq 100); do

@@ -38,6 +38,8 @@ pub struct BuiltinRoutes {
     pub krakend2: bool,
     /// `hide_version_header` (lura 2 only).
     pub hide_version: bool,
+    /// The access log, unless `disable_access_log`.
+    pub access_log: Option<crate::logging::access::AccessLog>,
 }
 
 /// Router settings Sepia reads; the others are reported as not supported.
@@ -50,6 +52,8 @@ const ROUTER_KEYS: &[&str] = &[
     "disable_redirect_fixed_path",
     "hide_version_header",
     "use_h2c",
+    "disable_access_log",
+    "logger_skip_paths",
 ];
 
 impl BuiltinRoutes {
@@ -65,6 +69,7 @@ impl BuiltinRoutes {
             redirects: Redirects::default(),
             krakend2: config.krakend2(),
             hide_version: false,
+            access_log: Some(Default::default()),
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {
@@ -96,6 +101,19 @@ impl BuiltinRoutes {
         // lura 2 reads it (`Version undefined`); lura 1.4 has no such
         // setting.
         routes.hide_version = flag(map, "hide_version_header")?.unwrap_or(false) && routes.krakend2;
+        let skip_paths = match map.get("logger_skip_paths") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("extra_config.router.logger_skip_paths must be a list of paths")?,
+            Some(_) => {
+                return Err("extra_config.router.logger_skip_paths must be a list of paths".into())
+            }
+        };
+        routes.access_log = (!flag(map, "disable_access_log")?.unwrap_or(false))
+            .then_some(crate::logging::access::AccessLog { skip_paths });
         // Sepia always serves HTTP/2 cleartext beside HTTP/1.1: `use_h2c`
         // is read only to be checked.
         flag(map, "use_h2c")?;
@@ -212,6 +230,17 @@ mod tests {
         assert!(!routes.method_not_allowed);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert!(BuiltinRoutes::from_config(&config(json!({"use_h2c": "yes"}))).is_err());
+        let (routes, _) =
+            BuiltinRoutes::from_config(&config(json!({"logger_skip_paths": ["/__health"]})))
+                .unwrap();
+        assert_eq!(
+            routes.access_log.unwrap().skip_paths,
+            vec!["/__health".to_owned()]
+        );
+        let (routes, _) =
+            BuiltinRoutes::from_config(&config(json!({"disable_access_log": true}))).unwrap();
+        assert!(routes.access_log.is_none());
+        assert!(BuiltinRoutes::from_config(&config(json!({"logger_skip_paths": "/x"}))).is_err());
         assert!(BuiltinRoutes::from_config(&config(json!({"health_path": 1}))).is_err());
     }
 }

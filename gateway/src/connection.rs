@@ -131,9 +131,15 @@ where
             request.extensions_mut().insert(OverTls);
         }
         async move {
+            let entry = gateway
+                .access_log()
+                .and_then(|log| log.begin(&request, remote.ip()));
             let response = gateway
                 .handle(request, remote.ip(), upstream.as_ref())
                 .await;
+            if let Some(entry) = entry {
+                entry.end(&response);
+            }
             drop(in_flight);
             Ok::<_, std::convert::Infallible>(response)
         }

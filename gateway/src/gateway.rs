@@ -50,6 +50,9 @@ pub enum BuildError {
     /// The threads of blocking hooks could not start.
     #[error("cannot start the hook threads: {0}")]
     HookThreads(#[source] std::io::Error),
+    /// `telemetry/logging` is wrong.
+    #[error("{0}")]
+    Logging(String),
 }
 
 /// A configured gateway, ready to serve.
@@ -69,6 +72,8 @@ pub struct Gateway {
     /// When the gateway was built: the monotonic origin of the health
     /// answer's `now`.
     started: Instant,
+    /// `telemetry/logging`, for the process's log.
+    log_settings: Option<crate::logging::LogSettings>,
 }
 
 impl Gateway {
@@ -77,6 +82,8 @@ impl Gateway {
     /// warnings.
     pub fn build(config: &Config, plugins: &PluginHost) -> Result<(Self, Vec<String>), BuildError> {
         let (builtin, warnings) = BuiltinRoutes::from_config(config).map_err(BuildError::Router)?;
+        let log_settings =
+            crate::logging::LogSettings::from_config(config).map_err(BuildError::Logging)?;
         let mut router = Router::default();
         let mut chains = Vec::new();
         let hook_pool = HookPool::per_core().map_err(BuildError::HookThreads)?;
@@ -162,6 +169,7 @@ impl Gateway {
                 service_responses: service_chain.declaring(Hooks::RESPONSE),
                 errors: ErrorStyle::of(config),
                 started: Instant::now(),
+                log_settings,
             },
             warnings,
         ))
@@ -191,6 +199,16 @@ impl Gateway {
         }
         tracing::info!(%path, "publishing the signers' public keys");
         Ok(Some((path, publisher)))
+    }
+
+    /// `telemetry/logging`, when the file has it.
+    pub fn log_settings(&self) -> Option<&crate::logging::LogSettings> {
+        self.log_settings.as_ref()
+    }
+
+    /// The access log's settings, unless `router.disable_access_log`.
+    pub fn access_log(&self) -> Option<&crate::logging::access::AccessLog> {
+        self.builtin.access_log.as_ref()
     }
 
     /// Serves one request, calling backends through `upstream` (the

@@ -38,7 +38,7 @@ pub fn new<B>(peer: IpAddr, request: &http::Request<B>) -> RequestContext {
 
 /// A counter behind a random prefix drawn once a process: unique within the
 /// process, and unlikely to repeat across restarts and instances.
-fn next_request_id() -> String {
+pub(crate) fn next_request_id() -> String {
     static PREFIX: OnceLock<u32> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let prefix =

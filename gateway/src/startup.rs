@@ -32,7 +32,11 @@ use crate::{
 const REQUIRED_NAMESPACES: &[&str] = &["auth/signer", "auth/validator", "auth/revoker"];
 
 /// Top-level namespaces the gateway reads itself.
-const GATEWAY_NAMESPACES: &[&str] = &["router", jwks::NAMESPACE];
+const GATEWAY_NAMESPACES: &[&str] = &[
+    "router",
+    jwks::NAMESPACE,
+    crate::logging::settings::NAMESPACE,
+];
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -361,6 +365,11 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         checking: false,
     })
     .await?;
+    if let Some(settings) = verified.gateway.log_settings() {
+        crate::logging::apply(settings);
+    }
+    // Held until the gateway stops: the access log's writer thread.
+    let _access_log = crate::logging::access::open();
     for warning in &verified.warnings {
         tracing::warn!("{warning}");
     }

@@ -201,6 +201,9 @@ impl Sepia {
         https: bool,
     ) -> Result<Sepia, String> {
         let log = fs::File::create(dir.path().join("sepia.log")).expect("log file");
+        // The access log, and the application log under telemetry/logging's
+        // `stdout`, are on the standard output: both land in the one file.
+        let out = log.try_clone().expect("log file");
         let filter = env
             .iter()
             .find(|(k, _)| *k == "RUST_LOG")
@@ -213,7 +216,7 @@ impl Sepia {
             .arg("-p")
             .arg(port.unwrap_or(0).to_string())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(log);
         for (k, v) in env {
             command.env(k, v);
