@@ -38,6 +38,9 @@ pub struct BuiltinRoutes {
     pub krakend2: bool,
     /// `hide_version_header` (lura 2 only).
     pub hide_version: bool,
+    /// `auto_options` (lura 2 only): an `OPTIONS` to an endpoint's path
+    /// answers 200 with the methods it serves.
+    pub auto_options: bool,
     /// The access log, unless `disable_access_log`.
     pub access_log: Option<crate::logging::access::AccessLog>,
 }
@@ -54,6 +57,7 @@ const ROUTER_KEYS: &[&str] = &[
     "use_h2c",
     "disable_access_log",
     "logger_skip_paths",
+    "auto_options",
 ];
 
 impl BuiltinRoutes {
@@ -70,6 +74,7 @@ impl BuiltinRoutes {
             krakend2: config.krakend2(),
             hide_version: false,
             access_log: Some(Default::default()),
+            auto_options: false,
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {
@@ -112,6 +117,13 @@ impl BuiltinRoutes {
                 return Err("extra_config.router.logger_skip_paths must be a list of paths".into())
             }
         };
+        let auto_options = flag(map, "auto_options")?.unwrap_or(false);
+        if auto_options && !routes.krakend2 {
+            warnings.push(
+                "extra_config.router.auto_options: KrakenD 1.x, which serves version-1 and 2 files, has no such setting: it is ignored".to_owned(),
+            );
+        }
+        routes.auto_options = auto_options && routes.krakend2;
         routes.access_log = (!flag(map, "disable_access_log")?.unwrap_or(false))
             .then_some(crate::logging::access::AccessLog { skip_paths });
         // Sepia always serves HTTP/2 cleartext beside HTTP/1.1: `use_h2c`
@@ -213,12 +225,13 @@ mod tests {
             sepia_config::parse_str(&text, false).unwrap().config
         };
         let (routes, warnings) = BuiltinRoutes::from_config(&config(
-            json!({"health_path": "/ping", "return_error_msg": true, "auto_options": true}),
+            json!({"health_path": "/ping", "return_error_msg": true, "auto_options": true, "error_body": {}}),
         ))
         .unwrap();
         assert_eq!(routes.health_path.as_deref(), Some("/ping"));
         assert!(routes.return_error_msg);
-        assert!(warnings[0].contains("router.auto_options"));
+        assert!(routes.auto_options);
+        assert!(warnings[0].contains("router.error_body"), "{warnings:?}");
         let (routes, _) =
             BuiltinRoutes::from_config(&config(json!({"disable_health": true}))).unwrap();
         assert_eq!(routes.health_path, None);

@@ -74,6 +74,8 @@ pub struct Gateway {
     started: Instant,
     /// `telemetry/logging`, for the process's log.
     log_settings: Option<crate::logging::LogSettings>,
+    /// `X-Krakend`'s value on the gateway's own answers, when it has one.
+    version_header: Option<HeaderValue>,
 }
 
 impl Gateway {
@@ -156,6 +158,12 @@ impl Gateway {
                 )));
             }
         }
+        let version_header = Identity::new(
+            config.version,
+            config.sepia.own_identity,
+            builtin.hide_version,
+        )
+        .version_header();
         Ok((
             Self {
                 router,
@@ -170,6 +178,7 @@ impl Gateway {
                 errors: ErrorStyle::of(config),
                 started: Instant::now(),
                 log_settings,
+                version_header,
             },
             warnings,
         ))
@@ -387,6 +396,13 @@ impl Gateway {
                 let served = endpoint.handle(request, params, client_ip, context, upstream);
                 return Box::pin(served).await;
             }
+            // `router.auto_options`: lura 2's OPTIONS handler for each
+            // endpoint path.
+            RouteMatch::MethodNotAllowed(methods)
+                if self.builtin.auto_options && request.method() == Method::OPTIONS =>
+            {
+                return (self.auto_options(&methods), context);
+            }
             // `router.disable_handle_method_not_allowed`: such a request is
             // answered as an unknown path, as KrakenD does then.
             RouteMatch::MethodNotAllowed(_) if !self.builtin.method_not_allowed => {
@@ -408,6 +424,25 @@ impl Gateway {
             },
         };
         (refused.into_response_as(self.errors), context)
+    }
+}
+
+impl Gateway {
+    /// lura 2's answer to an `OPTIONS` under `router.auto_options`: 200, no
+    /// body, the path's methods sorted in `Allow`, and KrakenD's version
+    /// header.
+    fn auto_options(&self, methods: &[Method]) -> Response<ResponseBody> {
+        let mut names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+        names.sort_unstable();
+        let mut response = Response::new(full(Bytes::new()));
+        let headers = response.headers_mut();
+        if let Ok(allow) = HeaderValue::from_str(&names.join(", ")) {
+            headers.insert(header::ALLOW, allow);
+        }
+        if let Some(version) = &self.version_header {
+            headers.insert(crate::identity::VERSION_HEADER, version.clone());
+        }
+        response
     }
 }
 

@@ -777,6 +777,40 @@ async fn router_flags_turn_405_into_404_and_are_checked() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_options_answers_with_the_paths_methods_in_version_3() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"ok":true}"#)).await;
+    let config = |version: u64| {
+        json!({"version": version,
+        "extra_config": {"router": {"auto_options": true}},
+        "endpoints": [
+            {"endpoint": "/items/{id}", "method": "POST", "backend": [{"host": [backend.url()], "url_pattern": "/"}]},
+            {"endpoint": "/items/{id}", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}
+        ]})
+    };
+    let sepia = Sepia::start(config(3)).await;
+    let answer = request(Method::OPTIONS, &sepia.url("/items/7"), &[], b"", false).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("allow"), Some("GET, POST"));
+    assert_eq!(answer.header("x-krakend"), Some("Version 2.13.8"));
+    assert!(answer.body.is_empty());
+    assert_eq!(
+        request(Method::OPTIONS, &sepia.url("/nowhere"), &[], b"", false)
+            .await
+            .status,
+        404
+    );
+    // KrakenD 1.x has no auto_options: the path's 405.
+    let old = Sepia::start(config(2)).await;
+    let answer = request(Method::OPTIONS, &old.url("/items/7"), &[], b"", false).await;
+    assert_eq!(answer.status, 405);
+    assert!(
+        old.logs().contains("auto_options: KrakenD 1.x"),
+        "{}",
+        old.logs()
+    );
+}
+
 /// A backend that answers the first request of each connection and closes
 /// the connection when the second arrives, as a backend closing an idle
 /// keep-alive connection does when a request races the close. Counts the
