@@ -176,3 +176,48 @@ async fn bad_logging_settings_stop_start_up() {
         assert!(logs.contains(wanted), "{wanted}: {logs}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syslog_gets_krakends_lines_with_its_facility_and_severity() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("log.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let path = socket_path.display().to_string();
+    let _sepia = Sepia::start_with(
+        config(
+            &backend,
+            json!({"telemetry/logging": {"level": "INFO", "prefix": "[KRAKEND]", "syslog": true,
+                   "syslog_facility": "local5", "stdout": true}}),
+        ),
+        &[],
+        &[("SEPIA_SYSLOG_SOCKET", path.as_str())],
+    )
+    .await;
+    let mut buffer = [0u8; 4096];
+    let mut seen = Vec::new();
+    // The "listening" line is among the first sent.
+    while let Ok(n) = socket.recv(&mut buffer) {
+        let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        let done = message.contains("listening");
+        seen.push(message);
+        if done {
+            break;
+        }
+    }
+    let listening = seen
+        .iter()
+        .find(|m| m.contains("listening"))
+        .unwrap_or_else(|| panic!("no listening line in {seen:?}"));
+    // RFC 3164: <priority>, local5 (21) * 8 + info (6) = 174; the prefix
+    // as the tag; krakend-gologging's "LEVEL > message".
+    assert!(listening.starts_with("<174>"), "{listening}");
+    assert!(listening.contains("[KRAKEND]["), "{listening}");
+    assert!(
+        listening.contains("INFO > listening address=127.0.0.1:"),
+        "{listening}"
+    );
+}

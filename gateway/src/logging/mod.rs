@@ -8,6 +8,7 @@ pub mod access;
 mod go_layout;
 mod pattern;
 pub mod settings;
+mod syslog_sink;
 
 use std::{
     io::{IsTerminal, Write},
@@ -83,6 +84,7 @@ fn init_at(format: LogFormat, default_level: &str) {
     let installed = match format {
         LogFormat::Text => Registry::default()
             .with(filter)
+            .with(syslog_sink::SyslogLayer)
             .with(
                 fmt::layer()
                     .with_writer(Output)
@@ -94,6 +96,7 @@ fn init_at(format: LogFormat, default_level: &str) {
             .try_init(),
         LogFormat::Json => Registry::default()
             .with(filter)
+            .with(syslog_sink::SyslogLayer)
             .with(
                 fmt::layer()
                     .json()
@@ -131,11 +134,13 @@ pub fn apply(settings: &LogSettings) {
         pattern: settings.pattern.clone(),
         json_message: settings.json_message,
     })));
-    if settings.syslog {
-        tracing::warn!(
-            "extra_config.\"{}\".syslog: Sepia does not write to syslog yet; the log goes to the {}",
+    if let Err(error) = syslog_sink::open(settings) {
+        // KrakenD falls back to its basic logger; the log here goes on
+        // where it was going.
+        tracing::error!(
+            "extra_config.\"{}\".syslog: {error} (set {} to the socket's path if it is elsewhere)",
             settings::NAMESPACE,
-            if settings.stdout { "standard output" } else { "standard error" }
+            syslog_sink::SOCKET_VARIABLE
         );
     }
 }
@@ -178,12 +183,7 @@ where
             message = quoted[1..quoted.len() - 1].to_owned();
         }
         let metadata = event.metadata();
-        let level = match *metadata.level() {
-            tracing::Level::ERROR => "ERROR",
-            tracing::Level::WARN => "WARNING",
-            tracing::Level::INFO => "INFO",
-            _ => "DEBUG",
-        };
+        let level = go_logging_level(metadata.level());
         let mut line = style.prefix.clone();
         style.pattern.render(
             &pattern::Line {
@@ -200,6 +200,16 @@ where
             &mut line,
         );
         writeln!(writer, "{line}")
+    }
+}
+
+/// go-logging's name of a level.
+fn go_logging_level(level: &tracing::Level) -> &'static str {
+    match *level {
+        tracing::Level::ERROR => "ERROR",
+        tracing::Level::WARN => "WARNING",
+        tracing::Level::INFO => "INFO",
+        _ => "DEBUG",
     }
 }
 

@@ -16,7 +16,7 @@ pub const DEFAULT_PATTERN: &str =
 pub const LOGSTASH_PATTERN: &str = r#"{"@timestamp":"%{time:2006-01-02T15:04:05.000+00:00}", "@version": 1, "level": "%{level}", "message": "%{message}", "module": "%{module}"}"#;
 
 /// The application log's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct LogSettings {
     /// The least severe level written, as a tracing filter directive.
     pub level: &'static str,
@@ -28,8 +28,22 @@ pub struct LogSettings {
     pub pattern: Pattern,
     /// `logstash`: messages are escaped to stay inside the JSON string.
     pub json_message: bool,
-    /// `syslog: true`, which Sepia does not write yet (reported once).
-    pub syslog: bool,
+    /// `syslog: true`: lines go to the local syslog too, at this facility
+    /// (`syslog_facility`, KrakenD's `local3` by default).
+    pub syslog: Option<syslog::Facility>,
+    /// The one severity krakend-gologging gives every syslog message: the
+    /// configured level's.
+    pub syslog_severity: SyslogSeverity,
+}
+
+/// Syslog severities krakend-gologging maps its levels to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogSeverity {
+    Critical,
+    Error,
+    Warning,
+    Info,
+    Debug,
 }
 
 fn invalid(key: &str, message: impl std::fmt::Display) -> String {
@@ -105,14 +119,39 @@ impl LogSettings {
             "format"
         };
         let pattern = Pattern::parse(&pattern).map_err(|e| invalid(key, e))?;
-        text("syslog_facility")?;
+        let facility = match text("syslog_facility")?
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => syslog::Facility::LOG_LOCAL3,
+            Some(
+                name @ ("local0" | "local1" | "local2" | "local3" | "local4" | "local5" | "local6"
+                | "local7"),
+            ) => name.parse().unwrap_or(syslog::Facility::LOG_LOCAL3),
+            Some(other) => {
+                return Err(invalid(
+                    "syslog_facility",
+                    format!("\"{other}\" is not a facility: use local0 to local7"),
+                ))
+            }
+        };
+        let syslog_severity = match text("level")?.map(str::to_ascii_uppercase).as_deref() {
+            Some("CRITICAL") => SyslogSeverity::Critical,
+            Some("ERROR") => SyslogSeverity::Error,
+            Some("WARNING") => SyslogSeverity::Warning,
+            Some("INFO") | Some("NOTICE") => SyslogSeverity::Info,
+            Some("DEBUG") => SyslogSeverity::Debug,
+            // krakend-gologging's default severity.
+            _ => SyslogSeverity::Critical,
+        };
         Ok(Some(LogSettings {
             level,
             prefix,
             stdout: flag("stdout")?,
             pattern,
             json_message,
-            syslog: flag("syslog")?,
+            syslog: flag("syslog")?.then_some(facility),
+            syslog_severity,
         }))
     }
 }
@@ -166,5 +205,7 @@ mod tests {
         assert!(bad(json!({"format": "custom", "custom_format": "%{oops}"}))
             .contains("custom_format: %{oops}"));
         assert!(bad(json!({"stdout": "yes"})).contains("stdout: must be true or false"));
+        assert!(bad(json!({"syslog": true, "syslog_facility": "kern"}))
+            .contains("syslog_facility: \"kern\" is not a facility"));
     }
 }
