@@ -31,3 +31,15 @@ pub fn json_response(body: impl Into<Bytes>) -> http::Response<ResponseBody> {
 pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
     Either::Left(Full::new(bytes.into()))
 }
+
+/// The body's size when it is known before it is sent: its exact size, or
+/// the `Content-Length` it was given.
+pub fn known_size(response: &http::Response<ResponseBody>) -> Option<u64> {
+    use hyper::body::Body as _;
+    response.body().size_hint().exact().or_else(|| {
+        response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+    })
+}

@@ -134,11 +134,28 @@ where
             let entry = gateway
                 .access_log()
                 .and_then(|log| log.begin(&request, remote.ip()));
+            let measured = crate::telemetry::metrics::installed()
+                .filter(|m| m.measures_requests())
+                .map(|m| (m, Instant::now(), request.method().clone()));
             let response = gateway
                 .handle(request, remote.ip(), upstream.as_ref())
                 .await;
             if let Some(entry) = entry {
                 entry.end(&response);
+            }
+            if let Some((metrics, started, method)) = measured {
+                let route = response
+                    .extensions()
+                    .get::<crate::gateway::MatchedRoute>()
+                    .map_or("", |r| &r.0);
+                metrics.record_request(
+                    &method,
+                    over_tls,
+                    route,
+                    response.status().as_u16(),
+                    started.elapsed(),
+                    crate::body::known_size(&response).unwrap_or(0),
+                );
             }
             drop(in_flight);
             Ok::<_, std::convert::Infallible>(response)

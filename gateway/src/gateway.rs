@@ -53,6 +53,9 @@ pub enum BuildError {
     /// `telemetry/logging` is wrong.
     #[error("{0}")]
     Logging(String),
+    /// `telemetry/opentelemetry` is wrong.
+    #[error("{0}")]
+    Telemetry(String),
 }
 
 /// A configured gateway, ready to serve.
@@ -76,14 +79,31 @@ pub struct Gateway {
     log_settings: Option<crate::logging::LogSettings>,
     /// `X-Krakend`'s value on the gateway's own answers, when it has one.
     version_header: Option<HeaderValue>,
+    /// `telemetry/opentelemetry`, for the process's metrics.
+    otel_settings: Option<crate::telemetry::settings::OtelSettings>,
 }
+
+/// The endpoint pattern that answered a request (`/items/{id}`), as a
+/// response extension for the metrics' `http.route`.
+#[derive(Debug, Clone)]
+pub struct MatchedRoute(pub std::sync::Arc<str>);
 
 impl Gateway {
     /// Builds every endpoint's pipeline, with the modifiers its plugins
     /// give, and the service-level modifiers; what did not stop it, as
     /// warnings.
     pub fn build(config: &Config, plugins: &PluginHost) -> Result<(Self, Vec<String>), BuildError> {
-        let (builtin, warnings) = BuiltinRoutes::from_config(config).map_err(BuildError::Router)?;
+        let (builtin, mut warnings) =
+            BuiltinRoutes::from_config(config).map_err(BuildError::Router)?;
+        let otel_settings = match crate::telemetry::settings::OtelSettings::from_config(config)
+            .map_err(BuildError::Telemetry)?
+        {
+            Some((settings, otel_warnings)) => {
+                warnings.extend(otel_warnings);
+                Some(settings)
+            }
+            None => None,
+        };
         let log_settings =
             crate::logging::LogSettings::from_config(config).map_err(BuildError::Logging)?;
         let mut router = Router::default();
@@ -142,6 +162,7 @@ impl Gateway {
                     errors: ErrorStyle::of(config),
                     pass_backend_errors: config.sepia.pass_backend_errors,
                     body_limits: body_limits.clone(),
+                    measure_requests: otel_settings.as_ref().is_some_and(|o| o.global_metrics),
                 },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));
@@ -179,6 +200,7 @@ impl Gateway {
                 started: Instant::now(),
                 log_settings,
                 version_header,
+                otel_settings,
             },
             warnings,
         ))
@@ -208,6 +230,11 @@ impl Gateway {
         }
         tracing::info!(%path, "publishing the signers' public keys");
         Ok(Some((path, publisher)))
+    }
+
+    /// `telemetry/opentelemetry`, when the file has it.
+    pub fn otel_settings(&self) -> Option<&crate::telemetry::settings::OtelSettings> {
+        self.otel_settings.as_ref()
     }
 
     /// `telemetry/logging`, when the file has it.
@@ -394,7 +421,13 @@ impl Gateway {
                 // into hyper's connection task (perf: 1-2% of a request's
                 // CPU in those copies).
                 let served = endpoint.handle(request, params, client_ip, context, upstream);
-                return Box::pin(served).await;
+                let (mut response, context) = Box::pin(served).await;
+                if let Some(route) = &endpoint.route {
+                    response
+                        .extensions_mut()
+                        .insert(MatchedRoute(route.clone()));
+                }
+                return (response, context);
             }
             // `router.auto_options`: lura 2's OPTIONS handler for each
             // endpoint path.

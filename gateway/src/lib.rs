@@ -38,6 +38,7 @@ mod router;
 mod server;
 mod server_tls;
 mod startup;
+mod telemetry;
 mod upstream;
 
 pub use cli::{main, main_with_builtins};

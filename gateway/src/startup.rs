@@ -36,6 +36,7 @@ const GATEWAY_NAMESPACES: &[&str] = &[
     "router",
     jwks::NAMESPACE,
     crate::logging::settings::NAMESPACE,
+    crate::telemetry::settings::NAMESPACE,
 ];
 
 /// Why the gateway could not start.
@@ -73,6 +74,19 @@ pub enum StartupError {
     /// The port could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The metrics could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] crate::telemetry::metrics::MetricsError),
+    /// A Prometheus exporter's port could not be bound.
+    #[error("extra_config.\"telemetry/opentelemetry\".exporters.prometheus \"{name}\": cannot listen on {address}: {source}")]
+    MetricsBind {
+        /// The exporter's name.
+        name: String,
         /// The address.
         address: SocketAddr,
         /// The cause.
@@ -370,6 +384,20 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     }
     // Held until the gateway stops: the access log's writer thread.
     let _access_log = crate::logging::access::open();
+    if let Some(otel) = verified.gateway.otel_settings() {
+        let metrics = crate::telemetry::metrics::install(otel)?;
+        for exporter in &otel.prometheus {
+            let address = SocketAddr::new(exporter.host, exporter.port);
+            let local = crate::telemetry::prometheus_listener::serve(address, metrics)
+                .await
+                .map_err(|source| StartupError::MetricsBind {
+                    name: exporter.name.clone(),
+                    address,
+                    source,
+                })?;
+            tracing::info!(name = %exporter.name, address = %local, "serving metrics for Prometheus at /metrics");
+        }
+    }
     for warning in &verified.warnings {
         tracing::warn!("{warning}");
     }

@@ -69,12 +69,17 @@ pub struct ServiceSettings {
     pub pass_backend_errors: bool,
     /// The limits on client bodies, one budget for all endpoints.
     pub body_limits: crate::body_budget::BodyLimits,
+    /// Requests are measured (`telemetry/opentelemetry`): answers name
+    /// their endpoint's pattern.
+    pub measure_requests: bool,
 }
 
 /// An endpoint, ready to serve.
 pub struct Endpoint {
     /// The endpoint path as configured, for logs.
     pub path: String,
+    /// The same, for the metrics' `http.route`, when requests are measured.
+    pub route: Option<std::sync::Arc<str>>,
     request: RequestPhase,
     strategy: Strategy,
     backends: Vec<BackendCall>,
@@ -125,6 +130,9 @@ impl Endpoint {
             !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
         Self {
             path: endpoint.endpoint.clone(),
+            route: service
+                .measure_requests
+                .then(|| std::sync::Arc::from(endpoint.endpoint.as_str())),
             request: RequestPhase::new(
                 endpoint,
                 modifiers.declaring(Hooks::REQUEST),

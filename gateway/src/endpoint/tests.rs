@@ -122,6 +122,7 @@ fn build(
             },
             pass_backend_errors: true,
             body_limits: Default::default(),
+            measure_requests: false,
         },
     )
 }
@@ -553,6 +554,7 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
             },
             pass_backend_errors: true,
             body_limits: Default::default(),
+            measure_requests: false,
         };
         let built = Endpoint::new(
             &endpoint_config(endpoint.clone()),
@@ -632,6 +634,7 @@ fn build_for(version: u64, endpoint: Value) -> Endpoint {
         },
         pass_backend_errors: true,
         body_limits: Default::default(),
+        measure_requests: false,
     };
     Endpoint::new(&endpoint_config(endpoint), vec![], vec![], &pool, &service)
 }

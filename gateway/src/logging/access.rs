@@ -17,8 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use http::{header, Request, Response};
-use hyper::body::Body as _;
+use http::{Request, Response};
 use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
 use crate::body::ResponseBody;
@@ -103,12 +102,7 @@ impl Entry {
         let Some(writer) = WRITER.get() else { return };
         let latency = self.start.elapsed();
         let status = response.status().as_u16();
-        let bytes = response.body().size_hint().exact().or_else(|| {
-            response
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse().ok())
-        });
+        let bytes = crate::body::known_size(response);
         let line = if JSON.load(Ordering::Relaxed) {
             self.json_line(status, latency, bytes)
         } else {

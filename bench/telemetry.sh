@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# What the logs cost: the same GET endpoint served by sepia processes, one
-# with the access log off (`router.disable_access_log`), one with gin's
+# What telemetry costs: the same GET endpoint served by sepia processes,
+# one with the access log off (`router.disable_access_log`), one with gin's
 # access line written to a file, one with the JSON access line
-# (`--log-format json`), and one with KrakenD's telemetry/logging pattern
-# as well, all on loopback against nginx.
+# (`--log-format json`), one with KrakenD's telemetry/logging pattern as
+# well, and one with the access log off and telemetry/opentelemetry's
+# metrics on (a Prometheus exporter nobody scrapes), all on loopback
+# against nginx.
 # Rounds rotate the order; each scenario reports the median req/s, its
 # ratio to the quiet gateway, and the CPU per request from /proc.
 #
-#   bench/logging.sh [SEPIA]       # default target/release/sepia; 5 rounds of 10 s
+#   bench/telemetry.sh [SEPIA]       # default target/release/sepia; 5 rounds of 10 s
 # Needs wrk and nginx (apt-get install wrk nginx-light). Not part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,14 +26,15 @@ cat > "$work/data.json" <<'JSON'
 JSON
 bench_nginx $BACKEND_PORT
 
-names=(quiet access access_json krakend_log)
+names=(quiet access access_json krakend_log metrics)
 extras=(
   '{"router": {"disable_access_log": true}}'
   '{}'
   '{}'
   '{"telemetry/logging": {"level": "INFO", "prefix": "[KRAKEND]", "stdout": true}}'
+  '{"router": {"disable_access_log": true}, "telemetry/opentelemetry": {"exporters": {"prometheus": [{"name": "bench", "host": "127.0.0.1", "port": 18270}]}}}'
 )
-args=("" "" "--log-format json" "")
+args=("" "" "--log-format json" "" "")
 count=${#names[@]}
 declare -A port pid
 for i in $(seq 0 $((count - 1))); do

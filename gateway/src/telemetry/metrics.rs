@@ -1,0 +1,207 @@
+//! The global layer's metrics as krakend-otel records them (its
+//! `http/server/metrics.go`, without a semantic convention set):
+//! `http.server.duration` (seconds) and `http.server.response.size`
+//! (bytes), histograms with krakend-otel's buckets, by method, scheme,
+//! route and status, on OpenTelemetry's SDK read by its Prometheus
+//! exporter.
+
+use std::{sync::OnceLock, time::Duration};
+
+use opentelemetry::{
+    metrics::{Histogram, MeterProvider as _},
+    KeyValue,
+};
+use opentelemetry_sdk::{metrics::SdkMeterProvider, Resource};
+use prometheus::{Encoder as _, TextEncoder};
+
+use super::settings::OtelSettings;
+
+/// krakend-otel's meter name (`otel_scope_name`).
+const METER: &str = "io.krakend.krakend-otel";
+
+/// krakend-otel's `TimeBucketsOpt`, seconds.
+const TIME_BUCKETS: &[f64] = &[
+    0.010, 0.020, 0.050, 0.075, 0.100, 0.125, 0.150, 0.175, 0.200, 0.250, 0.300, 0.350, 0.500,
+    0.750, 1.000, 1.500, 2.000, 3.500, 5.000, 10.000,
+];
+
+/// krakend-otel's `SizeBucketsOpt`, bytes.
+const SIZE_BUCKETS: &[f64] = &[
+    128.0, 256.0, 512.0, 1024.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0, 262144.0, 524288.0,
+    1048576.0, 4194304.0, 16777216.0, 67108864.0,
+];
+
+/// The methods krakend-otel names; any other is `_OTHER`, so that a client
+/// cannot grow the metrics' cardinality.
+const METHODS: &[&str] = &[
+    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
+];
+
+/// The gateway's metrics and the registry their exporters read.
+pub struct GatewayMetrics {
+    // Kept: dropping the provider stops its readers.
+    _provider: SdkMeterProvider,
+    registry: prometheus::Registry,
+    /// `None` with `layers.global.disable_metrics`.
+    server: Option<ServerInstruments>,
+}
+
+struct ServerInstruments {
+    duration: Histogram<f64>,
+    size: Histogram<u64>,
+    fixed: Vec<KeyValue>,
+}
+
+static METRICS: OnceLock<GatewayMetrics> = OnceLock::new();
+
+/// Why the metrics could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the Prometheus exporter: {0}")]
+pub struct MetricsError(#[source] opentelemetry_sdk::error::OTelSdkError);
+
+/// Builds the process's metrics for `settings` (once; later calls keep the
+/// first).
+pub fn install(settings: &OtelSettings) -> Result<&'static GatewayMetrics, MetricsError> {
+    if let Some(installed) = METRICS.get() {
+        return Ok(installed);
+    }
+    let registry = prometheus::Registry::new();
+    let exporter = opentelemetry_prometheus::exporter()
+        .with_registry(registry.clone())
+        .build()
+        .map_err(MetricsError)?;
+    let provider = SdkMeterProvider::builder()
+        .with_reader(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(settings.service_name.clone())
+                .build(),
+        )
+        .build();
+    let meter = provider.meter(METER);
+    let server = settings.global_metrics.then(|| ServerInstruments {
+        duration: meter
+            .f64_histogram("http.server.duration")
+            .with_boundaries(TIME_BUCKETS.to_vec())
+            .build(),
+        size: meter
+            .u64_histogram("http.server.response.size")
+            .with_boundaries(SIZE_BUCKETS.to_vec())
+            .build(),
+        fixed: settings
+            .static_attributes
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect(),
+    });
+    Ok(METRICS.get_or_init(|| GatewayMetrics {
+        _provider: provider,
+        registry,
+        server,
+    }))
+}
+
+/// The metrics, once installed.
+pub fn installed() -> Option<&'static GatewayMetrics> {
+    METRICS.get()
+}
+
+impl GatewayMetrics {
+    /// Whether requests are measured.
+    pub fn measures_requests(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// Records one served request.
+    pub fn record_request(
+        &self,
+        method: &http::Method,
+        over_tls: bool,
+        route: &str,
+        status: u16,
+        latency: Duration,
+        size: u64,
+    ) {
+        let Some(server) = &self.server else { return };
+        let method = METHODS
+            .iter()
+            .find(|m| **m == method.as_str())
+            .copied()
+            .unwrap_or("_OTHER");
+        let mut attributes = Vec::with_capacity(server.fixed.len() + 4);
+        attributes.extend(server.fixed.iter().cloned());
+        attributes.push(KeyValue::new("http.request.method", method));
+        attributes.push(KeyValue::new(
+            "url.scheme",
+            if over_tls { "https" } else { "http" },
+        ));
+        attributes.push(KeyValue::new("http.route", route.to_owned()));
+        attributes.push(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+        server.duration.record(latency.as_secs_f64(), &attributes);
+        server.size.record(size, &attributes);
+    }
+
+    /// The metrics in Prometheus's text format.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_exported_under_krakend_otels_names() {
+        let settings = OtelSettings {
+            service_name: "shop".into(),
+            prometheus: Vec::new(),
+            global_metrics: true,
+            static_attributes: vec![("env".into(), "test".into())],
+        };
+        let metrics = install(&settings).unwrap();
+        metrics.record_request(
+            &http::Method::GET,
+            false,
+            "/items/{id}",
+            200,
+            Duration::from_millis(30),
+            700,
+        );
+        metrics.record_request(
+            &http::Method::from_bytes(b"BREW").unwrap(),
+            false,
+            "",
+            404,
+            Duration::from_millis(1),
+            0,
+        );
+        let text = String::from_utf8(metrics.encode()).unwrap();
+        assert!(
+            text.contains("# TYPE http_server_duration histogram"),
+            "{text}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("http_server_duration_count{") && l.contains("/items/{id}"))
+            .unwrap_or_else(|| panic!("{text}"));
+        for label in [
+            "env=\"test\"",
+            "http_request_method=\"GET\"",
+            "http_response_status_code=\"200\"",
+            "url_scheme=\"http\"",
+            "otel_scope_name=\"io.krakend.krakend-otel\"",
+        ] {
+            assert!(line.contains(label), "{label}: {line}");
+        }
+        assert!(line.ends_with(" 1"), "{line}");
+        assert!(text.contains("http_request_method=\"_OTHER\""), "{text}");
+        assert!(text.contains("http_server_response_size_bucket"), "{text}");
+        assert!(text.contains("service_name=\"shop\""), "{text}");
+    }
+}

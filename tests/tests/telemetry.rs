@@ -1,0 +1,86 @@
+//! Metrics end to end: a real Prometheus server scrapes the gateway's
+//! `telemetry/opentelemetry` Prometheus exporter, and the request counts
+//! are read back through Prometheus's query API, under krakend-otel's
+//! metric names and attributes.
+
+use std::time::Duration;
+
+use sepia_e2e::{get, prometheus::TestPrometheus, sepia::free_port, Reply, Sepia, TestBackend};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_scrapes_the_request_counts_krakend_otel_exports() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"a":1}"#)).await;
+    let metrics_port = free_port();
+    let sepia = Sepia::start(json!({"version": 3,
+        "extra_config": {"telemetry/opentelemetry": {
+            "service_name": "sepia-test",
+            "exporters": {"prometheus": [{"name": "local", "port": metrics_port, "host": "127.0.0.1"}]},
+            "layers": {"global": {"metrics_static_attributes": [{"key": "env", "value": "e2e"}]}}
+        }},
+        "endpoints": [{"endpoint": "/items/{id}", "backend": [{"host": [backend.url()], "url_pattern": "/items/{id}"}]}]}))
+    .await;
+    for id in 0..5 {
+        assert_eq!(get(&sepia.url(&format!("/items/{id}"))).await.status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(get(&sepia.url("/missing")).await.status, 404);
+    }
+
+    // The exporter's own page, as Prometheus reads it.
+    let page = get(&format!("http://127.0.0.1:{metrics_port}/metrics")).await;
+    assert_eq!(page.status, 200);
+    let text = page.text();
+    assert!(
+        text.contains("# TYPE http_server_duration histogram"),
+        "{text}"
+    );
+    assert!(text.contains("target_info{"), "{text}");
+    assert!(text.contains("service_name=\"sepia-test\""), "{text}");
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{metrics_port}/other"))
+            .await
+            .status,
+        404
+    );
+
+    let prometheus = TestPrometheus::scraping(&format!("127.0.0.1:{metrics_port}")).await;
+    let routed = r#"sum(http_server_duration_count{http_route="/items/{id}",http_response_status_code="200",http_request_method="GET",url_scheme="http",env="e2e"})"#;
+    assert_eq!(
+        prometheus
+            .wait_for(routed, 5.0, Duration::from_secs(30))
+            .await,
+        Some(5.0)
+    );
+    let unknown =
+        r#"sum(http_server_duration_count{http_route="",http_response_status_code="404"})"#;
+    assert_eq!(
+        prometheus
+            .wait_for(unknown, 2.0, Duration::from_secs(10))
+            .await,
+        Some(2.0)
+    );
+    // Sizes are counted too: five answers of 7 bytes.
+    let sizes = r#"sum(http_server_response_size_sum{http_route="/items/{id}"})"#;
+    assert_eq!(
+        prometheus
+            .wait_for(sizes, 35.0, Duration::from_secs(10))
+            .await,
+        Some(35.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_exporter_port_stops_start_up() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let logs = Sepia::refused(json!({"version": 3,
+        "extra_config": {"telemetry/opentelemetry": {
+            "exporters": {"prometheus": [{"name": "local", "port": port, "host": "127.0.0.1"}]}}},
+        "endpoints": [{"endpoint": "/x", "backend": [{"host": ["http://127.0.0.1:9"], "url_pattern": "/"}]}]}))
+    .await;
+    assert!(
+        logs.contains("exporters.prometheus \"local\": cannot listen on"),
+        "{logs}"
+    );
+}
