@@ -16,18 +16,7 @@ pub fn arguments(values: MultiValue) -> Vec<LuaValue> {
     values.into_iter().collect()
 }
 
-/// gopher-lua's `String()` of an argument.
-pub fn text(value: &LuaValue) -> String {
-    match value {
-        LuaValue::String(s) => s.to_string_lossy(),
-        LuaValue::Integer(i) => i.to_string(),
-        LuaValue::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
-        LuaValue::Number(n) => n.to_string(),
-        LuaValue::Boolean(b) => b.to_string(),
-        LuaValue::Nil => "nil".to_owned(),
-        other => other.type_name().to_owned(),
-    }
-}
+pub use crate::lua_text::text;
 
 pub fn needs_arguments() -> mlua::Error {
     mlua::Error::runtime("need arguments")

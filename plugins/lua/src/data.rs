@@ -11,6 +11,8 @@ use std::{cell::RefCell, rc::Rc};
 use mlua::{AnyUserData, Lua, MultiValue, UserData, UserDataMethods, Value as LuaValue};
 use serde_json::{Map, Value};
 
+use crate::lua_text::{self, scalar_text};
+
 /// A tree of JSON data the script works on.
 pub type Tree = Rc<RefCell<Value>>;
 
@@ -164,25 +166,14 @@ fn userdata_value(data: &AnyUserData) -> Option<Value> {
     None
 }
 
-/// gopher-lua's text of a key (`tostring`): numbers without a fraction
-/// print as integers.
-fn key_text(key: &LuaValue) -> Option<String> {
-    match key {
-        LuaValue::String(s) => Some(s.to_string_lossy()),
-        LuaValue::Integer(i) => Some(i.to_string()),
-        LuaValue::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(format!("{}", *n as i64)),
-        LuaValue::Number(n) => Some(n.to_string()),
-        LuaValue::Boolean(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 /// A Lua table's members as krakend-lua's `ParseToTable` reads them.
 fn table_members(table: &mlua::Table) -> mlua::Result<Map<String, Value>> {
     let mut out = Map::new();
     for pair in table.pairs::<LuaValue, LuaValue>() {
         let (key, value) = pair?;
-        let Some(key) = key_text(&key) else { continue };
+        let Some(key) = scalar_text(&key) else {
+            continue;
+        };
         let converted = match &value {
             LuaValue::String(s) => Value::String(s.to_string_lossy()),
             LuaValue::Boolean(b) => Value::Bool(*b),
@@ -245,13 +236,6 @@ fn index_of(value: &LuaValue) -> Option<i64> {
     }
 }
 
-fn text_of(value: &LuaValue) -> String {
-    match value {
-        LuaValue::String(s) => s.to_string_lossy(),
-        other => key_text(other).unwrap_or_else(|| format!("{other:?}")),
-    }
-}
-
 impl UserData for LuaTable {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method("get", |lua, this, rest: MultiValue| {
@@ -259,7 +243,7 @@ impl UserData for LuaTable {
             let [key] = rest.as_slice() else {
                 return Err(needs_arguments());
             };
-            let key = text_of(key);
+            let key = lua_text::text(key);
             let node = this.0.child(Step::Key(key.clone()));
             let found = this.object(|map| map.get(&key).cloned())?;
             match found {
@@ -272,7 +256,7 @@ impl UserData for LuaTable {
             let [key, value] = rest.as_slice() else {
                 return Err(needs_arguments());
             };
-            let key = text_of(key);
+            let key = lua_text::text(key);
             if let Some(value) = from_lua(value)? {
                 this.object(|map| map.insert(key, value))?;
             }
@@ -284,7 +268,7 @@ impl UserData for LuaTable {
             let [key] = rest.as_slice() else {
                 return Err(needs_arguments());
             };
-            let key = text_of(key);
+            let key = lua_text::text(key);
             this.object(|map| map.remove(&key))?;
             Ok(())
         });
@@ -299,7 +283,7 @@ impl UserData for LuaTable {
             let [key] = rest.as_slice() else {
                 return Err(needs_arguments());
             };
-            let key = text_of(key);
+            let key = lua_text::text(key);
             this.object(|map| map.contains_key(&key))
         });
     }

@@ -39,6 +39,7 @@ mod failure;
 mod header_map;
 mod http_client;
 mod json_helpers;
+mod lua_text;
 mod proxy_script;
 mod query;
 mod request;
