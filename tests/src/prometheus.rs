@@ -91,6 +91,9 @@ impl TestPrometheus {
             encode(promql)
         );
         let answer = get(&url).await;
+        if std::env::var_os("SEPIA_PROM_DEBUG").is_some() {
+            eprintln!("{url} -> {} {}", answer.status, answer.text());
+        }
         let body: Value = serde_json::from_slice(&answer.body).ok()?;
         body["data"]["result"][0]["value"][1].as_str()?.parse().ok()
     }

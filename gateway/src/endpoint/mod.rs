@@ -130,9 +130,9 @@ impl Endpoint {
             !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
         Self {
             path: endpoint.endpoint.clone(),
-            route: service
-                .measure_requests
-                .then(|| std::sync::Arc::from(endpoint.endpoint.as_str())),
+            route: service.measure_requests.then(|| {
+                std::sync::Arc::from(crate::telemetry::metrics::route_of(&endpoint.endpoint))
+            }),
             request: RequestPhase::new(
                 endpoint,
                 modifiers.declaring(Hooks::REQUEST),

@@ -37,6 +37,24 @@ const METHODS: &[&str] = &[
     "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
 ];
 
+/// An endpoint's `http.route`, as krakend-otel reports it: the path gin
+/// routes, `{id}` written `:id` (`/items/:id`).
+pub fn route_of(endpoint: &str) -> String {
+    let mut out = String::with_capacity(endpoint.len());
+    let mut rest = endpoint;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push(':');
+        out.push_str(&rest[open + 1..open + close]);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The gateway's metrics and the registry their exporters read.
 pub struct GatewayMetrics {
     // Kept: dropping the provider stops its readers.
@@ -112,12 +130,14 @@ impl GatewayMetrics {
         self.server.is_some()
     }
 
-    /// Records one served request.
+    /// Records one served request; `route` is its endpoint's (see
+    /// [`route_of`]), `None` for an answer no endpoint gave, which
+    /// krakend-otel names by its status (`404 Not Found`).
     pub fn record_request(
         &self,
         method: &http::Method,
         over_tls: bool,
-        route: &str,
+        route: Option<&str>,
         status: u16,
         latency: Duration,
         size: u64,
@@ -135,7 +155,17 @@ impl GatewayMetrics {
             "url.scheme",
             if over_tls { "https" } else { "http" },
         ));
-        attributes.push(KeyValue::new("http.route", route.to_owned()));
+        let route = match route {
+            Some(route) => route.to_owned(),
+            None => {
+                let reason = http::StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                format!("{status} {reason}")
+            }
+        };
+        attributes.push(KeyValue::new("http.route", route));
         attributes.push(KeyValue::new(
             "http.response.status_code",
             i64::from(status),
@@ -168,7 +198,7 @@ mod tests {
         metrics.record_request(
             &http::Method::GET,
             false,
-            "/items/{id}",
+            Some(&route_of("/items/{id}")),
             200,
             Duration::from_millis(30),
             700,
@@ -176,7 +206,7 @@ mod tests {
         metrics.record_request(
             &http::Method::from_bytes(b"BREW").unwrap(),
             false,
-            "",
+            None,
             404,
             Duration::from_millis(1),
             0,
@@ -188,7 +218,7 @@ mod tests {
         );
         let line = text
             .lines()
-            .find(|l| l.starts_with("http_server_duration_count{") && l.contains("/items/{id}"))
+            .find(|l| l.starts_with("http_server_duration_count{") && l.contains("/items/:id"))
             .unwrap_or_else(|| panic!("{text}"));
         for label in [
             "env=\"test\"",
@@ -201,6 +231,9 @@ mod tests {
         }
         assert!(line.ends_with(" 1"), "{line}");
         assert!(text.contains("http_request_method=\"_OTHER\""), "{text}");
+        assert!(text.contains("http_route=\"404 Not Found\""), "{text}");
+        assert_eq!(route_of("/a/{id}/b/{name}"), "/a/:id/b/:name");
+        assert_eq!(route_of("/plain"), "/plain");
         assert!(text.contains("http_server_response_size_bucket"), "{text}");
         assert!(text.contains("service_name=\"shop\""), "{text}");
     }
