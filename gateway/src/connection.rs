@@ -147,7 +147,7 @@ where
                 let route = response
                     .extensions()
                     .get::<crate::gateway::MatchedRoute>()
-                    .map(|r| &*r.0);
+                    .map(|r| r.0.clone());
                 metrics.record_request(
                     &method,
                     over_tls,

@@ -163,6 +163,7 @@ impl Gateway {
                     pass_backend_errors: config.sepia.pass_backend_errors,
                     body_limits: body_limits.clone(),
                     measure_requests: otel_settings.as_ref().is_some_and(|o| o.global_metrics),
+                    stages: otel_settings.as_ref().map(|o| o.stages.clone()),
                 },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));

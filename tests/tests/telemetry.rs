@@ -37,6 +37,29 @@ async fn prometheus_scrapes_the_request_counts_krakend_otel_exports() {
     );
     assert!(text.contains("target_info{"), "{text}");
     assert!(text.contains("service_name=\"sepia-test\""), "{text}");
+    // The proxy and backend stages, with krakend-otel's attributes.
+    let stage = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name}: {text}"))
+            .to_owned()
+    };
+    let proxy = stage("krakend_proxy_duration_count{");
+    assert!(proxy.contains("http_route=\"/items/:id\""), "{proxy}");
+    assert!(proxy.contains("complete=\"true\""), "{proxy}");
+    assert!(proxy.ends_with(" 5"), "{proxy}");
+    let backend = stage("krakend_backend_duration_count{");
+    for label in [
+        "http_request_method=\"GET\"",
+        "http_route=\"/items/:id\"",
+        "krakend_endpoint_route=\"/items/:id\"",
+        "krakend_endpoint_method=\"GET\"",
+        "error=\"false\"",
+        "canceled=\"false\"",
+    ] {
+        assert!(backend.contains(label), "{label}: {backend}");
+    }
+    assert!(backend.ends_with(" 5"), "{backend}");
     assert_eq!(
         get(&format!("http://127.0.0.1:{metrics_port}/other"))
             .await

@@ -99,6 +99,8 @@ pub struct BackendCall {
     response_hooks: ModifierChain,
     /// Those told how each call went.
     result_hooks: ModifierChain,
+    /// The backend stage's metric attributes, when it is measured.
+    stage: Option<Vec<opentelemetry::KeyValue>>,
 }
 
 /// A backend's answer, read whole.
@@ -202,6 +204,15 @@ impl BackendCall {
             request_hooks: modifiers.declaring(Hooks::REQUEST),
             response_hooks: modifiers.declaring(Hooks::RESPONSE),
             result_hooks: modifiers.declaring(Hooks::BACKEND_RESULT),
+            stage: service.stages.as_ref().filter(|s| s.backend).map(|s| {
+                crate::telemetry::metrics::backend_attributes(
+                    method_of(backend.method).as_str(),
+                    &backend.url_pattern,
+                    &endpoint.endpoint,
+                    method_of(endpoint.method).as_str(),
+                    &s.backend_attributes,
+                )
+            }),
             modifiers,
             hosts: backend.hosts.clone(),
             next_host: AtomicUsize::new(0),
@@ -496,7 +507,11 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendReply, ProxyError> {
-        let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
+        let mut report = CallReport::start(
+            &self.result_hooks,
+            outgoing.context.as_deref(),
+            self.stage.as_deref(),
+        );
         let reply = self
             .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
             .await;
@@ -599,7 +614,11 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendAnswer, ProxyError> {
-        let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
+        let mut report = CallReport::start(
+            &self.result_hooks,
+            outgoing.context.as_deref(),
+            self.stage.as_deref(),
+        );
         let reply = self
             .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
             .await;
@@ -637,7 +656,11 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<(Bytes, bool), ProxyError> {
-        let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
+        let mut report = CallReport::start(
+            &self.result_hooks,
+            outgoing.context.as_deref(),
+            self.stage.as_deref(),
+        );
         let reply = self
             .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
             .await;
@@ -663,7 +686,11 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<Result<(StatusCode, Vec<u8>), BackendAnswer>, ProxyError> {
-        let mut report = CallReport::start(&self.result_hooks, outgoing.context.as_deref());
+        let mut report = CallReport::start(
+            &self.result_hooks,
+            outgoing.context.as_deref(),
+            self.stage.as_deref(),
+        );
         let reply = self
             .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
             .await;

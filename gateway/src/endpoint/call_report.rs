@@ -15,6 +15,8 @@ use crate::{
 /// One backend call being watched.
 pub struct CallReport<'a> {
     hooks: &'a ModifierChain,
+    /// The backend stage's metric attributes, when it is measured.
+    stage: Option<&'a [opentelemetry::KeyValue]>,
     /// The backend's copy of the request's context, which its hooks change
     /// and its result hooks then see (a circuit breaker notes there whether
     /// it let the call through).
@@ -27,10 +29,15 @@ pub struct CallReport<'a> {
 
 impl<'a> CallReport<'a> {
     /// Starts watching a call; `None` (and no copy, no clock read) when no
-    /// hook wants the result.
-    pub fn start(hooks: &'a ModifierChain, context: Option<&RequestContext>) -> Option<Self> {
-        (!hooks.is_empty()).then(|| Self {
+    /// hook wants the result and the stage is not measured.
+    pub fn start(
+        hooks: &'a ModifierChain,
+        context: Option<&RequestContext>,
+        stage: Option<&'a [opentelemetry::KeyValue]>,
+    ) -> Option<Self> {
+        (!hooks.is_empty() || stage.is_some()).then(|| Self {
             hooks,
+            stage,
             context: context.cloned().unwrap_or_default(),
             started: Instant::now(),
             status: 0,
@@ -56,15 +63,31 @@ impl<'a> CallReport<'a> {
 
     /// Reports the call's outcome.
     pub fn finish(mut self, failure: BackendFailure) {
-        self.report(failure);
+        self.report(failure, false);
     }
 
-    fn report(&mut self, failure: BackendFailure) {
+    fn report(&mut self, failure: BackendFailure, abandoned: bool) {
         self.reported = true;
+        let elapsed = self.started.elapsed();
+        if let Some(stage) = self.stage {
+            crate::telemetry::metrics::record_stage(
+                crate::telemetry::metrics::Stage::Backend,
+                stage,
+                elapsed,
+                crate::telemetry::metrics::StageOutcome {
+                    error: !abandoned && failure != BackendFailure::None,
+                    canceled: abandoned,
+                    complete: failure == BackendFailure::None,
+                },
+            );
+        }
+        if self.hooks.is_empty() {
+            return;
+        }
         let result = BackendResult {
             failure,
             status: self.status,
-            elapsed_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            elapsed_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         };
         self.hooks.on_backend_result(&result, &self.context);
     }
@@ -73,7 +96,7 @@ impl<'a> CallReport<'a> {
 impl Drop for CallReport<'_> {
     fn drop(&mut self) {
         if !self.reported {
-            self.report(BackendFailure::Timeout);
+            self.report(BackendFailure::Timeout, true);
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct ServiceSettings {
     /// Requests are measured (`telemetry/opentelemetry`): answers name
     /// their endpoint's pattern.
     pub measure_requests: bool,
+    /// The proxy and backend stages' metrics, with `telemetry/opentelemetry`.
+    pub stages: Option<crate::telemetry::settings::StageSettings>,
 }
 
 /// An endpoint, ready to serve.
@@ -80,6 +82,8 @@ pub struct Endpoint {
     pub path: String,
     /// The same, for the metrics' `http.route`, when requests are measured.
     pub route: Option<std::sync::Arc<str>>,
+    /// The proxy stage's metric attributes, when it is measured.
+    proxy_stage: Option<Vec<opentelemetry::KeyValue>>,
     request: RequestPhase,
     strategy: Strategy,
     backends: Vec<BackendCall>,
@@ -130,6 +134,9 @@ impl Endpoint {
             !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
         Self {
             path: endpoint.endpoint.clone(),
+            proxy_stage: service.stages.as_ref().filter(|s| s.proxy).map(|s| {
+                crate::telemetry::metrics::proxy_attributes(&endpoint.endpoint, &s.proxy_attributes)
+            }),
             route: service.measure_requests.then(|| {
                 std::sync::Arc::from(crate::telemetry::metrics::route_of(&endpoint.endpoint))
             }),
@@ -245,6 +252,7 @@ impl Endpoint {
             &self.path,
             limits,
         );
+        let proxy_started = self.proxy_stage.as_ref().map(|_| std::time::Instant::now());
         let collected = if self.strategy.bounds_itself() {
             backends.await
         } else {
@@ -252,6 +260,18 @@ impl Endpoint {
                 .await
                 .unwrap_or(Err(ProxyError::Timeout(self.timeout)))
         };
+        if let (Some(fixed), Some(started)) = (&self.proxy_stage, proxy_started) {
+            crate::telemetry::metrics::record_stage(
+                crate::telemetry::metrics::Stage::Proxy,
+                fixed,
+                started.elapsed(),
+                crate::telemetry::metrics::StageOutcome {
+                    error: collected.as_ref().map_or(true, |c| c.errored()),
+                    canceled: false,
+                    complete: collected.as_ref().is_ok_and(|c| c.is_complete()),
+                },
+            );
+        }
         *context = outgoing.context.take();
         // `negotiate` answers in the format the client's Accept asks for.
         let accept = parts

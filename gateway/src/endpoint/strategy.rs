@@ -103,6 +103,29 @@ pub enum Collected {
     },
 }
 
+impl Collected {
+    /// Whether a backend failed on the way (the answer holds what the
+    /// others sent, or the failure is the backend's refusal).
+    pub fn errored(&self) -> bool {
+        match self {
+            Collected::Data { errored, .. } => *errored,
+            Collected::Refused { .. } => true,
+            Collected::Encoded { complete, .. } => !complete,
+            Collected::Stream(_) | Collected::Raw { .. } => false,
+        }
+    }
+
+    /// Whether the answer is complete, as lura's `IsComplete` says it.
+    pub fn is_complete(&self) -> bool {
+        match self {
+            Collected::Data { complete, .. } | Collected::Encoded { complete, .. } => *complete,
+            Collected::Refused { .. } => false,
+            // A no-op answer is never marked complete by lura.
+            Collected::Stream(_) | Collected::Raw { .. } => false,
+        }
+    }
+}
+
 impl Strategy {
     /// Whether the strategy keeps the endpoint's deadline itself: backends
     /// called in parallel each stop at it, and the answer is what arrived

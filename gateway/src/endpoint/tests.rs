@@ -123,6 +123,7 @@ fn build(
             pass_backend_errors: true,
             body_limits: Default::default(),
             measure_requests: false,
+            stages: None,
         },
     )
 }
@@ -555,6 +556,7 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
             pass_backend_errors: true,
             body_limits: Default::default(),
             measure_requests: false,
+            stages: None,
         };
         let built = Endpoint::new(
             &endpoint_config(endpoint.clone()),
@@ -635,6 +637,7 @@ fn build_for(version: u64, endpoint: Value) -> Endpoint {
         pass_backend_errors: true,
         body_limits: Default::default(),
         measure_requests: false,
+        stages: None,
     };
     Endpoint::new(&endpoint_config(endpoint), vec![], vec![], &pool, &service)
 }

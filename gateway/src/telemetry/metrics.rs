@@ -5,7 +5,10 @@
 //! route and status, on OpenTelemetry's SDK read by its Prometheus
 //! exporter.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use opentelemetry::{
     metrics::{Histogram, MeterProvider as _},
@@ -62,6 +65,103 @@ pub struct GatewayMetrics {
     registry: prometheus::Registry,
     /// `None` with `layers.global.disable_metrics`.
     server: Option<ServerInstruments>,
+    /// `krakend.proxy.duration`, unless `layers.proxy.disable_metrics`.
+    proxy: Option<Histogram<f64>>,
+    /// `krakend.backend.duration`, unless
+    /// `layers.backend.metrics.disable_stage`.
+    backend: Option<Histogram<f64>>,
+}
+
+/// A stage krakend-otel measures the duration of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// An endpoint's backends called and merged.
+    Proxy,
+    /// One backend call.
+    Backend,
+}
+
+/// How a stage ended, as krakend-otel's `error`, `canceled` and
+/// `complete` attributes say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageOutcome {
+    pub error: bool,
+    pub canceled: bool,
+    pub complete: bool,
+}
+
+/// An attribute whose key and value are shared, so that the copy each
+/// measurement takes is two reference counts, not two allocations.
+fn shared(key: &str, value: &str) -> KeyValue {
+    KeyValue::new(
+        opentelemetry::Key::from(Arc::<str>::from(key)),
+        opentelemetry::Value::from(Arc::<str>::from(value)),
+    )
+}
+
+/// A proxy stage's fixed attributes: krakend-otel's `http.route` of the
+/// endpoint, then `layers.proxy.metrics_static_attributes`.
+pub fn proxy_attributes(endpoint: &str, statics: &[(String, String)]) -> Vec<KeyValue> {
+    let mut out = vec![KeyValue::new("http.route", route_of(endpoint))];
+    out.extend(
+        statics
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+    );
+    out
+}
+
+/// A backend stage's fixed attributes: its method and normalised URL
+/// pattern (`/users/:id`, parameter names lower case, as krakend-otel's
+/// `NormalizeURLPattern` writes lura's `{{.Id}}`), its endpoint's route and
+/// method, then `layers.backend.metrics.static_attributes`.
+pub fn backend_attributes(
+    method: &str,
+    url_pattern: &str,
+    endpoint: &str,
+    endpoint_method: &str,
+    statics: &[(String, String)],
+) -> Vec<KeyValue> {
+    let mut out = vec![
+        KeyValue::new("http.request.method", method.to_owned()),
+        KeyValue::new("http.route", lowercase_params(&route_of(url_pattern))),
+        KeyValue::new("krakend.endpoint.route", route_of(endpoint)),
+        KeyValue::new("krakend.endpoint.method", endpoint_method.to_owned()),
+    ];
+    out.extend(
+        statics
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+    );
+    out
+}
+
+/// `:Name` segments written `:name`, as `NormalizeURLPattern` lowers them.
+fn lowercase_params(route: &str) -> String {
+    route
+        .split('/')
+        .map(|segment| match segment.strip_prefix(':') {
+            Some(name) => format!(":{}", name.to_lowercase()),
+            None => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Records a stage's duration, once the metrics are installed.
+pub fn record_stage(stage: Stage, fixed: &[KeyValue], latency: Duration, outcome: StageOutcome) {
+    let Some(metrics) = installed() else { return };
+    let histogram = match stage {
+        Stage::Proxy => metrics.proxy.as_ref(),
+        Stage::Backend => metrics.backend.as_ref(),
+    };
+    let Some(histogram) = histogram else { return };
+    let mut attributes = Vec::with_capacity(fixed.len() + 3);
+    attributes.extend(fixed.iter().cloned());
+    attributes.push(KeyValue::new("error", outcome.error));
+    attributes.push(KeyValue::new("canceled", outcome.canceled));
+    attributes.push(KeyValue::new("complete", outcome.complete));
+    histogram.record(latency.as_secs_f64(), &attributes);
 }
 
 struct ServerInstruments {
@@ -109,13 +209,25 @@ pub fn install(settings: &OtelSettings) -> Result<&'static GatewayMetrics, Metri
         fixed: settings
             .static_attributes
             .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .map(|(k, v)| shared(k, v))
             .collect(),
     });
+    let stage = |on: bool, name: &'static str| {
+        on.then(|| {
+            meter
+                .f64_histogram(name)
+                .with_boundaries(TIME_BUCKETS.to_vec())
+                .build()
+        })
+    };
+    let proxy = stage(settings.stages.proxy, "krakend.proxy.duration");
+    let backend = stage(settings.stages.backend, "krakend.backend.duration");
     Ok(METRICS.get_or_init(|| GatewayMetrics {
         _provider: provider,
         registry,
         server,
+        proxy,
+        backend,
     }))
 }
 
@@ -137,7 +249,7 @@ impl GatewayMetrics {
         &self,
         method: &http::Method,
         over_tls: bool,
-        route: Option<&str>,
+        route: Option<Arc<str>>,
         status: u16,
         latency: Duration,
         size: u64,
@@ -155,14 +267,14 @@ impl GatewayMetrics {
             "url.scheme",
             if over_tls { "https" } else { "http" },
         ));
-        let route = match route {
-            Some(route) => route.to_owned(),
+        let route: opentelemetry::Value = match route {
+            Some(route) => route.into(),
             None => {
                 let reason = http::StatusCode::from_u16(status)
                     .ok()
                     .and_then(|s| s.canonical_reason())
                     .unwrap_or("");
-                format!("{status} {reason}")
+                format!("{status} {reason}").into()
             }
         };
         attributes.push(KeyValue::new("http.route", route));
@@ -193,12 +305,18 @@ mod tests {
             prometheus: Vec::new(),
             global_metrics: true,
             static_attributes: vec![("env".into(), "test".into())],
+            stages: crate::telemetry::settings::StageSettings {
+                proxy: true,
+                proxy_attributes: Vec::new(),
+                backend: true,
+                backend_attributes: Vec::new(),
+            },
         };
         let metrics = install(&settings).unwrap();
         metrics.record_request(
             &http::Method::GET,
             false,
-            Some(&route_of("/items/{id}")),
+            Some(Arc::from(route_of("/items/{id}"))),
             200,
             Duration::from_millis(30),
             700,
@@ -234,6 +352,29 @@ mod tests {
         assert!(text.contains("http_route=\"404 Not Found\""), "{text}");
         assert_eq!(route_of("/a/{id}/b/{name}"), "/a/:id/b/:name");
         assert_eq!(route_of("/plain"), "/plain");
+        record_stage(
+            Stage::Backend,
+            &backend_attributes("GET", "/users/{userId}", "/u/{userId}", "GET", &[]),
+            Duration::from_millis(5),
+            StageOutcome {
+                error: false,
+                canceled: false,
+                complete: true,
+            },
+        );
+        let text = String::from_utf8(metrics.encode()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("krakend_backend_duration_count{"))
+            .unwrap_or_else(|| panic!("{text}"));
+        for label in [
+            "http_route=\"/users/:userid\"",
+            "krakend_endpoint_route=\"/u/:userId\"",
+            "complete=\"true\"",
+            "error=\"false\"",
+        ] {
+            assert!(line.contains(label), "{label}: {line}");
+        }
         assert!(text.contains("http_server_response_size_bucket"), "{text}");
         assert!(text.contains("service_name=\"shop\""), "{text}");
     }

@@ -27,6 +27,48 @@ pub struct OtelSettings {
     pub global_metrics: bool,
     /// `layers.global.metrics_static_attributes`.
     pub static_attributes: Vec<(String, String)>,
+    /// The proxy and backend stages' metrics.
+    pub stages: StageSettings,
+}
+
+/// `layers.proxy` and `layers.backend.metrics`: whether each stage's
+/// duration is measured, and the attributes added to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageSettings {
+    /// Not `layers.proxy.disable_metrics`.
+    pub proxy: bool,
+    pub proxy_attributes: Vec<(String, String)>,
+    /// Not `layers.backend.metrics.disable_stage`.
+    pub backend: bool,
+    pub backend_attributes: Vec<(String, String)>,
+}
+
+/// A `[{"key": ..., "value": ...}]` list.
+fn attributes(value: Option<&Value>, at: &str) -> Result<Vec<(String, String)>, String> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = value else {
+        return Err(format!(
+            "{}: must be a list of {{\"key\", \"value\"}}",
+            path(at)
+        ));
+    };
+    items
+        .iter()
+        .map(|item| {
+            match (
+                item.get("key").and_then(Value::as_str),
+                item.get("value").and_then(Value::as_str),
+            ) {
+                (Some(k), Some(v)) => Ok((k.to_owned(), v.to_owned())),
+                _ => Err(format!(
+                    "{}: each attribute is {{\"key\": ..., \"value\": ...}}",
+                    path(at)
+                )),
+            }
+        })
+        .collect()
 }
 
 fn path(key: &str) -> String {
@@ -102,35 +144,54 @@ impl OtelSettings {
         }
         let mut global_metrics = true;
         let mut static_attributes = Vec::new();
+        let mut stages = StageSettings {
+            proxy: true,
+            proxy_attributes: Vec::new(),
+            backend: true,
+            backend_attributes: Vec::new(),
+        };
         if let Some(layers) = map.get("layers") {
             let layers = object(layers, "layers")?;
             if let Some(global) = layers.get("global") {
                 let global = object(global, "layers.global")?;
                 global_metrics =
                     global.get("disable_metrics").and_then(Value::as_bool) != Some(true);
-                if let Some(Value::Array(attributes)) = global.get("metrics_static_attributes") {
-                    for attribute in attributes {
-                        let key = attribute.get("key").and_then(Value::as_str);
-                        let value = attribute.get("value").and_then(Value::as_str);
-                        match (key, value) {
-                            (Some(k), Some(v)) => {
-                                static_attributes.push((k.to_owned(), v.to_owned()))
-                            }
-                            _ => {
-                                return Err(format!(
-                                    "{}: each attribute is {{\"key\": ..., \"value\": ...}}",
-                                    path("layers.global.metrics_static_attributes")
-                                ))
-                            }
+                static_attributes = attributes(
+                    global.get("metrics_static_attributes"),
+                    "layers.global.metrics_static_attributes",
+                )?;
+            }
+            if let Some(proxy) = layers.get("proxy") {
+                let proxy = object(proxy, "layers.proxy")?;
+                stages.proxy = proxy.get("disable_metrics").and_then(Value::as_bool) != Some(true);
+                stages.proxy_attributes = attributes(
+                    proxy.get("metrics_static_attributes"),
+                    "layers.proxy.metrics_static_attributes",
+                )?;
+            }
+            if let Some(backend) = layers.get("backend") {
+                let backend = object(backend, "layers.backend")?;
+                if let Some(metrics) = backend.get("metrics") {
+                    let metrics = object(metrics, "layers.backend.metrics")?;
+                    stages.backend =
+                        metrics.get("disable_stage").and_then(Value::as_bool) != Some(true);
+                    stages.backend_attributes = attributes(
+                        metrics.get("static_attributes"),
+                        "layers.backend.metrics.static_attributes",
+                    )?;
+                    for detail in ["round_trip", "read_payload", "detailed_connection"] {
+                        if metrics.get(detail).and_then(Value::as_bool) == Some(true) {
+                            warnings.push(format!(
+                                "{}: the backend client's http.client.* metrics are not exported yet",
+                                path(&format!("layers.backend.metrics.{detail}"))
+                            ));
                         }
                     }
                 }
-            }
-            for layer in ["proxy", "backend"] {
-                if layers.contains_key(layer) {
+                if backend.contains_key("traces") {
                     warnings.push(format!(
-                        "{}: the {layer} layer's metrics are not exported yet",
-                        path(&format!("layers.{layer}"))
+                        "{}: traces are not exported yet",
+                        path("layers.backend.traces")
                     ));
                 }
             }
@@ -147,6 +208,7 @@ impl OtelSettings {
                 prometheus,
                 global_metrics,
                 static_attributes,
+                stages,
             },
             warnings,
         )))
@@ -186,6 +248,8 @@ mod tests {
             }]
         );
         assert_eq!(s.static_attributes, vec![("env".into(), "prod".into())]);
+        assert!(s.stages.proxy && s.stages.backend);
+        // The OTLP exporter and the backend client's detailed metrics.
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         let (defaults, _) = settings(json!({"exporters": {"prometheus": [{}]}}))
             .unwrap()
