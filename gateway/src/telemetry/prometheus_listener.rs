@@ -23,6 +23,9 @@ pub async fn serve(
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors, most likely: wait for some to
+                // be freed rather than spin.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             };
             tokio::spawn(async move {
