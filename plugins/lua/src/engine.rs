@@ -50,6 +50,9 @@ pub enum Phase {
 /// One namespace's Lua, shared by the threads that run it.
 pub struct Engine {
     id: u64,
+    /// Held while the engine lives; each thread's state keeps a weak
+    /// handle, so that states of engines a reload dropped are freed.
+    alive: Arc<()>,
     /// Where a request's context carries what `pre` left for `post`.
     carry_key: String,
     settings: Settings,
@@ -61,6 +64,8 @@ pub struct Engine {
 
 /// A thread's state for one engine.
 struct State {
+    /// Its engine's [`Engine::alive`].
+    owner: std::sync::Weak<()>,
     lua: Lua,
     sources: Arc<[Source]>,
     map: SourceMap,
@@ -83,6 +88,7 @@ impl Engine {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Engine {
             id,
+            alive: Arc::new(()),
             carry_key: format!("sepia.lua.globals.{id}"),
             settings,
             sources: sources.into(),
@@ -125,11 +131,17 @@ impl Engine {
             if stale {
                 states.remove(&self.id);
             }
-            let state = match states.entry(self.id) {
-                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => {
-                    entry.insert(self.build(sources)?)
-                }
+            if !states.contains_key(&self.id) {
+                // A new state on this thread: the moment to free those of
+                // engines that are gone (a reload replaced the gateway).
+                states.retain(|_, state| state.owner.strong_count() > 0);
+                let built = self.build(sources)?;
+                states.insert(self.id, built);
+            }
+            let Some(state) = states.get_mut(&self.id) else {
+                return Err(Failure::Stopped(
+                    "the Lua state could not be kept".to_owned(),
+                ));
             };
             let outcome = state.run(phase, carried, carry_out, bind, unbind);
             if let Err(Failure::Stopped(_)) = &outcome {
@@ -208,6 +220,7 @@ impl Engine {
                 .map_err(fail)?;
         }
         Ok(State {
+            owner: Arc::downgrade(&self.alive),
             lua,
             sources,
             map,
@@ -333,5 +346,41 @@ impl State {
             }
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(pre: &str) -> Engine {
+        let (settings, sources) =
+            Settings::parse(&serde_json::json!({ "pre": pre }).to_string()).unwrap();
+        Engine::new(settings, sources, true, 1000)
+    }
+
+    fn run(engine: &Engine) {
+        engine
+            .run(Phase::Pre, None, |_| Ok(()), |_, ()| Ok(()))
+            .unwrap();
+    }
+
+    fn states_here() -> usize {
+        STATES.with(|states| states.borrow().len())
+    }
+
+    #[test]
+    fn the_states_of_dropped_engines_are_freed() {
+        let before = states_here();
+        let old = engine("x = 1");
+        run(&old);
+        assert_eq!(states_here(), before + 1);
+        drop(old);
+        // A reload's new engine builds its state, and the old one goes.
+        let new = engine("x = 2");
+        run(&new);
+        assert_eq!(states_here(), before + 1);
+        run(&new);
+        assert_eq!(states_here(), before + 1);
     }
 }
