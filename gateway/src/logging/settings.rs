@@ -77,12 +77,17 @@ impl LogSettings {
         };
         // go-logging's names, in any case; KrakenD falls back to its basic
         // logger on another, here start-up stops.
-        let level = match text("level")?.map(str::to_ascii_uppercase).as_deref() {
-            None => "debug",
-            Some("DEBUG") => "debug",
-            Some("INFO") | Some("NOTICE") => "info",
-            Some("WARNING") => "warn",
-            Some("ERROR") | Some("CRITICAL") => "error",
+        // One reading of the level: the filter, and the one severity
+        // krakend-gologging gives every syslog message (CRITICAL when the
+        // level is unset, its default).
+        let (level, syslog_severity) = match text("level")?.map(str::to_ascii_uppercase).as_deref()
+        {
+            None => ("debug", SyslogSeverity::Critical),
+            Some("DEBUG") => ("debug", SyslogSeverity::Debug),
+            Some("INFO") | Some("NOTICE") => ("info", SyslogSeverity::Info),
+            Some("WARNING") => ("warn", SyslogSeverity::Warning),
+            Some("ERROR") => ("error", SyslogSeverity::Error),
+            Some("CRITICAL") => ("error", SyslogSeverity::Critical),
             Some(other) => {
                 return Err(invalid(
                     "level",
@@ -134,15 +139,6 @@ impl LogSettings {
                     format!("\"{other}\" is not a facility: use local0 to local7"),
                 ))
             }
-        };
-        let syslog_severity = match text("level")?.map(str::to_ascii_uppercase).as_deref() {
-            Some("CRITICAL") => SyslogSeverity::Critical,
-            Some("ERROR") => SyslogSeverity::Error,
-            Some("WARNING") => SyslogSeverity::Warning,
-            Some("INFO") | Some("NOTICE") => SyslogSeverity::Info,
-            Some("DEBUG") => SyslogSeverity::Debug,
-            // krakend-gologging's default severity.
-            _ => SyslogSeverity::Critical,
         };
         Ok(Some(LogSettings {
             level,
