@@ -26,7 +26,9 @@ pub struct LuaContext {
 }
 
 impl LuaContext {
-    pub fn new(request: &Request, krakend2: bool) -> LuaContext {
+    /// Takes `request`'s headers and body (moved, not copied, as the
+    /// proxy's request does); [`LuaContext::apply`] gives them back.
+    pub fn take(request: &mut Request, krakend2: bool) -> LuaContext {
         LuaContext {
             krakend2,
             method: request.method.to_string(),
@@ -38,8 +40,8 @@ impl LuaContext {
                 .iter()
                 .map(|p| (p.0.to_string(), p.1.to_string()))
                 .collect(),
-            headers: HeaderMap::new(request.headers.clone()),
-            body: request.body.clone(),
+            headers: HeaderMap::new(std::mem::take(&mut request.headers)),
+            body: std::mem::take(&mut request.body),
         }
     }
 

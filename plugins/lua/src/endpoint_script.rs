@@ -85,7 +85,7 @@ impl Modifier for EndpointScript {
         request: &mut Request,
         _context: &mut RequestContext,
     ) -> Result<RequestFlow, PluginError> {
-        let seen = LuaContext::new(request, self.krakend2);
+        let seen = LuaContext::take(request, self.krakend2);
         let outcome = self.engine.run(
             Phase::Pre,
             None,
