@@ -69,15 +69,7 @@ measure() {
     bench_measure "${pid[$1]}" "http://127.0.0.1:${port[$1]}/json" \
         -H "Origin: https://app.example.com" -H "User-Agent: Mozilla/5.0 (X11; Linux x86_64)"
 }
-for name in "${names[@]}"; do : > "$work/$name.rps"; : > "$work/$name.cpu"; done
-for round in $(seq "$ROUNDS"); do
-    for i in $(seq 0 $((count - 1))); do
-        name=${names[$(( (i + round) % count ))]}
-        set -- $(measure "$name")
-        echo "$1" >> "$work/$name.rps"
-        echo "$2" >> "$work/$name.cpu"
-    done
-done
+bench_rounds measure
 plain=$(bench_median < "$work/plain.rps")
 printf '%-9s %10s %10s %12s\n' scenario "req/s" "vs plain" "µs/req"
 for name in "${names[@]}"; do

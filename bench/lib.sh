@@ -59,5 +59,22 @@ bench_measure() {
         'BEGIN { printf "%.0f %.2f\n", rps, (t / hz) * 1e6 / r }'
 }
 
+# $ROUNDS rounds over the scenarios named in the array `names`, their order
+# rotated each round so that none always runs first; `MEASURE NAME` prints
+# "req/s µs-per-request" (bench_measure's line). The results go to
+# $work/NAME.rps and $work/NAME.cpu, one line a round.
+bench_rounds() {
+    local measure=$1 count=${#names[@]} round i name
+    for name in "${names[@]}"; do : > "$work/$name.rps"; : > "$work/$name.cpu"; done
+    for round in $(seq "$ROUNDS"); do
+        for i in $(seq 0 $((count - 1))); do
+            name=${names[$(( (i + round) % count ))]}
+            set -- $($measure "$name")
+            echo "$1" >> "$work/$name.rps"
+            echo "$2" >> "$work/$name.cpu"
+        done
+    done
+}
+
 # The median of the numbers on stdin.
 bench_median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }

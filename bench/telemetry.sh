@@ -56,15 +56,8 @@ for name in "${names[@]}"; do
         sleep 0.1
     done
 done
-for name in "${names[@]}"; do : > "$work/$name.rps"; : > "$work/$name.cpu"; done
-for round in $(seq "$ROUNDS"); do
-    for i in $(seq 0 $((count - 1))); do
-        name=${names[$(( (i + round) % count ))]}
-        set -- $(bench_measure "${pid[$name]}" "http://127.0.0.1:${port[$name]}/json")
-        echo "$1" >> "$work/$name.rps"
-        echo "$2" >> "$work/$name.cpu"
-    done
-done
+measure() { bench_measure "${pid[$1]}" "http://127.0.0.1:${port[$1]}/json"; }
+bench_rounds measure
 quiet=$(bench_median < "$work/quiet.rps")
 printf '%-12s %10s %10s %12s %12s\n' scenario "req/s" "vs quiet" "µs/req" "log lines"
 for name in "${names[@]}"; do
