@@ -134,20 +134,41 @@ where
             let entry = gateway
                 .access_log()
                 .and_then(|log| log.begin(&request, remote.ip()));
+            // krakend-otel's skip_paths: neither measured nor traced.
+            let observed = !gateway
+                .otel_settings()
+                .is_some_and(|o| o.skips(request.uri().path()));
             let measured = crate::telemetry::metrics::installed()
-                .filter(|m| m.measures_requests())
+                .filter(|m| observed && m.measures_requests())
                 .map(|m| (m, Instant::now(), request.method().clone()));
-            let response = gateway
-                .handle(request, remote.ip(), upstream.as_ref())
-                .await;
+            let trace = crate::telemetry::traces::installed()
+                .filter(|_| observed)
+                .map(|t| t.begin(&request, remote));
+            let handled = gateway.handle(request, remote.ip(), upstream.as_ref());
+            let response = match &trace {
+                Some(trace) => {
+                    opentelemetry::trace::FutureExt::with_context(handled, trace.context()).await
+                }
+                None => handled.await,
+            };
             if let Some(entry) = entry {
                 entry.end(&response);
             }
-            if let Some((metrics, started, method)) = measured {
-                let route = response
+            let route = || {
+                response
                     .extensions()
                     .get::<crate::gateway::MatchedRoute>()
-                    .map(|r| r.0.clone());
+                    .map(|r| r.0.clone())
+            };
+            if let Some(trace) = trace {
+                trace.end(
+                    route().as_deref(),
+                    response.status().as_u16(),
+                    crate::body::known_size(&response).unwrap_or(0),
+                );
+            }
+            if let Some((metrics, started, method)) = measured {
+                let route = route();
                 metrics.record_request(
                     &method,
                     over_tls,

@@ -162,7 +162,9 @@ impl Gateway {
                     errors: ErrorStyle::of(config),
                     pass_backend_errors: config.sepia.pass_backend_errors,
                     body_limits: body_limits.clone(),
-                    measure_requests: otel_settings.as_ref().is_some_and(|o| o.global_metrics),
+                    measure_requests: otel_settings
+                        .as_ref()
+                        .is_some_and(|o| o.global_metrics || o.traces.global),
                     stages: otel_settings.as_ref().map(|o| o.stages.clone()),
                 },
             );

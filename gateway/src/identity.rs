@@ -24,6 +24,10 @@ macro_rules! krakend_1 {
     };
 }
 
+/// The KrakenD 2 release Sepia answers as (OpenTelemetry's
+/// `service.version` by default).
+pub const KRAKEND_2_VERSION: &str = krakend_2!();
+
 /// How the gateway names itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {

@@ -82,6 +82,9 @@ pub enum StartupError {
     /// The metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] crate::telemetry::metrics::MetricsError),
+    /// An OTLP exporter could not be set up.
+    #[error(transparent)]
+    Otlp(#[from] crate::telemetry::otlp::OtlpError),
     /// A Prometheus exporter's port could not be bound.
     #[error("extra_config.\"telemetry/opentelemetry\".exporters.prometheus \"{name}\": cannot listen on {address}: {source}")]
     MetricsBind {
@@ -385,7 +388,14 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     // Held until the gateway stops: the access log's writer thread.
     let _access_log = crate::logging::access::open();
     if let Some(otel) = verified.gateway.otel_settings() {
-        let metrics = crate::telemetry::metrics::install(otel)?;
+        let client = crate::telemetry::otlp::ExportClient::new()?;
+        let readers = crate::telemetry::otlp::metric_readers(otel, &client)?;
+        let metrics = crate::telemetry::metrics::install(otel, readers)?;
+        if crate::telemetry::traces::install(otel, &client)?.is_some() {
+            for exporter in otel.otlp.iter().filter(|e| e.traces) {
+                tracing::info!(name = %exporter.name, endpoint = %exporter.endpoint, http = exporter.use_http, "exporting traces over OTLP");
+            }
+        }
         for exporter in &otel.prometheus {
             let address = SocketAddr::new(exporter.host, exporter.port);
             let local = crate::telemetry::prometheus_listener::serve(address, metrics)
@@ -456,6 +466,8 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         .collect();
     let served = serve_workers(current, workers, settings, shutdown_signal()).await;
     reloader.abort();
+    // The batch processor's thread blocks on its exports.
+    let _ = tokio::task::spawn_blocking(crate::telemetry::traces::flush).await;
     served.map_err(StartupError::Serve)?;
     tracing::info!("stopped");
     Ok(())
@@ -517,6 +529,20 @@ async fn reload_on_sighup(
                     new.sepia.max_connections != running.sepia.max_connections,
                 ),
                 ("client_tls", reloaded.backend_tls != running_backend_tls),
+                (
+                    "extra_config.\"telemetry/opentelemetry\"",
+                    new.extra_config.get(crate::telemetry::settings::NAMESPACE)
+                        != running
+                            .extra_config
+                            .get(crate::telemetry::settings::NAMESPACE),
+                ),
+                (
+                    "extra_config.\"telemetry/logging\"",
+                    new.extra_config.get(crate::logging::settings::NAMESPACE)
+                        != running
+                            .extra_config
+                            .get(crate::logging::settings::NAMESPACE),
+                ),
             ];
             for (setting, changed) in fixed {
                 if changed {

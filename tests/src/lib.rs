@@ -6,6 +6,7 @@ pub mod backend;
 pub mod client;
 pub mod jose;
 pub mod krakend_ce;
+pub mod otlp;
 pub mod prometheus;
 pub mod redis;
 pub mod sepia;

@@ -101,6 +101,10 @@ pub struct BackendCall {
     result_hooks: ModifierChain,
     /// The backend stage's metric attributes, when it is measured.
     stage: Option<Vec<opentelemetry::KeyValue>>,
+    /// The backend stage's span, when it is traced.
+    trace: Option<crate::telemetry::traces::StageTrace>,
+    /// The span of each HTTP exchange, when those are traced.
+    client_trace: Option<crate::telemetry::traces::ClientTrace>,
 }
 
 /// A backend's answer, read whole.
@@ -180,6 +184,7 @@ impl BackendCall {
         modifiers: Vec<BoundModifier>,
         hook_pool: &HookPool,
         service: &super::ServiceSettings,
+        observed: Option<&crate::telemetry::settings::StageSettings>,
         claims: &ClaimParams,
     ) -> Self {
         let endpoint_query = QueryFilter::new(&endpoint.input_query_strings);
@@ -204,7 +209,7 @@ impl BackendCall {
             request_hooks: modifiers.declaring(Hooks::REQUEST),
             response_hooks: modifiers.declaring(Hooks::RESPONSE),
             result_hooks: modifiers.declaring(Hooks::BACKEND_RESULT),
-            stage: service.stages.as_ref().filter(|s| s.backend).map(|s| {
+            stage: observed.filter(|s| s.backend).map(|s| {
                 crate::telemetry::metrics::backend_attributes(
                     method_of(backend.method).as_str(),
                     &backend.url_pattern,
@@ -212,6 +217,25 @@ impl BackendCall {
                     method_of(endpoint.method).as_str(),
                     &s.backend_attributes,
                 )
+            }),
+            trace: observed.filter(|s| s.backend_traces).map(|s| {
+                crate::telemetry::traces::StageTrace::backend(
+                    method_of(backend.method).as_str(),
+                    &backend.url_pattern,
+                    &endpoint.endpoint,
+                    method_of(endpoint.method).as_str(),
+                    &s.backend_trace_attributes,
+                )
+            }),
+            client_trace: observed.filter(|s| s.backend_round_trip).map(|s| {
+                crate::telemetry::traces::StageTrace::backend(
+                    method_of(backend.method).as_str(),
+                    &backend.url_pattern,
+                    &endpoint.endpoint,
+                    method_of(endpoint.method).as_str(),
+                    &s.backend_trace_attributes,
+                )
+                .client()
             }),
             modifiers,
             hosts: backend.hosts.clone(),
@@ -319,21 +343,35 @@ impl BackendCall {
             let gzip = go_client::ask_for_gzip(&mut hop_headers);
             hops.apply(&mut hop_headers);
             go_client::frame_body(&method, body.len(), &mut hop_headers);
-            let mut request = Request::new(Full::new(body.clone()));
-            *request.method_mut() = method.clone();
-            *request.headers_mut() = hop_headers;
-            *request.uri_mut() = url.parse().map_err(|cause| ProxyError::BackendUrl {
+            let uri = url.parse().map_err(|cause| ProxyError::BackendUrl {
                 url: url.clone(),
                 cause,
             })?;
-            let response =
-                upstream
-                    .send(request)
-                    .await
-                    .map_err(|cause| ProxyError::BackendUnreachable {
-                        url: url.clone(),
-                        cause,
-                    })?;
+            let span = self
+                .client_trace
+                .as_ref()
+                .and_then(|t| t.start(&method, &url, &mut hop_headers, body.len()));
+            let mut request = Request::new(Full::new(body.clone()));
+            *request.method_mut() = method.clone();
+            *request.headers_mut() = hop_headers;
+            *request.uri_mut() = uri;
+            let response = upstream.send(request).await;
+            if let Some(span) = span {
+                match &response {
+                    Ok(response) => span.answered(
+                        response.status().as_u16(),
+                        response
+                            .headers()
+                            .get(header::CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok()?.parse().ok()),
+                    ),
+                    Err(cause) => span.failed(cause),
+                }
+            }
+            let response = response.map_err(|cause| ProxyError::BackendUnreachable {
+                url: url.clone(),
+                cause,
+            })?;
             match go_client::redirect(response.status(), response.headers(), &url, &method) {
                 None => return Ok((self.inflated(response, gzip, &url).await?, url)),
                 Some(Err(reason)) => return Err(ProxyError::BackendRedirect { url, reason }),
@@ -500,6 +538,30 @@ impl BackendCall {
         })
     }
 
+    /// [`BackendCall::exchange`] watched by a [`CallReport`] (when anything
+    /// watches: result hooks, the stage's metrics or span), which the
+    /// caller concludes with what it makes of the reply.
+    async fn watched_exchange(
+        &self,
+        upstream: &impl Upstream,
+        outgoing: &Outgoing<'_>,
+    ) -> (Option<CallReport<'_>>, Result<BackendReply, ProxyError>) {
+        let mut report = CallReport::start(
+            &self.result_hooks,
+            outgoing.context.as_deref(),
+            self.stage.as_deref(),
+            self.trace.as_ref(),
+        );
+        let span = report.as_ref().and_then(CallReport::span);
+        let exchange = self.exchange(upstream, outgoing, report.as_mut().map(CallReport::context));
+        let reply = match span {
+            Some(span) => opentelemetry::trace::FutureExt::with_context(exchange, span).await,
+            None => exchange.await,
+        };
+        CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
+        (report, reply)
+    }
+
     /// [`BackendCall::exchange`] for a `no-op` endpoint, whose every answer
     /// counts as a success, told to the result hooks.
     pub async fn pass_through(
@@ -507,15 +569,7 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendReply, ProxyError> {
-        let mut report = CallReport::start(
-            &self.result_hooks,
-            outgoing.context.as_deref(),
-            self.stage.as_deref(),
-        );
-        let reply = self
-            .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
-            .await;
-        CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
+        let (report, reply) = self.watched_exchange(upstream, outgoing).await;
         conclude(report, &reply, |_| false);
         reply
     }
@@ -614,15 +668,7 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<BackendAnswer, ProxyError> {
-        let mut report = CallReport::start(
-            &self.result_hooks,
-            outgoing.context.as_deref(),
-            self.stage.as_deref(),
-        );
-        let reply = self
-            .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
-            .await;
-        CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
+        let (report, reply) = self.watched_exchange(upstream, outgoing).await;
         let answer = reply.and_then(|reply| self.decoded(reply));
         conclude(report, &answer, BackendAnswer::is_failure);
         answer
@@ -656,15 +702,7 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<(Bytes, bool), ProxyError> {
-        let mut report = CallReport::start(
-            &self.result_hooks,
-            outgoing.context.as_deref(),
-            self.stage.as_deref(),
-        );
-        let reply = self
-            .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
-            .await;
-        CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
+        let (report, reply) = self.watched_exchange(upstream, outgoing).await;
         let body = reply.and_then(|reply| match self.accept(reply)? {
             Ok(reply) => Ok((reply.body, true)),
             Err(answer) => {
@@ -686,15 +724,7 @@ impl BackendCall {
         upstream: &impl Upstream,
         outgoing: &Outgoing<'_>,
     ) -> Result<Result<(StatusCode, Vec<u8>), BackendAnswer>, ProxyError> {
-        let mut report = CallReport::start(
-            &self.result_hooks,
-            outgoing.context.as_deref(),
-            self.stage.as_deref(),
-        );
-        let reply = self
-            .exchange(upstream, outgoing, report.as_mut().map(CallReport::context))
-            .await;
-        CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
+        let (report, reply) = self.watched_exchange(upstream, outgoing).await;
         let encoded = reply.and_then(|reply| {
             let reply = match self.accept(reply)? {
                 Ok(reply) => reply,

@@ -17,6 +17,8 @@ pub struct CallReport<'a> {
     hooks: &'a ModifierChain,
     /// The backend stage's metric attributes, when it is measured.
     stage: Option<&'a [opentelemetry::KeyValue]>,
+    /// The backend stage's span, when it is traced.
+    span: Option<opentelemetry::Context>,
     /// The backend's copy of the request's context, which its hooks change
     /// and its result hooks then see (a circuit breaker notes there whether
     /// it let the call through).
@@ -28,16 +30,20 @@ pub struct CallReport<'a> {
 }
 
 impl<'a> CallReport<'a> {
-    /// Starts watching a call; `None` (and no copy, no clock read) when no
-    /// hook wants the result and the stage is not measured.
+    /// Starts watching a call (and its span, under the current context);
+    /// `None` (and no copy, no clock read) when no hook wants the result
+    /// and the stage is neither measured nor traced.
     pub fn start(
         hooks: &'a ModifierChain,
         context: Option<&RequestContext>,
         stage: Option<&'a [opentelemetry::KeyValue]>,
+        trace: Option<&crate::telemetry::traces::StageTrace>,
     ) -> Option<Self> {
-        (!hooks.is_empty() || stage.is_some()).then(|| Self {
+        let span = trace.and_then(|t| t.start());
+        (!hooks.is_empty() || stage.is_some() || span.is_some()).then(|| Self {
             hooks,
             stage,
+            span,
             context: context.cloned().unwrap_or_default(),
             started: Instant::now(),
             status: 0,
@@ -56,19 +62,43 @@ impl<'a> CallReport<'a> {
         }
     }
 
+    /// The context holding the call's span, for what the call awaits.
+    pub fn span(&self) -> Option<opentelemetry::Context> {
+        self.span.clone()
+    }
+
     /// The context the backend's hooks are to use.
     pub fn context(&mut self) -> &mut RequestContext {
         &mut self.context
     }
 
-    /// Reports the call's outcome.
-    pub fn finish(mut self, failure: BackendFailure) {
-        self.report(failure, false);
+    /// Reports the call's outcome; `error` says why it failed.
+    pub fn finish(mut self, failure: BackendFailure, error: Option<&dyn std::fmt::Display>) {
+        self.report(failure, false, error);
     }
 
-    fn report(&mut self, failure: BackendFailure, abandoned: bool) {
+    fn report(
+        &mut self,
+        failure: BackendFailure,
+        abandoned: bool,
+        error: Option<&dyn std::fmt::Display>,
+    ) {
         self.reported = true;
         let elapsed = self.started.elapsed();
+        if let Some(span) = &self.span {
+            let status = format!("the backend answered {}", self.status);
+            let failed = failure != BackendFailure::None;
+            crate::telemetry::traces::end_stage(
+                span,
+                crate::telemetry::traces::StageEnd {
+                    // krakend-otel records a failed stage as 500.
+                    status: if failed { 500 } else { self.status },
+                    error: error.or(failed.then_some(&status as &dyn std::fmt::Display)),
+                    canceled: abandoned,
+                    complete: !failed,
+                },
+            );
+        }
         if let Some(stage) = self.stage {
             crate::telemetry::metrics::record_stage(
                 crate::telemetry::metrics::Stage::Backend,
@@ -96,7 +126,7 @@ impl<'a> CallReport<'a> {
 impl Drop for CallReport<'_> {
     fn drop(&mut self) {
         if !self.reported {
-            self.report(BackendFailure::Timeout, true);
+            self.report(BackendFailure::Timeout, true, None);
         }
     }
 }
@@ -112,12 +142,11 @@ pub fn conclude<T>(
     let Some(report) = report else {
         return;
     };
-    let failure = match outcome {
-        Ok(answer) if failed(answer) => BackendFailure::Status,
-        Ok(_) => BackendFailure::None,
-        Err(error) => failure_of(error),
-    };
-    report.finish(failure);
+    match outcome {
+        Ok(answer) if failed(answer) => report.finish(BackendFailure::Status, None),
+        Ok(_) => report.finish(BackendFailure::None, None),
+        Err(error) => report.finish(failure_of(error), Some(error)),
+    }
 }
 
 /// The ABI's word for an error's kind.

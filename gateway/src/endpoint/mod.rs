@@ -34,7 +34,7 @@ use hyper::body::Body;
 use sepia_plugin_api::{Hooks, RequestContext};
 
 use self::{
-    backend::BackendCall,
+    backend::{method_of, BackendCall},
     jwt_claims::ClaimParams,
     request::{Read, RequestPhase},
     respond::ResponsePhase,
@@ -84,6 +84,8 @@ pub struct Endpoint {
     pub route: Option<std::sync::Arc<str>>,
     /// The proxy stage's metric attributes, when it is measured.
     proxy_stage: Option<Vec<opentelemetry::KeyValue>>,
+    /// The proxy stage's span, when it is traced.
+    proxy_trace: Option<crate::telemetry::traces::StageTrace>,
     request: RequestPhase,
     strategy: Strategy,
     backends: Vec<BackendCall>,
@@ -120,13 +122,21 @@ impl Endpoint {
         service: &ServiceSettings,
     ) -> Self {
         let mut backend_modifiers = backend_modifiers.into_iter();
+        // krakend-otel's skip_paths name endpoints neither measured nor
+        // traced.
+        let observed = service
+            .stages
+            .as_ref()
+            .filter(|s| !s.skip_paths.contains(&endpoint.endpoint));
         let claims = ClaimParams::of(endpoint, service.config_version);
         let backends: Vec<BackendCall> = endpoint
             .backends
             .iter()
             .map(|b| {
                 let modifiers = backend_modifiers.next().unwrap_or_default();
-                BackendCall::new(endpoint, b, modifiers, hook_pool, service, &claims)
+                BackendCall::new(
+                    endpoint, b, modifiers, hook_pool, service, observed, &claims,
+                )
             })
             .collect();
         let modifiers = ModifierChain::new(modifiers, hook_pool);
@@ -134,8 +144,15 @@ impl Endpoint {
             !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
         Self {
             path: endpoint.endpoint.clone(),
-            proxy_stage: service.stages.as_ref().filter(|s| s.proxy).map(|s| {
+            proxy_stage: observed.filter(|s| s.proxy).map(|s| {
                 crate::telemetry::metrics::proxy_attributes(&endpoint.endpoint, &s.proxy_attributes)
+            }),
+            proxy_trace: observed.filter(|s| s.proxy_traces).map(|s| {
+                crate::telemetry::traces::StageTrace::proxy(
+                    &endpoint.endpoint,
+                    method_of(endpoint.method).as_str(),
+                    &s.proxy_trace_attributes,
+                )
             }),
             route: service.measure_requests.then(|| {
                 std::sync::Arc::from(crate::telemetry::metrics::route_of(&endpoint.endpoint))
@@ -253,13 +270,39 @@ impl Endpoint {
             limits,
         );
         let proxy_started = self.proxy_stage.as_ref().map(|_| std::time::Instant::now());
-        let collected = if self.strategy.bounds_itself() {
-            backends.await
-        } else {
-            tokio::time::timeout_at(limits.deadline, backends)
-                .await
-                .unwrap_or(Err(ProxyError::Timeout(self.timeout)))
+        let proxy_span = self.proxy_trace.as_ref().and_then(|t| t.start());
+        let backends = async {
+            if self.strategy.bounds_itself() {
+                backends.await
+            } else {
+                tokio::time::timeout_at(limits.deadline, backends)
+                    .await
+                    .unwrap_or(Err(ProxyError::Timeout(self.timeout)))
+            }
         };
+        let collected = match &proxy_span {
+            Some(span) => {
+                opentelemetry::trace::FutureExt::with_context(backends, span.clone()).await
+            }
+            None => backends.await,
+        };
+        if let Some(span) = &proxy_span {
+            crate::telemetry::traces::end_stage(
+                span,
+                crate::telemetry::traces::StageEnd {
+                    status: match &collected {
+                        Ok(c) => c.status().as_u16(),
+                        Err(_) => 500,
+                    },
+                    error: collected
+                        .as_ref()
+                        .err()
+                        .map(|e| e as &dyn std::fmt::Display),
+                    canceled: false,
+                    complete: collected.as_ref().is_ok_and(|c| c.is_complete()),
+                },
+            );
+        }
         if let (Some(fixed), Some(started)) = (&self.proxy_stage, proxy_started) {
             crate::telemetry::metrics::record_stage(
                 crate::telemetry::metrics::Stage::Proxy,

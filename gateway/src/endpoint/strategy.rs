@@ -115,6 +115,18 @@ impl Collected {
         }
     }
 
+    /// The status of the answer (`resp.Metadata.StatusCode`, for the
+    /// proxy stage's span).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Collected::Stream(response) => response.status(),
+            Collected::Raw { status, .. }
+            | Collected::Refused { status, .. }
+            | Collected::Encoded { status, .. }
+            | Collected::Data { status, .. } => *status,
+        }
+    }
+
     /// Whether the answer is complete, as lura's `IsComplete` says it.
     pub fn is_complete(&self) -> bool {
         match self {

@@ -11,7 +11,11 @@ use sepia_plugin_api::{
 };
 
 use super::{convert::plugin_error, hook_pool::HookPool};
-use crate::{error::ProxyError, plugin_host::BoundModifier};
+use crate::{
+    error::ProxyError,
+    plugin_host::BoundModifier,
+    telemetry::traces::{self, HookSpan},
+};
 
 /// What the request hooks decided.
 pub enum RequestOutcome {
@@ -97,22 +101,30 @@ impl ModifierChain {
         context: &mut RequestContext,
     ) -> Result<RequestOutcome, ProxyError> {
         let taken = std::mem::take(context);
+        let traced = traces::current_for_hooks();
         let (outcome, back) = self
             .run(move |modifiers| {
                 let mut request = request;
                 let mut context = taken;
                 for bound in modifiers {
-                    match bound
+                    let span = traced
+                        .as_ref()
+                        .and_then(|parent| HookSpan::start(parent, &bound.plugin, "request"));
+                    let flow = bound
                         .modifier
                         .on_request_with(&mut request, &mut context)
                         .into_result()
-                    {
+                        .map_err(|error| plugin_error(&bound.plugin, error));
+                    if let Some(span) = span {
+                        span.end(flow.as_ref().err().map(|e| e as &dyn std::fmt::Display));
+                    }
+                    match flow {
                         Ok(RequestFlow::Continue) => {}
                         Ok(RequestFlow::Respond(response)) => {
                             let outcome = RequestOutcome::Respond(bound.plugin.clone(), response);
                             return (Ok(outcome), context);
                         }
-                        Err(error) => return (Err(plugin_error(&bound.plugin, error)), context),
+                        Err(error) => return (Err(error), context),
                     }
                 }
                 (Ok(RequestOutcome::Continue(request)), context)
@@ -134,6 +146,7 @@ impl ModifierChain {
         layout: BodyLayout,
     ) -> Result<PluginResponse, ProxyError> {
         let taken = std::mem::take(context);
+        let traced = traces::current_for_hooks();
         let (outcome, back) = self
             .run(move |modifiers| {
                 let mut response = response;
@@ -141,12 +154,19 @@ impl ModifierChain {
                 let mut layout = layout;
                 for bound in modifiers {
                     let before = (response.body.as_ptr(), response.body.len());
-                    if let Err(error) = bound
+                    let span = traced
+                        .as_ref()
+                        .and_then(|parent| HookSpan::start(parent, &bound.plugin, "response"));
+                    let done = bound
                         .modifier
                         .on_response_with(&mut response, &mut context, &layout)
                         .into_result()
-                    {
-                        return (Err(plugin_error(&bound.plugin, error)), context);
+                        .map_err(|error| plugin_error(&bound.plugin, error));
+                    if let Some(span) = span {
+                        span.end(done.as_ref().err().map(|e| e as &dyn std::fmt::Display));
+                    }
+                    if let Err(error) = done {
+                        return (Err(error), context);
                     }
                     if layout.canonical_json
                         && before != (response.body.as_ptr(), response.body.len())

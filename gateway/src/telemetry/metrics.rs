@@ -14,7 +14,7 @@ use opentelemetry::{
     metrics::{Histogram, MeterProvider as _},
     KeyValue,
 };
-use opentelemetry_sdk::{metrics::SdkMeterProvider, Resource};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus::{Encoder as _, TextEncoder};
 
 use super::settings::OtelSettings;
@@ -56,6 +56,15 @@ pub fn route_of(endpoint: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// krakend-otel's route of an answer no endpoint gave: `404 Not Found`.
+pub fn status_route(status: u16) -> String {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{status} {reason}")
 }
 
 /// The gateway's metrics and the registry their exporters read.
@@ -137,7 +146,7 @@ pub fn backend_attributes(
 }
 
 /// `:Name` segments written `:name`, as `NormalizeURLPattern` lowers them.
-fn lowercase_params(route: &str) -> String {
+pub fn lowercase_params(route: &str) -> String {
     route
         .split('/')
         .map(|segment| match segment.strip_prefix(':') {
@@ -179,7 +188,12 @@ pub struct MetricsError(#[source] opentelemetry_sdk::error::OTelSdkError);
 
 /// Builds the process's metrics for `settings` (once; later calls keep the
 /// first).
-pub fn install(settings: &OtelSettings) -> Result<&'static GatewayMetrics, MetricsError> {
+/// `otlp` are the OTLP exporters' readers (see
+/// [`super::otlp::metric_readers`]).
+pub fn install(
+    settings: &OtelSettings,
+    otlp: Vec<super::otlp::MetricReader>,
+) -> Result<&'static GatewayMetrics, MetricsError> {
     if let Some(installed) = METRICS.get() {
         return Ok(installed);
     }
@@ -188,14 +202,13 @@ pub fn install(settings: &OtelSettings) -> Result<&'static GatewayMetrics, Metri
         .with_registry(registry.clone())
         .build()
         .map_err(MetricsError)?;
-    let provider = SdkMeterProvider::builder()
+    let mut provider = SdkMeterProvider::builder()
         .with_reader(exporter)
-        .with_resource(
-            Resource::builder()
-                .with_service_name(settings.service_name.clone())
-                .build(),
-        )
-        .build();
+        .with_resource(super::resource(settings));
+    for reader in otlp {
+        provider = provider.with_reader(reader);
+    }
+    let provider = provider.build();
     let meter = provider.meter(METER);
     let server = settings.global_metrics.then(|| ServerInstruments {
         duration: meter
@@ -269,13 +282,7 @@ impl GatewayMetrics {
         ));
         let route: opentelemetry::Value = match route {
             Some(route) => route.into(),
-            None => {
-                let reason = http::StatusCode::from_u16(status)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or("");
-                format!("{status} {reason}").into()
-            }
+            None => status_route(status).into(),
         };
         attributes.push(KeyValue::new("http.route", route));
         attributes.push(KeyValue::new(
@@ -300,19 +307,16 @@ mod tests {
 
     #[test]
     fn requests_are_exported_under_krakend_otels_names() {
-        let settings = OtelSettings {
-            service_name: "shop".into(),
-            prometheus: Vec::new(),
-            global_metrics: true,
-            static_attributes: vec![("env".into(), "test".into())],
-            stages: crate::telemetry::settings::StageSettings {
-                proxy: true,
-                proxy_attributes: Vec::new(),
-                backend: true,
-                backend_attributes: Vec::new(),
-            },
-        };
-        let metrics = install(&settings).unwrap();
+        let text = serde_json::json!({"version": 3, "endpoints": [], "extra_config": {
+            crate::telemetry::settings::NAMESPACE: {
+                "service_name": "shop",
+                "layers": {"global": {"metrics_static_attributes": [{"key": "env", "value": "test"}]}}
+            }
+        }})
+        .to_string();
+        let config = sepia_config::parse_str(&text, false).unwrap().config;
+        let (settings, _) = OtelSettings::from_config(&config).unwrap().unwrap();
+        let metrics = install(&settings, Vec::new()).unwrap();
         metrics.record_request(
             &http::Method::GET,
             false,

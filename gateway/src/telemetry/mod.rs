@@ -1,8 +1,36 @@
 //! `telemetry/opentelemetry`, as krakend-otel reads it: the metrics of the
 //! gateway's layers, exported through OpenTelemetry's Prometheus exporter
-//! on listeners of their own. Traces and the OTLP exporters are not there
-//! yet (start-up warns about them).
+//! on listeners of their own and pushed to OTLP collectors, and the traces
+//! of each request, pushed to OTLP collectors.
 
 pub mod metrics;
+pub mod otlp;
 pub mod prometheus_listener;
 pub mod settings;
+pub mod traces;
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::Resource;
+
+/// What the metrics and spans say of the process, as krakend-otel's state
+/// sets it: `service.name`, `service.version` (the KrakenD release Sepia
+/// answers as, unless `service_version`), and `deployment.environment`
+/// when `deploy_env` is given.
+pub fn resource(settings: &settings::OtelSettings) -> Resource {
+    let version = if settings.service_version.is_empty() {
+        crate::identity::KRAKEND_2_VERSION.to_owned()
+    } else {
+        settings.service_version.clone()
+    };
+    let mut attributes = vec![KeyValue::new("service.version", version)];
+    if !settings.deploy_env.is_empty() {
+        attributes.push(KeyValue::new(
+            "deployment.environment",
+            settings.deploy_env.clone(),
+        ));
+    }
+    Resource::builder()
+        .with_service_name(settings.service_name.clone())
+        .with_attributes(attributes)
+        .build()
+}

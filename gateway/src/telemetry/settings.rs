@@ -1,7 +1,10 @@
 //! The settings of `telemetry/opentelemetry` Sepia reads (krakend-otel's
 //! `config/config.go`).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
 
 use sepia_config::Config;
 use serde_json::{Map, Value};
@@ -17,22 +20,76 @@ pub struct PrometheusExporter {
     pub port: u16,
 }
 
+/// One `exporters.otlp` entry: a collector the metrics and spans are
+/// pushed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpExporter {
+    pub name: String,
+    /// `scheme://host:port`: krakend-otel's `host` and `port` (4317 and
+    /// `localhost` by default), plain unless `host` says `https://`.
+    pub endpoint: String,
+    /// `use_http`: OTLP over HTTP (protobuf bodies), else gRPC.
+    pub use_http: bool,
+    /// Not `disable_metrics`.
+    pub metrics: bool,
+    /// Not `disable_traces`.
+    pub traces: bool,
+    /// `custom_metric_reporting_period` when at least a second, else the
+    /// namespace's `metric_reporting_period`.
+    pub reporting_period: Duration,
+}
+
+/// The traces' settings that are not a stage's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceSettings {
+    /// `trace_sample_rate`: krakend-otel samples every trace unless the
+    /// rate is strictly between 0 and 1 (so 0 samples all, as there).
+    pub sample_rate: f64,
+    /// Not `layers.global.disable_propagation`: a client's `traceparent`
+    /// is the parent of the gateway's spans.
+    pub propagation: bool,
+    /// Not `layers.global.disable_traces`: a span per request.
+    pub global: bool,
+    /// `layers.global.traces_static_attributes`.
+    pub global_attributes: Vec<(String, String)>,
+}
+
 /// What Sepia does of the namespace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OtelSettings {
     /// `service_name` (`target_info`'s `service_name`).
     pub service_name: String,
+    /// `service_version` and `deploy_env`, the resource's
+    /// `service.version` and `deployment.environment`.
+    pub service_version: String,
+    pub deploy_env: String,
     pub prometheus: Vec<PrometheusExporter>,
+    pub otlp: Vec<OtlpExporter>,
     /// `layers.global.disable_metrics`.
     pub global_metrics: bool,
     /// `layers.global.metrics_static_attributes`.
     pub static_attributes: Vec<(String, String)>,
-    /// The proxy and backend stages' metrics.
+    pub traces: TraceSettings,
+    /// The proxy and backend stages' metrics and spans.
     pub stages: StageSettings,
 }
 
-/// `layers.proxy` and `layers.backend.metrics`: whether each stage's
-/// duration is measured, and the attributes added to it.
+impl OtelSettings {
+    /// Whether spans are made: some OTLP exporter takes them
+    /// (krakend-otel's tracer is a no-op one without).
+    pub fn traces_exported(&self) -> bool {
+        self.otlp.iter().any(|e| e.traces)
+    }
+
+    /// Whether a request to `path` is left out of the metrics and traces
+    /// (`skip_paths`, matched whole).
+    pub fn skips(&self, path: &str) -> bool {
+        self.stages.skip_paths.iter().any(|p| p == path)
+    }
+}
+
+/// `layers.proxy` and `layers.backend`: whether each stage is measured and
+/// traced, and the attributes added to each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageSettings {
     /// Not `layers.proxy.disable_metrics`.
@@ -41,7 +98,27 @@ pub struct StageSettings {
     /// Not `layers.backend.metrics.disable_stage`.
     pub backend: bool,
     pub backend_attributes: Vec<(String, String)>,
+    /// Spans of the proxy stage: traces are exported and not
+    /// `layers.proxy.disable_traces`.
+    pub proxy_traces: bool,
+    /// `layers.proxy.traces_static_attributes`.
+    pub proxy_trace_attributes: Vec<(String, String)>,
+    /// Spans of the backend stage: traces are exported and not
+    /// `layers.backend.traces.disable_stage`.
+    pub backend_traces: bool,
+    /// A client span per HTTP exchange with a backend, which also sends
+    /// the `traceparent`: `layers.backend.traces.round_trip` or
+    /// `read_payload` (both on by default).
+    pub backend_round_trip: bool,
+    /// `layers.backend.traces.static_attributes`.
+    pub backend_trace_attributes: Vec<(String, String)>,
+    /// `skip_paths`: endpoints (and request paths) neither measured nor
+    /// traced; krakend-otel's defaults unless the list is given.
+    pub skip_paths: Vec<String>,
 }
+
+/// krakend-otel's `skip_paths` when the file gives none.
+const DEFAULT_SKIP_PATHS: &[&str] = &["/__health", "/__debug/", "/__echo/", "/__stats/"];
 
 /// A `[{"key": ..., "value": ...}]` list.
 fn attributes(value: Option<&Value>, at: &str) -> Result<Vec<(String, String)>, String> {
@@ -81,6 +158,114 @@ fn object<'v>(value: &'v Value, key: &str) -> Result<&'v Map<String, Value>, Str
         .ok_or_else(|| format!("{}: must be an object", path(key)))
 }
 
+fn flag(map: &Map<String, Value>, key: &str) -> bool {
+    map.get(key).and_then(Value::as_bool) == Some(true)
+}
+
+fn text(map: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>, String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("{}: must be a string", path(at))),
+    }
+}
+
+/// A whole number of seconds, when given.
+fn seconds(map: &Map<String, Value>, key: &str, at: &str) -> Result<Option<u64>, String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("{}: must be a whole number of seconds", path(at))),
+    }
+}
+
+fn prometheus_exporters(list: &Value) -> Result<Vec<PrometheusExporter>, String> {
+    let Value::Array(list) = list else {
+        return Err(format!("{}: must be a list", path("exporters.prometheus")));
+    };
+    let mut out = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let at = format!("exporters.prometheus[{i}]");
+        let entry = object(entry, &at)?;
+        if flag(entry, "disable_metrics") {
+            continue;
+        }
+        let port = match entry.get("port") {
+            None => 9090,
+            Some(v) => v
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{}: must be a port number", path(&format!("{at}.port"))))?,
+        };
+        let host = match entry.get("host").and_then(Value::as_str) {
+            None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Some(text) => text.parse().map_err(|_| {
+                format!(
+                    "{}: \"{text}\" is not an IP address to listen on",
+                    path(&format!("{at}.host"))
+                )
+            })?,
+        };
+        let name =
+            text(entry, "name", &format!("{at}.name"))?.unwrap_or_else(|| "prometheus".into());
+        out.push(PrometheusExporter { name, host, port });
+    }
+    Ok(out)
+}
+
+fn otlp_exporters(list: &Value, default_period: Duration) -> Result<Vec<OtlpExporter>, String> {
+    let Value::Array(list) = list else {
+        return Err(format!("{}: must be a list", path("exporters.otlp")));
+    };
+    let mut out = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let at = format!("exporters.otlp[{i}]");
+        let entry = object(entry, &at)?;
+        let port = match entry.get("port") {
+            None => 4317,
+            Some(v) => v
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| format!("{}: must be a port number", path(&format!("{at}.port"))))?,
+        };
+        // krakend-otel: port 0 is its default, and so is an empty host.
+        let port = if port == 0 { 4317 } else { port };
+        let host = text(entry, "host", &format!("{at}.host"))?
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        let endpoint = if host.starts_with("http://") || host.starts_with("https://") {
+            format!("{host}:{port}")
+        } else {
+            format!("http://{host}:{port}")
+        };
+        if endpoint.parse::<http::Uri>().is_err() {
+            return Err(format!(
+                "{}: \"{host}\" with port {port} is not a collector address (a host name or IP, \
+                 optionally after http:// or https://)",
+                path(&format!("{at}.host"))
+            ));
+        }
+        let custom = seconds(
+            entry,
+            "custom_metric_reporting_period",
+            &format!("{at}.custom_metric_reporting_period"),
+        )?
+        .filter(|s| *s >= 1);
+        out.push(OtlpExporter {
+            name: text(entry, "name", &format!("{at}.name"))?.unwrap_or_default(),
+            endpoint,
+            use_http: flag(entry, "use_http"),
+            metrics: !flag(entry, "disable_metrics"),
+            traces: !flag(entry, "disable_traces"),
+            reporting_period: custom.map_or(default_period, Duration::from_secs),
+        });
+    }
+    Ok(out)
+}
+
 impl OtelSettings {
     /// The settings, and warnings for what is not served yet; `None` when
     /// the file has no such namespace.
@@ -90,97 +275,123 @@ impl OtelSettings {
         };
         let map = object(value, "")?;
         let mut warnings = Vec::new();
-        let service_name = match map.get("service_name") {
-            None => "KrakenD".to_owned(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(format!("{}: must be a string", path("service_name"))),
-        };
+        let service_name =
+            text(map, "service_name", "service_name")?.unwrap_or_else(|| "KrakenD".to_owned());
+        let service_version = text(map, "service_version", "service_version")?.unwrap_or_default();
+        let deploy_env = text(map, "deploy_env", "deploy_env")?.unwrap_or_default();
+        let period = Duration::from_secs(
+            seconds(map, "metric_reporting_period", "metric_reporting_period")?.unwrap_or(30),
+        );
         let mut prometheus = Vec::new();
+        let mut otlp = Vec::new();
         if let Some(exporters) = map.get("exporters") {
             let exporters = object(exporters, "exporters")?;
-            if exporters.contains_key("otlp") {
-                warnings.push(format!(
-                    "{}: the OTLP exporters are not served yet: nothing is pushed",
-                    path("exporters.otlp")
-                ));
-            }
             if let Some(list) = exporters.get("prometheus") {
-                let Value::Array(list) = list else {
-                    return Err(format!("{}: must be a list", path("exporters.prometheus")));
-                };
-                for (i, entry) in list.iter().enumerate() {
-                    let at = format!("exporters.prometheus[{i}]");
-                    let entry = object(entry, &at)?;
-                    if entry.get("disable_metrics").and_then(Value::as_bool) == Some(true) {
-                        continue;
-                    }
-                    let port = match entry.get("port") {
-                        None => 9090,
-                        Some(v) => v
-                            .as_u64()
-                            .and_then(|p| u16::try_from(p).ok())
-                            .filter(|p| *p > 0)
-                            .ok_or_else(|| {
-                                format!("{}: must be a port number", path(&format!("{at}.port")))
-                            })?,
-                    };
-                    let host = match entry.get("host").and_then(Value::as_str) {
-                        None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                        Some(text) => text.parse().map_err(|_| {
-                            format!(
-                                "{}: \"{text}\" is not an IP address to listen on",
-                                path(&format!("{at}.host"))
-                            )
-                        })?,
-                    };
-                    let name = entry
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("prometheus")
-                        .to_owned();
-                    prometheus.push(PrometheusExporter { name, host, port });
-                }
+                prometheus = prometheus_exporters(list)?;
+            }
+            if let Some(list) = exporters.get("otlp") {
+                otlp = otlp_exporters(list, period)?;
             }
         }
+        let mut names = std::collections::HashSet::new();
+        for name in otlp
+            .iter()
+            .map(|e| &e.name)
+            .chain(prometheus.iter().map(|e| &e.name))
+        {
+            if !names.insert(name) {
+                return Err(format!(
+                    "{}: two exporters are named \"{name}\": give each its own name",
+                    path("exporters")
+                ));
+            }
+        }
+        let sample_rate = match map.get("trace_sample_rate") {
+            None | Some(Value::Null) => 1.0,
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| format!("{}: must be a number", path("trace_sample_rate")))?,
+        };
+        let skip_paths = match map.get("skip_paths") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|p| {
+                    p.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("{}: must be a list of paths", path("skip_paths")))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(format!("{}: must be a list of paths", path("skip_paths"))),
+        };
+        let skip_paths = if skip_paths.is_empty() {
+            DEFAULT_SKIP_PATHS.iter().map(|p| (*p).to_owned()).collect()
+        } else {
+            skip_paths
+        };
+        let traced = otlp.iter().any(|e| e.traces);
         let mut global_metrics = true;
         let mut static_attributes = Vec::new();
+        let mut traces = TraceSettings {
+            sample_rate,
+            propagation: true,
+            global: traced,
+            global_attributes: Vec::new(),
+        };
         let mut stages = StageSettings {
             proxy: true,
             proxy_attributes: Vec::new(),
             backend: true,
             backend_attributes: Vec::new(),
+            proxy_traces: traced,
+            proxy_trace_attributes: Vec::new(),
+            backend_traces: traced,
+            backend_round_trip: traced,
+            backend_trace_attributes: Vec::new(),
+            skip_paths,
         };
         if let Some(layers) = map.get("layers") {
             let layers = object(layers, "layers")?;
             if let Some(global) = layers.get("global") {
                 let global = object(global, "layers.global")?;
-                global_metrics =
-                    global.get("disable_metrics").and_then(Value::as_bool) != Some(true);
+                global_metrics = !flag(global, "disable_metrics");
                 static_attributes = attributes(
                     global.get("metrics_static_attributes"),
                     "layers.global.metrics_static_attributes",
                 )?;
+                traces.global = traced && !flag(global, "disable_traces");
+                traces.propagation = !flag(global, "disable_propagation");
+                traces.global_attributes = attributes(
+                    global.get("traces_static_attributes"),
+                    "layers.global.traces_static_attributes",
+                )?;
+                report_headers_warning(global, "layers.global", &mut warnings);
             }
             if let Some(proxy) = layers.get("proxy") {
                 let proxy = object(proxy, "layers.proxy")?;
-                stages.proxy = proxy.get("disable_metrics").and_then(Value::as_bool) != Some(true);
+                stages.proxy = !flag(proxy, "disable_metrics");
                 stages.proxy_attributes = attributes(
                     proxy.get("metrics_static_attributes"),
                     "layers.proxy.metrics_static_attributes",
                 )?;
+                stages.proxy_traces = traced && !flag(proxy, "disable_traces");
+                stages.proxy_trace_attributes = attributes(
+                    proxy.get("traces_static_attributes"),
+                    "layers.proxy.traces_static_attributes",
+                )?;
+                report_headers_warning(proxy, "layers.proxy", &mut warnings);
             }
             if let Some(backend) = layers.get("backend") {
                 let backend = object(backend, "layers.backend")?;
                 if let Some(metrics) = backend.get("metrics") {
                     let metrics = object(metrics, "layers.backend.metrics")?;
-                    stages.backend =
-                        metrics.get("disable_stage").and_then(Value::as_bool) != Some(true);
+                    stages.backend = !flag(metrics, "disable_stage");
                     stages.backend_attributes = attributes(
                         metrics.get("static_attributes"),
                         "layers.backend.metrics.static_attributes",
                     )?;
                     for detail in ["round_trip", "read_payload", "detailed_connection"] {
-                        if metrics.get(detail).and_then(Value::as_bool) == Some(true) {
+                        if flag(metrics, detail) {
                             warnings.push(format!(
                                 "{}: the backend client's http.client.* metrics are not exported yet",
                                 path(&format!("layers.backend.metrics.{detail}"))
@@ -188,30 +399,51 @@ impl OtelSettings {
                         }
                     }
                 }
-                if backend.contains_key("traces") {
-                    warnings.push(format!(
-                        "{}: traces are not exported yet",
-                        path("layers.backend.traces")
-                    ));
+                if let Some(backend_traces) = backend.get("traces") {
+                    let at = "layers.backend.traces";
+                    let backend_traces = object(backend_traces, at)?;
+                    stages.backend_traces = traced && !flag(backend_traces, "disable_stage");
+                    // Given, the two default to false, as Go's JSON leaves them.
+                    stages.backend_round_trip = traced
+                        && (flag(backend_traces, "round_trip")
+                            || flag(backend_traces, "read_payload"));
+                    stages.backend_trace_attributes = attributes(
+                        backend_traces.get("static_attributes"),
+                        "layers.backend.traces.static_attributes",
+                    )?;
+                    report_headers_warning(backend_traces, at, &mut warnings);
+                    if flag(backend_traces, "detailed_connection") {
+                        warnings.push(format!(
+                            "{}: the client span's connection details are not recorded yet",
+                            path(&format!("{at}.detailed_connection"))
+                        ));
+                    }
                 }
             }
-        }
-        if map.contains_key("trace_sample_rate") {
-            warnings.push(format!(
-                "{}: traces are not exported yet",
-                path("trace_sample_rate")
-            ));
         }
         Ok(Some((
             OtelSettings {
                 service_name,
+                service_version,
+                deploy_env,
                 prometheus,
+                otlp,
                 global_metrics,
                 static_attributes,
+                traces,
                 stages,
             },
             warnings,
         )))
+    }
+}
+
+fn report_headers_warning(layer: &Map<String, Value>, at: &str, warnings: &mut Vec<String>) {
+    if flag(layer, "report_headers") {
+        warnings.push(format!(
+            "{}: headers are not recorded on spans yet",
+            path(&format!("{at}.report_headers"))
+        ));
     }
 }
 
@@ -249,8 +481,14 @@ mod tests {
         );
         assert_eq!(s.static_attributes, vec![("env".into(), "prod".into())]);
         assert!(s.stages.proxy && s.stages.backend);
-        // The OTLP exporter and the backend client's detailed metrics.
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        // The backend client's detailed metrics.
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(s.otlp[0].endpoint, "http://collector:4317");
+        assert!(!s.otlp[0].use_http && s.otlp[0].traces && s.otlp[0].metrics);
+        assert_eq!(s.otlp[0].reporting_period, Duration::from_secs(30));
+        assert!(s.traces_exported() && s.traces.global && s.traces.propagation);
+        assert!(s.stages.proxy_traces && s.stages.backend_traces && s.stages.backend_round_trip);
+        assert!(s.skips("/__health") && !s.skips("/items"));
         let (defaults, _) = settings(json!({"exporters": {"prometheus": [{}]}}))
             .unwrap()
             .unwrap();
@@ -261,5 +499,55 @@ mod tests {
                 .unwrap_err()
                 .contains("exporters.prometheus[0].port")
         );
+        assert!(!defaults.traces_exported() && !defaults.stages.proxy_traces);
+    }
+
+    #[test]
+    fn traces_are_read_as_krakend_otel_reads_them() {
+        let (s, warnings) = settings(json!({
+            "trace_sample_rate": 0.25,
+            "metric_reporting_period": 5,
+            "skip_paths": ["/private"],
+            "exporters": {"otlp": [
+                {"name": "a", "host": "https://collector", "port": 4318, "use_http": true,
+                 "disable_metrics": true, "custom_metric_reporting_period": 2},
+                {"name": "b", "disable_traces": true}
+            ]},
+            "layers": {
+                "global": {"disable_propagation": true,
+                           "traces_static_attributes": [{"key": "zone", "value": "eu"}]},
+                "proxy": {"disable_traces": true},
+                "backend": {"traces": {"static_attributes": [{"key": "k", "value": "v"}]}}
+            }
+        }))
+        .unwrap()
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(s.traces.sample_rate, 0.25);
+        assert_eq!(s.otlp[0].endpoint, "https://collector:4318");
+        assert!(s.otlp[0].use_http && !s.otlp[0].metrics);
+        assert_eq!(s.otlp[0].reporting_period, Duration::from_secs(2));
+        assert_eq!(s.otlp[1].endpoint, "http://localhost:4317");
+        assert_eq!(s.otlp[1].reporting_period, Duration::from_secs(5));
+        assert!(s.traces.global && !s.traces.propagation);
+        assert_eq!(
+            s.traces.global_attributes,
+            vec![("zone".into(), "eu".into())]
+        );
+        assert!(!s.stages.proxy_traces && s.stages.backend_traces);
+        // A traces object given without round_trip: Go reads false.
+        assert!(!s.stages.backend_round_trip);
+        assert!(s.skips("/private") && !s.skips("/__health"));
+        let duplicate = settings(json!({"exporters": {
+            "otlp": [{"name": "x"}], "prometheus": [{"name": "x"}]}}));
+        assert!(duplicate
+            .unwrap_err()
+            .contains("two exporters are named \"x\""));
+        assert!(settings(json!({"trace_sample_rate": "all"}))
+            .unwrap_err()
+            .contains("trace_sample_rate"));
+        assert!(settings(json!({"exporters": {"otlp": [{"host": "a b"}]}}))
+            .unwrap_err()
+            .contains("exporters.otlp[0].host"));
     }
 }

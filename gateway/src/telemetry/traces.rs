@@ -1,0 +1,501 @@
+//! Traces as krakend-otel makes them, exported over OTLP: a server span
+//! per request (named by its path, `krakend.stage=global`), a child for
+//! the endpoint's proxy stage (named by its route), one per backend (named
+//! by its URL pattern) and, under that, a client span per HTTP exchange
+//! (`krakend.stage=backend-request`), which is the one whose `traceparent`
+//! the backend gets. Sepia adds a span per plugin hook
+//! (`krakend.stage=plugin`).
+//!
+//! The request's context travels as OpenTelemetry's current context: the
+//! connection wraps the request's future in it, each stage wraps the
+//! futures it awaits in its own span's, so that no layer passes spans to
+//! another by hand.
+
+use std::{
+    fmt::Display,
+    net::SocketAddr,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use http::{HeaderMap, Request};
+use opentelemetry::{
+    propagation::{TextMapCompositePropagator, TextMapPropagator as _},
+    trace::{SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _},
+    Context, KeyValue,
+};
+use opentelemetry_sdk::{
+    propagation::{BaggagePropagator, TraceContextPropagator},
+    trace::{Sampler, SdkTracer, SdkTracerProvider},
+};
+
+use super::{
+    metrics::{lowercase_params, route_of, status_route},
+    otlp::{span_exporter, ExportClient, OtlpError},
+    settings::OtelSettings,
+};
+
+/// krakend-otel's tracer name (the spans' instrumentation scope).
+const SCOPE: &str = "io.krakend.krakend-otel";
+
+/// The process's tracer, once traces are exported.
+pub struct GatewayTracer {
+    provider: SdkTracerProvider,
+    tracer: SdkTracer,
+    /// W3C trace context and baggage, krakend-otel's default propagators.
+    propagator: TextMapCompositePropagator,
+    /// Not `layers.global.disable_propagation`.
+    propagation: bool,
+    /// The server span's fixed attributes; `None` with
+    /// `layers.global.disable_traces`.
+    global: Option<Vec<KeyValue>>,
+}
+
+static TRACER: OnceLock<GatewayTracer> = OnceLock::new();
+
+/// Sets up the tracer when some OTLP exporter takes spans (once; later
+/// calls keep the first). Call it on the gateway's runtime.
+pub fn install(
+    settings: &OtelSettings,
+    client: &ExportClient,
+) -> Result<Option<&'static GatewayTracer>, OtlpError> {
+    if let Some(installed) = TRACER.get() {
+        return Ok(Some(installed));
+    }
+    if !settings.traces_exported() {
+        return Ok(None);
+    }
+    let mut builder = SdkTracerProvider::builder().with_resource(super::resource(settings));
+    for exporter in settings.otlp.iter().filter(|e| e.traces) {
+        builder = builder.with_batch_exporter(span_exporter(exporter, client)?);
+    }
+    // krakend-otel samples every trace unless the rate is strictly between
+    // 0 and 1; then it follows the parent's decision, else the trace id's.
+    let rate = settings.traces.sample_rate;
+    let sampler = if rate > 0.0 && rate < 1.0 {
+        Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(rate)))
+    } else {
+        Sampler::AlwaysOn
+    };
+    let provider = builder.with_sampler(sampler).build();
+    let tracer = provider.tracer(SCOPE);
+    let global = settings.traces.global.then(|| {
+        let mut fixed = vec![KeyValue::new("krakend.stage", "global")];
+        fixed.extend(statics(&settings.traces.global_attributes));
+        fixed
+    });
+    Ok(Some(TRACER.get_or_init(|| GatewayTracer {
+        provider,
+        tracer,
+        propagator: TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]),
+        propagation: settings.traces.propagation,
+        global,
+    })))
+}
+
+/// The tracer, once installed.
+pub fn installed() -> Option<&'static GatewayTracer> {
+    TRACER.get()
+}
+
+/// Exports the spans still buffered; at shutdown. Blocks.
+pub fn flush() {
+    if let Some(tracer) = installed() {
+        if let Err(error) = tracer.provider.force_flush() {
+            tracing::warn!(%error, "not every span could be exported at shutdown");
+        }
+    }
+}
+
+/// krakend-otel leaves out attributes with an empty key or value.
+fn statics(attributes: &[(String, String)]) -> impl Iterator<Item = KeyValue> + '_ {
+    attributes
+        .iter()
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+}
+
+/// A request's `http.request.body.size` as Go's `ContentLength` gives it:
+/// its `Content-Length`, 0 for a request without a body, unknown (`None`)
+/// for a chunked one.
+fn request_body_size(headers: &HeaderMap) -> Option<i64> {
+    match headers.get(http::header::CONTENT_LENGTH) {
+        Some(length) => length.to_str().ok()?.parse().ok(),
+        None if headers.contains_key(http::header::TRANSFER_ENCODING) => None,
+        None => Some(0),
+    }
+}
+
+/// One request's trace: the context its stages run in.
+pub struct RequestTrace {
+    context: Context,
+    /// The context holds the request's own span (it may hold only a
+    /// client's remote parent).
+    has_span: bool,
+}
+
+impl GatewayTracer {
+    /// Starts a request's trace: its parent from the client's
+    /// `traceparent` (unless propagation is off), and its server span.
+    pub fn begin<B>(&self, request: &Request<B>, remote: SocketAddr) -> RequestTrace {
+        let parent = if self.propagation {
+            self.propagator
+                .extract(&opentelemetry_http::HeaderExtractor(request.headers()))
+        } else {
+            Context::new()
+        };
+        let Some(fixed) = &self.global else {
+            return RequestTrace {
+                context: parent,
+                has_span: false,
+            };
+        };
+        let headers = request.headers();
+        let mut attributes = Vec::with_capacity(fixed.len() + 6);
+        attributes.push(KeyValue::new("url.full", request.uri().to_string()));
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("");
+        attributes.push(KeyValue::new("server.address", host.to_owned()));
+        attributes.push(KeyValue::new(
+            "http.request.method",
+            request.method().as_str().to_owned(),
+        ));
+        if let Some(size) = request_body_size(headers) {
+            attributes.push(KeyValue::new("http.request.body.size", size));
+        }
+        if let Some(agent) = headers
+            .get(http::header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .filter(|a| !a.is_empty())
+        {
+            attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
+        }
+        attributes.push(KeyValue::new("client.address", remote.to_string()));
+        attributes.extend(fixed.iter().cloned());
+        let span = self
+            .tracer
+            .span_builder(request.uri().path().to_owned())
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes)
+            .start_with_context(&self.tracer, &parent);
+        RequestTrace {
+            context: parent.with_span(span),
+            has_span: true,
+        }
+    }
+}
+
+impl RequestTrace {
+    /// The context the request is served in.
+    pub fn context(&self) -> Context {
+        self.context.clone()
+    }
+
+    /// Ends the server span: `route` is the endpoint's (`None` when no
+    /// endpoint answered: krakend-otel then names the status).
+    pub fn end(self, route: Option<&str>, status: u16, size: u64) {
+        if !self.has_span {
+            return;
+        }
+        let span = self.context.span();
+        let route = match route {
+            Some(route) => route.to_owned(),
+            None => status_route(status),
+        };
+        span.set_attributes([
+            KeyValue::new("http.route", route),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+            KeyValue::new(
+                "http.response.body.size",
+                i64::try_from(size).unwrap_or(i64::MAX),
+            ),
+        ]);
+        span.set_status(Status::Ok);
+        span.end();
+    }
+}
+
+/// A stage's span, as configured once per endpoint or backend.
+#[derive(Debug, Clone)]
+pub struct StageTrace {
+    name: String,
+    attributes: Vec<KeyValue>,
+}
+
+/// How a stage ended, for its span.
+pub struct StageEnd<'a> {
+    /// The answer's status; 500 on an error, as krakend-otel records it.
+    pub status: u16,
+    pub error: Option<&'a dyn Display>,
+    pub canceled: bool,
+    pub complete: bool,
+}
+
+impl StageTrace {
+    /// An endpoint's proxy stage: named by its route (`/items/:id`).
+    pub fn proxy(endpoint: &str, method: &str, statics_: &[(String, String)]) -> Self {
+        let route = route_of(endpoint);
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method.to_owned()),
+            KeyValue::new("http.route", route.clone()),
+        ];
+        attributes.extend(statics(statics_));
+        attributes.push(KeyValue::new("krakend.stage", "proxy"));
+        Self {
+            name: route,
+            attributes,
+        }
+    }
+
+    /// A backend's stage: named by its normalised URL pattern
+    /// (`/users/:id`).
+    pub fn backend(
+        method: &str,
+        url_pattern: &str,
+        endpoint: &str,
+        endpoint_method: &str,
+        statics_: &[(String, String)],
+    ) -> Self {
+        let pattern = lowercase_params(&route_of(url_pattern));
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method.to_owned()),
+            KeyValue::new("http.route", pattern.clone()),
+            KeyValue::new("krakend.endpoint.route", route_of(endpoint)),
+            KeyValue::new("krakend.endpoint.method", endpoint_method.to_owned()),
+        ];
+        attributes.extend(statics(statics_));
+        attributes.push(KeyValue::new("krakend.stage", "backend"));
+        Self {
+            name: pattern,
+            attributes,
+        }
+    }
+
+    /// The same fixed attributes for the backend's client spans
+    /// (`krakend.stage=backend-request`).
+    pub fn client(&self) -> ClientTrace {
+        let mut attributes = self.attributes.clone();
+        if let Some(stage) = attributes
+            .iter_mut()
+            .find(|kv| kv.key.as_str() == "krakend.stage")
+        {
+            *stage = KeyValue::new("krakend.stage", "backend-request");
+        }
+        ClientTrace(StageTrace {
+            name: self.name.clone(),
+            attributes,
+        })
+    }
+
+    /// Starts the stage's span under the current context; `None` when
+    /// nothing is traced.
+    pub fn start(&self) -> Option<Context> {
+        let tracer = installed()?;
+        let parent = Context::current();
+        let span = tracer
+            .tracer
+            .span_builder(self.name.clone())
+            .with_attributes(self.attributes.clone())
+            .start_with_context(&tracer.tracer, &parent);
+        Some(parent.with_span(span))
+    }
+}
+
+/// Ends a stage's span.
+pub fn end_stage(context: &Context, end: StageEnd<'_>) {
+    let span = context.span();
+    if !span.is_recording() {
+        return;
+    }
+    if end.canceled {
+        span.set_attribute(KeyValue::new("canceled", true));
+    } else if let Some(error) = end.error {
+        span.set_attribute(KeyValue::new("error", error.to_string()));
+    }
+    span.set_attributes([
+        KeyValue::new("http.response.status_code", i64::from(end.status)),
+        KeyValue::new("complete", end.complete),
+    ]);
+    span.end();
+}
+
+/// A backend's client spans, one per HTTP exchange (each redirect too).
+#[derive(Debug, Clone)]
+pub struct ClientTrace(StageTrace);
+
+/// One exchange's span.
+pub struct ClientSpan {
+    context: Context,
+    sent: Instant,
+}
+
+impl ClientTrace {
+    /// Starts the span of one exchange under the current context and, when
+    /// it records, writes its `traceparent` into `headers` (krakend-otel
+    /// propagates only from a recording span).
+    pub fn start(
+        &self,
+        method: &http::Method,
+        url: &str,
+        headers: &mut HeaderMap,
+        body_size: usize,
+    ) -> Option<ClientSpan> {
+        let tracer = installed()?;
+        let parent = Context::current();
+        let mut attributes = self.0.attributes.clone();
+        attributes.push(KeyValue::new("url.full", url.to_owned()));
+        let host = url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| a.as_str().to_owned()))
+            .unwrap_or_default();
+        attributes.push(KeyValue::new("server.address", host));
+        attributes.push(KeyValue::new(
+            "http.request.method",
+            method.as_str().to_owned(),
+        ));
+        attributes.push(KeyValue::new(
+            "http.request.body.size",
+            i64::try_from(body_size).unwrap_or(i64::MAX),
+        ));
+        if let Some(agent) = headers
+            .get(http::header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .filter(|a| !a.is_empty())
+        {
+            attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
+        }
+        let span = tracer
+            .tracer
+            .span_builder(self.0.name.clone())
+            .with_kind(SpanKind::Client)
+            .with_attributes(attributes)
+            .start_with_context(&tracer.tracer, &parent);
+        let context = parent.with_span(span);
+        if !context.span().is_recording() {
+            return None;
+        }
+        tracer
+            .propagator
+            .inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));
+        Some(ClientSpan {
+            context,
+            sent: Instant::now(),
+        })
+    }
+}
+
+impl ClientSpan {
+    /// The backend answered with `status`; `length` is its
+    /// `Content-Length` (Go's -1 when unknown).
+    pub fn answered(self, status: u16, length: Option<u64>) {
+        let span = self.context.span();
+        span.set_attributes([
+            KeyValue::new("http.response.status_code", i64::from(status)),
+            KeyValue::new(
+                "http.response.body.size",
+                length.and_then(|l| i64::try_from(l).ok()).unwrap_or(-1),
+            ),
+            KeyValue::new("response-duration", seconds(self.sent.elapsed())),
+        ]);
+        span.set_status(Status::Ok);
+        span.end();
+    }
+
+    /// The exchange failed.
+    pub fn failed(self, error: &dyn Display) {
+        let span = self.context.span();
+        let message = error.to_string();
+        span.add_event(
+            "exception",
+            vec![KeyValue::new("exception.message", message.clone())],
+        );
+        span.set_status(Status::error(message));
+        span.end();
+    }
+}
+
+fn seconds(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64()
+}
+
+/// The span of one plugin hook, under `parent`: Sepia's addition.
+pub struct HookSpan(Context);
+
+impl HookSpan {
+    /// Starts it; `hook` names the hook (`request`, `response`).
+    pub fn start(parent: &Context, plugin: &str, hook: &'static str) -> Option<Self> {
+        let tracer = installed()?;
+        let span = tracer
+            .tracer
+            .span_builder(plugin.to_owned())
+            .with_attributes([
+                KeyValue::new("krakend.stage", "plugin"),
+                KeyValue::new("sepia.plugin.hook", hook),
+            ])
+            .start_with_context(&tracer.tracer, parent);
+        Some(Self(parent.with_span(span)))
+    }
+
+    /// Ends it, with the hook's error when it failed.
+    pub fn end(self, error: Option<&dyn Display>) {
+        let span = self.0.span();
+        if let Some(error) = error {
+            span.set_status(Status::error(error.to_string()));
+        }
+        span.end();
+    }
+}
+
+/// The context a plugin chain's hooks run under, when traces are on.
+pub fn current_for_hooks() -> Option<Context> {
+    installed().map(|_| Context::current())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_spans_are_named_and_marked_as_krakend_otel_does() {
+        let proxy = StageTrace::proxy("/items/{id}", "GET", &[("a".into(), "b".into())]);
+        assert_eq!(proxy.name, "/items/:id");
+        let keys: Vec<_> = proxy
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.as_str().to_owned(), kv.value.to_string()))
+            .collect();
+        assert!(keys.contains(&("krakend.stage".into(), "proxy".into())));
+        assert!(keys.contains(&("a".into(), "b".into())));
+        let backend = StageTrace::backend("POST", "/users/{userId}", "/u/{userId}", "GET", &[]);
+        assert_eq!(backend.name, "/users/:userid");
+        let client = backend.client();
+        assert!(client
+            .0
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "krakend.stage"
+                && kv.value.to_string() == "backend-request"));
+        assert!(StageTrace::proxy("/x", "GET", &[("".into(), "v".into())])
+            .attributes
+            .iter()
+            .all(|kv| !kv.key.as_str().is_empty()));
+    }
+
+    #[test]
+    fn request_body_sizes_are_gos_content_length() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(request_body_size(&headers), Some(0));
+        headers.insert(http::header::CONTENT_LENGTH, "12".parse().unwrap());
+        assert_eq!(request_body_size(&headers), Some(12));
+        headers.remove(http::header::CONTENT_LENGTH);
+        headers.insert(http::header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        assert_eq!(request_body_size(&headers), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! Traces end to end: the gateway exports its spans over OTLP (HTTP and
+//! gRPC) to a collector started by the test, which decodes them with the
+//! official protobuf definitions; the spans' names, parent links and
+//! attributes are krakend-otel's, a client's `traceparent` is their parent,
+//! and the backend gets the `traceparent` of the gateway's client span.
+
+use std::time::Duration;
+
+use http::Method;
+use sepia_e2e::{
+    get,
+    otlp::{ReceivedSpan, TestCollector},
+    request, Reply, Sepia, TestBackend,
+};
+use serde_json::{json, Value};
+
+const CLIENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const CLIENT_SPAN: &str = "b7ad6b7169203331";
+
+/// Spans are exported a tenth of a second after they end, not five.
+const QUICK_EXPORT: &[(&str, &str)] = &[("OTEL_BSP_SCHEDULE_DELAY", "100")];
+
+fn config(otlp: Value, backend: &TestBackend) -> Value {
+    json!({"version": 3,
+    "extra_config": {"telemetry/opentelemetry": {
+        "service_name": "sepia-traces",
+        "service_version": "9.9",
+        "metric_reporting_period": 1,
+        "exporters": {"otlp": [otlp]},
+        "layers": {"global": {"traces_static_attributes": [{"key": "zone", "value": "e2e"}]}}
+    }},
+    "endpoints": [
+        {"endpoint": "/items/{id}",
+         "extra_config": {"modifier/lua-proxy": {"post": "response.load():data():set('seen', true)"}},
+         "backend": [{"host": [backend.url()], "url_pattern": "/stock/{id}"}]}
+    ]})
+}
+
+fn one<'a>(spans: &'a [ReceivedSpan], stage: &str) -> &'a ReceivedSpan {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| s.attribute("krakend.stage").as_deref() == Some(stage))
+        .collect();
+    assert_eq!(found.len(), 1, "one {stage} span: {spans:#?}");
+    found[0]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requests_spans_reach_an_otlp_http_collector_as_krakend_otel_makes_them() {
+    let collector = TestCollector::start().await;
+    let backend = TestBackend::always(Reply::json(200, r#"{"stock":3}"#)).await;
+    let (host, port) = collector.http_endpoint();
+    let sepia = Sepia::start_with(
+        config(
+            json!({"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}),
+            &backend,
+        ),
+        &[],
+        QUICK_EXPORT,
+    )
+    .await;
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let answer = request(
+        Method::GET,
+        &sepia.url("/items/7?x=1"),
+        &[("traceparent", &traceparent), ("User-Agent", "e2e-client")],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["seen"], true);
+    assert!(
+        collector
+            .wait_for(Duration::from_secs(15), |spans| spans.len() >= 5)
+            .await,
+        "{:#?}",
+        collector.spans()
+    );
+    let spans = collector.spans();
+    assert_eq!(spans.len(), 5, "{spans:#?}");
+
+    // The server span: named by the path, child of the client's span.
+    let server = one(&spans, "global");
+    assert_eq!(server.span.name, "/items/7");
+    assert_eq!(server.span.kind, 2, "SPAN_KIND_SERVER");
+    assert_eq!(server.trace_id(), CLIENT_TRACE);
+    assert_eq!(server.parent_id(), CLIENT_SPAN);
+    for (key, value) in [
+        ("http.route", "/items/:id"),
+        ("http.response.status_code", "200"),
+        ("http.request.method", "GET"),
+        ("url.full", "/items/7?x=1"),
+        ("user_agent.original", "e2e-client"),
+        ("zone", "e2e"),
+    ] {
+        assert_eq!(
+            server.attribute(key).as_deref(),
+            Some(value),
+            "{key}: {server:#?}"
+        );
+    }
+    assert!(server
+        .attribute("client.address")
+        .is_some_and(|a| a.starts_with("127.0.0.1:")));
+    assert_eq!(server.resource["service.name"], "sepia-traces");
+    assert_eq!(server.resource["service.version"], "9.9");
+    assert_eq!(server.scope, "io.krakend.krakend-otel");
+
+    // The proxy stage under it, named by the endpoint's route.
+    let proxy = one(&spans, "proxy");
+    assert_eq!(proxy.span.name, "/items/:id");
+    assert_eq!(proxy.parent_id(), server.span_id());
+    assert_eq!(proxy.attribute("complete").as_deref(), Some("true"));
+    assert_eq!(
+        proxy.attribute("http.response.status_code").as_deref(),
+        Some("200")
+    );
+
+    // The backend stage under the proxy, named by the backend's pattern.
+    let stage = one(&spans, "backend");
+    assert_eq!(stage.span.name, "/stock/:id");
+    assert_eq!(stage.parent_id(), proxy.span_id());
+    assert_eq!(
+        stage.attribute("krakend.endpoint.route").as_deref(),
+        Some("/items/:id")
+    );
+    assert_eq!(stage.attribute("complete").as_deref(), Some("true"));
+
+    // The HTTP exchange under the backend stage: its traceparent is what
+    // the backend got.
+    let exchange = one(&spans, "backend-request");
+    assert_eq!(exchange.span.kind, 3, "SPAN_KIND_CLIENT");
+    assert_eq!(exchange.parent_id(), stage.span_id());
+    assert_eq!(
+        exchange.attribute("url.full"),
+        Some(format!("{}/stock/7", backend.url()))
+    );
+    assert_eq!(
+        exchange.attribute("http.response.status_code").as_deref(),
+        Some("200")
+    );
+    let sent = backend.requests()[0]
+        .header("traceparent")
+        .expect("the backend gets a traceparent")
+        .to_owned();
+    assert_eq!(sent, format!("00-{CLIENT_TRACE}-{}-01", exchange.span_id()));
+
+    // Sepia's own: the Lua hook's span, under the server span (an endpoint's
+    // hooks run around its proxy stage).
+    let hook = one(&spans, "plugin");
+    assert_eq!(hook.parent_id(), server.span_id());
+    assert_eq!(
+        hook.attribute("sepia.plugin.hook").as_deref(),
+        Some("response")
+    );
+    for span in &spans {
+        assert_eq!(span.trace_id(), CLIENT_TRACE, "{span:#?}");
+    }
+
+    // krakend-otel's default skip_paths leave the health check out; an
+    // answer no endpoint gave is named by its status.
+    assert_eq!(get(&sepia.url("/__health")).await.status, 200);
+    assert_eq!(get(&sepia.url("/nowhere")).await.status, 404);
+    assert!(
+        collector
+            .wait_for(Duration::from_secs(15), |spans| spans.len() >= 6)
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spans = collector.spans();
+    assert_eq!(spans.len(), 6, "{spans:#?}");
+    let missing = spans
+        .iter()
+        .find(|s| s.span.name == "/nowhere")
+        .expect("a span for the 404");
+    assert_eq!(
+        missing.attribute("http.route").as_deref(),
+        Some("404 Not Found")
+    );
+    // Without a client's traceparent, a trace of its own.
+    assert_ne!(missing.trace_id(), CLIENT_TRACE);
+    assert!(missing.parent_id().is_empty());
+    assert!(collector.exports().0 > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_and_metrics_reach_an_otlp_grpc_collector() {
+    let collector = TestCollector::start().await;
+    let backend = TestBackend::always(Reply::json(200, r#"{"stock":3}"#)).await;
+    let (host, port) = collector.grpc_endpoint();
+    let sepia = Sepia::start_with(
+        config(
+            json!({"name": "grpc", "host": host, "port": port}),
+            &backend,
+        ),
+        &[],
+        QUICK_EXPORT,
+    )
+    .await;
+    for id in 0..3 {
+        assert_eq!(get(&sepia.url(&format!("/items/{id}"))).await.status, 200);
+    }
+    assert!(
+        collector
+            .wait_for(Duration::from_secs(15), |spans| {
+                spans
+                    .iter()
+                    .filter(|s| s.attribute("krakend.stage").as_deref() == Some("global"))
+                    .count()
+                    == 3
+            })
+            .await,
+        "{:#?}",
+        collector.spans()
+    );
+    // Metrics are pushed every metric_reporting_period (a second here).
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    while !collector
+        .metric_names()
+        .iter()
+        .any(|m| m == "http.server.duration")
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "no metrics: {:?}",
+            collector.metric_names()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let names = collector.metric_names();
+    assert!(
+        names.iter().any(|m| m == "krakend.backend.duration"),
+        "{names:?}"
+    );
+    let (http, grpc) = collector.exports();
+    assert_eq!(http, 0);
+    assert!(grpc >= 2, "{grpc}");
+    // No traceparent from the client: the backend still gets the
+    // gateway's.
+    assert!(backend.requests()[0].header("traceparent").is_some());
+    drop(sepia);
+}
