@@ -33,7 +33,12 @@ events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 1000000;
-    server { listen 127.0.0.1:$1; location / { root $work; default_type application/json; } }
+    server {
+        listen 127.0.0.1:$1;
+        location / { root $work; default_type application/json; }
+        # An OTLP/HTTP collector that takes every export.
+        location /v1/ { return 200 ""; }
+    }
 }
 NGINX
     nginx -c "$work/nginx.conf" -p "$work"

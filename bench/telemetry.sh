@@ -4,12 +4,15 @@
 # access line written to a file, one with the JSON access line
 # (`--log-format json`), one with KrakenD's telemetry/logging pattern as
 # well, and one with the access log off and telemetry/opentelemetry's
-# metrics on (a Prometheus exporter nobody scrapes), all on loopback
-# against nginx.
+# metrics on (a Prometheus exporter nobody scrapes), one with traces
+# sampled at 100% and pushed over OTLP/HTTP (to nginx, answering 200),
+# and one with everything on (access log to a file, metrics, traces), all
+# on loopback against nginx.
 # Rounds rotate the order; each scenario reports the median req/s, its
 # ratio to the quiet gateway, and the CPU per request from /proc.
 #
 #   bench/telemetry.sh [SEPIA]       # default target/release/sepia; 5 rounds of 10 s
+#   ONLY="quiet metrics" bench/telemetry.sh   # some scenarios only
 # Needs wrk and nginx (apt-get install wrk nginx-light). Not part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,15 +29,28 @@ cat > "$work/data.json" <<'JSON'
 JSON
 bench_nginx $BACKEND_PORT
 
-names=(quiet access access_json krakend_log metrics)
+otlp='{"name": "sink", "host": "http://127.0.0.1", "port": '$BACKEND_PORT', "use_http": true, "disable_metrics": true}'
+names=(quiet access access_json krakend_log metrics traces everything)
 extras=(
   '{"router": {"disable_access_log": true}}'
   '{}'
   '{}'
   '{"telemetry/logging": {"level": "INFO", "prefix": "[KRAKEND]", "stdout": true}}'
   '{"router": {"disable_access_log": true}, "telemetry/opentelemetry": {"exporters": {"prometheus": [{"name": "bench", "host": "127.0.0.1", "port": 18270}]}}}'
+  '{"router": {"disable_access_log": true}, "telemetry/opentelemetry": {"exporters": {"otlp": ['"$otlp"']}}}'
+  '{"telemetry/opentelemetry": {"exporters": {"prometheus": [{"name": "bench", "host": "127.0.0.1", "port": 18271}], "otlp": ['"$otlp"']}}}'
 )
-args=("" "" "--log-format json" "" "")
+args=("" "" "--log-format json" "" "" "" "")
+# ONLY="quiet metrics" runs just those scenarios.
+if [ -n "${ONLY:-}" ]; then
+    kept_names=(); kept_extras=(); kept_args=()
+    for i in "${!names[@]}"; do
+        case " $ONLY " in *" ${names[$i]} "*)
+            kept_names+=("${names[$i]}"); kept_extras+=("${extras[$i]}"); kept_args+=("${args[$i]}");;
+        esac
+    done
+    names=("${kept_names[@]}"); extras=("${kept_extras[@]}"); args=("${kept_args[@]}")
+fi
 count=${#names[@]}
 declare -A port pid
 for i in $(seq 0 $((count - 1))); do

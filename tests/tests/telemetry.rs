@@ -60,6 +60,30 @@ async fn prometheus_scrapes_the_request_counts_krakend_otel_exports() {
         assert!(backend.contains(label), "{label}: {backend}");
     }
     assert!(backend.ends_with(" 5"), "{backend}");
+    // The backend client's metrics, krakend-otel's transport's: per
+    // exchange, and per body read.
+    let started = stage("http_client_request_started_count_total{");
+    for label in [
+        "clientname=\"/items/:id\"",
+        "server_address=\"127.0.0.1\"",
+        // krakend-otel's inverted port parse: 80 for a URL with a port.
+        "server_port=\"80\"",
+        "http_response_status_code=\"200\"",
+        "krakend_endpoint_route=\"/items/:id\"",
+    ] {
+        assert!(started.contains(label), "{label}: {started}");
+    }
+    assert!(started.ends_with(" 5"), "{started}");
+    for (name, value) in [
+        ("http_client_duration_count{", " 5"),
+        ("http_client_response_size_count{", " 5"),
+        // Sums: the requests' bodies (none), the answers' (7 bytes each).
+        ("http_client_request_size_total{", " 0"),
+        ("http_client_response_read_size_total{", " 35"),
+        ("http_client_response_read_time_hist_seconds_count{", " 5"),
+    ] {
+        assert!(stage(name).ends_with(value), "{name}: {text}");
+    }
     assert_eq!(
         get(&format!("http://127.0.0.1:{metrics_port}/other"))
             .await

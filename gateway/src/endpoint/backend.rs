@@ -105,6 +105,8 @@ pub struct BackendCall {
     trace: Option<crate::telemetry::traces::StageTrace>,
     /// The span of each HTTP exchange, when those are traced.
     client_trace: Option<crate::telemetry::traces::ClientTrace>,
+    /// The backend client's `http.client.*` metrics, when measured.
+    client_meter: Option<crate::telemetry::client_metrics::ClientMeter>,
 }
 
 /// A backend's answer, read whole.
@@ -205,19 +207,33 @@ impl BackendCall {
         };
         param_names.extend(propagated.iter().map(|p| p.name.clone()));
         let modifiers = ModifierChain::new(modifiers, hook_pool);
+        let metric_attributes = |s: &crate::telemetry::settings::StageSettings| {
+            crate::telemetry::metrics::backend_attributes(
+                method_of(backend.method).as_str(),
+                &backend.url_pattern,
+                &endpoint.endpoint,
+                method_of(endpoint.method).as_str(),
+                &s.backend_attributes,
+            )
+        };
         Self {
             request_hooks: modifiers.declaring(Hooks::REQUEST),
             response_hooks: modifiers.declaring(Hooks::RESPONSE),
             result_hooks: modifiers.declaring(Hooks::BACKEND_RESULT),
-            stage: observed.filter(|s| s.backend).map(|s| {
-                crate::telemetry::metrics::backend_attributes(
-                    method_of(backend.method).as_str(),
-                    &backend.url_pattern,
-                    &endpoint.endpoint,
-                    method_of(endpoint.method).as_str(),
-                    &s.backend_attributes,
-                )
-            }),
+            stage: observed.filter(|s| s.backend).map(&metric_attributes),
+            client_meter: observed
+                .filter(|s| s.client_round_trip || s.client_read_payload)
+                .map(|s| {
+                    crate::telemetry::client_metrics::ClientMeter::new(
+                        metric_attributes(s),
+                        &crate::telemetry::metrics::lowercase_params(
+                            &crate::telemetry::metrics::route_of(&backend.url_pattern),
+                        ),
+                        s.client_round_trip,
+                        s.client_read_payload,
+                        endpoint.timeout,
+                    )
+                }),
             trace: observed.filter(|s| s.backend_traces).map(|s| {
                 crate::telemetry::traces::StageTrace::backend(
                     method_of(backend.method).as_str(),
@@ -351,22 +367,17 @@ impl BackendCall {
                 .client_trace
                 .as_ref()
                 .and_then(|t| t.start(&method, &url, &mut hop_headers, body.len()));
+            let measured = self
+                .client_meter
+                .as_ref()
+                .and_then(|m| m.exchange(&method, &uri, body.len()));
             let mut request = Request::new(Full::new(body.clone()));
             *request.method_mut() = method.clone();
             *request.headers_mut() = hop_headers;
             *request.uri_mut() = uri;
             let response = upstream.send(request).await;
-            if let Some(span) = span {
-                match &response {
-                    Ok(response) => span.answered(
-                        response.status().as_u16(),
-                        response
-                            .headers()
-                            .get(header::CONTENT_LENGTH)
-                            .and_then(|v| v.to_str().ok()?.parse().ok()),
-                    ),
-                    Err(cause) => span.failed(cause),
-                }
+            if span.is_some() || measured.is_some() {
+                observe_exchange(&response, span, measured);
             }
             let response = response.map_err(|cause| ProxyError::BackendUnreachable {
                 url: url.clone(),
@@ -575,14 +586,21 @@ impl BackendCall {
     }
 
     async fn read_body(&self, body: UpstreamBody) -> Result<Bytes, ProxyError> {
-        Limited::new(body, MAX_BACKEND_BODY)
+        let measured = self.client_meter.as_ref().and_then(|m| m.read());
+        let read = Limited::new(body, MAX_BACKEND_BODY)
             .collect()
             .await
-            .map(|c| c.to_bytes())
-            .map_err(|cause| ProxyError::BackendBodyRead {
-                url: self.label(),
-                cause,
-            })
+            .map(|c| c.to_bytes());
+        if let Some(measured) = measured {
+            match &read {
+                Ok(body) => measured.finish(u64::try_from(body.len()).unwrap_or(u64::MAX), false),
+                Err(_) => measured.finish(0, true),
+            }
+        }
+        read.map_err(|cause| ProxyError::BackendBodyRead {
+            url: self.label(),
+            cause,
+        })
     }
 
     /// Sorts an answer by its status: `Ok(reply)` to decode (200 or 201:
@@ -808,4 +826,36 @@ fn error_details(name: &str, reply: &BackendReply) -> Map<String, Value> {
     let mut data = Map::new();
     data.insert(format!("error_{name}"), Value::Object(detail));
     data
+}
+
+/// Ends an exchange's span and metrics with how it went.
+fn observe_exchange(
+    response: &Result<Response<UpstreamBody>, crate::upstream::SendError>,
+    span: Option<crate::telemetry::traces::ClientSpan>,
+    measured: Option<crate::telemetry::client_metrics::Exchange<'_>>,
+) {
+    use crate::telemetry::client_metrics::ExchangeEnd;
+    match response {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let length = response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok());
+            if let Some(span) = span {
+                span.answered(status, length);
+            }
+            if let Some(measured) = measured {
+                measured.finish(ExchangeEnd::Answered { status, length });
+            }
+        }
+        Err(cause) => {
+            if let Some(span) = span {
+                span.failed(cause);
+            }
+            if let Some(measured) = measured {
+                measured.finish(ExchangeEnd::Failed);
+            }
+        }
+    }
 }

@@ -23,13 +23,13 @@ use super::settings::OtelSettings;
 const METER: &str = "io.krakend.krakend-otel";
 
 /// krakend-otel's `TimeBucketsOpt`, seconds.
-const TIME_BUCKETS: &[f64] = &[
+pub(super) const TIME_BUCKETS: &[f64] = &[
     0.010, 0.020, 0.050, 0.075, 0.100, 0.125, 0.150, 0.175, 0.200, 0.250, 0.300, 0.350, 0.500,
     0.750, 1.000, 1.500, 2.000, 3.500, 5.000, 10.000,
 ];
 
 /// krakend-otel's `SizeBucketsOpt`, bytes.
-const SIZE_BUCKETS: &[f64] = &[
+pub(super) const SIZE_BUCKETS: &[f64] = &[
     128.0, 256.0, 512.0, 1024.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0, 262144.0, 524288.0,
     1048576.0, 4194304.0, 16777216.0, 67108864.0,
 ];
@@ -79,6 +79,9 @@ pub struct GatewayMetrics {
     /// `krakend.backend.duration`, unless
     /// `layers.backend.metrics.disable_stage`.
     backend: Option<Histogram<f64>>,
+    /// The backend client's `http.client.*`, unless neither `round_trip`
+    /// nor `read_payload`.
+    client: Option<super::client_metrics::ClientInstruments>,
 }
 
 /// A stage krakend-otel measures the duration of.
@@ -101,7 +104,7 @@ pub struct StageOutcome {
 
 /// An attribute whose key and value are shared, so that the copy each
 /// measurement takes is two reference counts, not two allocations.
-fn shared(key: &str, value: &str) -> KeyValue {
+pub(super) fn shared(key: &str, value: &str) -> KeyValue {
     KeyValue::new(
         opentelemetry::Key::from(Arc::<str>::from(key)),
         opentelemetry::Value::from(Arc::<str>::from(value)),
@@ -111,12 +114,8 @@ fn shared(key: &str, value: &str) -> KeyValue {
 /// A proxy stage's fixed attributes: krakend-otel's `http.route` of the
 /// endpoint, then `layers.proxy.metrics_static_attributes`.
 pub fn proxy_attributes(endpoint: &str, statics: &[(String, String)]) -> Vec<KeyValue> {
-    let mut out = vec![KeyValue::new("http.route", route_of(endpoint))];
-    out.extend(
-        statics
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-    );
+    let mut out = vec![shared("http.route", &route_of(endpoint))];
+    out.extend(statics.iter().map(|(k, v)| shared(k, v)));
     out
 }
 
@@ -132,16 +131,12 @@ pub fn backend_attributes(
     statics: &[(String, String)],
 ) -> Vec<KeyValue> {
     let mut out = vec![
-        KeyValue::new("http.request.method", method.to_owned()),
-        KeyValue::new("http.route", lowercase_params(&route_of(url_pattern))),
-        KeyValue::new("krakend.endpoint.route", route_of(endpoint)),
-        KeyValue::new("krakend.endpoint.method", endpoint_method.to_owned()),
+        shared("http.request.method", method),
+        shared("http.route", &lowercase_params(&route_of(url_pattern))),
+        shared("krakend.endpoint.route", &route_of(endpoint)),
+        shared("krakend.endpoint.method", endpoint_method),
     ];
-    out.extend(
-        statics
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-    );
+    out.extend(statics.iter().map(|(k, v)| shared(k, v)));
     out
 }
 
@@ -235,12 +230,15 @@ pub fn install(
     };
     let proxy = stage(settings.stages.proxy, "krakend.proxy.duration");
     let backend = stage(settings.stages.backend, "krakend.backend.duration");
+    let client = (settings.stages.client_round_trip || settings.stages.client_read_payload)
+        .then(|| super::client_metrics::ClientInstruments::new(&meter));
     Ok(METRICS.get_or_init(|| GatewayMetrics {
         _provider: provider,
         registry,
         server,
         proxy,
         backend,
+        client,
     }))
 }
 
@@ -250,6 +248,11 @@ pub fn installed() -> Option<&'static GatewayMetrics> {
 }
 
 impl GatewayMetrics {
+    /// The backend client's instruments, when they are measured.
+    pub fn client(&self) -> Option<&super::client_metrics::ClientInstruments> {
+        self.client.as_ref()
+    }
+
     /// Whether requests are measured.
     pub fn measures_requests(&self) -> bool {
         self.server.is_some()

@@ -98,6 +98,13 @@ pub struct StageSettings {
     /// Not `layers.backend.metrics.disable_stage`.
     pub backend: bool,
     pub backend_attributes: Vec<(String, String)>,
+    /// The backend client's `http.client.*` metrics of each exchange:
+    /// `layers.backend.metrics.round_trip`.
+    pub client_round_trip: bool,
+    /// And of reading each answer's body: `read_payload`. Both on when
+    /// `layers.backend.metrics` is absent; an object given without them
+    /// turns them off, as Go reads it.
+    pub client_read_payload: bool,
     /// Spans of the proxy stage: traces are exported and not
     /// `layers.proxy.disable_traces`.
     pub proxy_traces: bool,
@@ -343,6 +350,8 @@ impl OtelSettings {
             proxy_attributes: Vec::new(),
             backend: true,
             backend_attributes: Vec::new(),
+            client_round_trip: true,
+            client_read_payload: true,
             proxy_traces: traced,
             proxy_trace_attributes: Vec::new(),
             backend_traces: traced,
@@ -390,13 +399,13 @@ impl OtelSettings {
                         metrics.get("static_attributes"),
                         "layers.backend.metrics.static_attributes",
                     )?;
-                    for detail in ["round_trip", "read_payload", "detailed_connection"] {
-                        if flag(metrics, detail) {
-                            warnings.push(format!(
-                                "{}: the backend client's http.client.* metrics are not exported yet",
-                                path(&format!("layers.backend.metrics.{detail}"))
-                            ));
-                        }
+                    stages.client_round_trip = flag(metrics, "round_trip");
+                    stages.client_read_payload = flag(metrics, "read_payload");
+                    if flag(metrics, "detailed_connection") {
+                        warnings.push(format!(
+                            "{}: the connection's get-conn, DNS and TLS durations are not measured yet",
+                            path("layers.backend.metrics.detailed_connection")
+                        ));
                     }
                 }
                 if let Some(backend_traces) = backend.get("traces") {
@@ -466,7 +475,7 @@ mod tests {
             "exporters": {"prometheus": [{"name": "local", "port": 9091, "host": "127.0.0.1"}],
                           "otlp": [{"name": "x", "host": "collector"}]},
             "layers": {"global": {"metrics_static_attributes": [{"key": "env", "value": "prod"}]},
-                       "backend": {"metrics": {"round_trip": true}}}
+                       "backend": {"metrics": {"round_trip": true, "detailed_connection": true}}}
         }))
         .unwrap()
         .unwrap();
@@ -481,8 +490,9 @@ mod tests {
         );
         assert_eq!(s.static_attributes, vec![("env".into(), "prod".into())]);
         assert!(s.stages.proxy && s.stages.backend);
-        // The backend client's detailed metrics.
+        // The backend client's connection details.
         assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(s.stages.client_round_trip && !s.stages.client_read_payload);
         assert_eq!(s.otlp[0].endpoint, "http://collector:4317");
         assert!(!s.otlp[0].use_http && s.otlp[0].traces && s.otlp[0].metrics);
         assert_eq!(s.otlp[0].reporting_period, Duration::from_secs(30));
@@ -500,6 +510,7 @@ mod tests {
                 .contains("exporters.prometheus[0].port")
         );
         assert!(!defaults.traces_exported() && !defaults.stages.proxy_traces);
+        assert!(defaults.stages.client_round_trip && defaults.stages.client_read_payload);
     }
 
     #[test]

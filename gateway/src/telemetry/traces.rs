@@ -30,7 +30,7 @@ use opentelemetry_sdk::{
 };
 
 use super::{
-    metrics::{lowercase_params, route_of, status_route},
+    metrics::{lowercase_params, route_of, shared, status_route},
     otlp::{span_exporter, ExportClient, OtlpError},
     settings::OtelSettings,
 };
@@ -115,7 +115,7 @@ fn statics(attributes: &[(String, String)]) -> impl Iterator<Item = KeyValue> + 
     attributes
         .iter()
         .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .map(|(k, v)| shared(k, v))
 }
 
 /// A request's `http.request.body.size` as Go's `ContentLength` gives it:
@@ -242,8 +242,8 @@ impl StageTrace {
     pub fn proxy(endpoint: &str, method: &str, statics_: &[(String, String)]) -> Self {
         let route = route_of(endpoint);
         let mut attributes = vec![
-            KeyValue::new("http.request.method", method.to_owned()),
-            KeyValue::new("http.route", route.clone()),
+            shared("http.request.method", method),
+            shared("http.route", &route),
         ];
         attributes.extend(statics(statics_));
         attributes.push(KeyValue::new("krakend.stage", "proxy"));
@@ -264,10 +264,10 @@ impl StageTrace {
     ) -> Self {
         let pattern = lowercase_params(&route_of(url_pattern));
         let mut attributes = vec![
-            KeyValue::new("http.request.method", method.to_owned()),
-            KeyValue::new("http.route", pattern.clone()),
-            KeyValue::new("krakend.endpoint.route", route_of(endpoint)),
-            KeyValue::new("krakend.endpoint.method", endpoint_method.to_owned()),
+            shared("http.request.method", method),
+            shared("http.route", &pattern),
+            shared("krakend.endpoint.route", &route_of(endpoint)),
+            shared("krakend.endpoint.method", endpoint_method),
         ];
         attributes.extend(statics(statics_));
         attributes.push(KeyValue::new("krakend.stage", "backend"));
