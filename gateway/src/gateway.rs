@@ -81,6 +81,8 @@ pub struct Gateway {
     version_header: Option<HeaderValue>,
     /// `telemetry/opentelemetry`, for the process's metrics.
     otel_settings: Option<crate::telemetry::settings::OtelSettings>,
+    /// `telemetry/metrics`, when the file has it.
+    stats_settings: Option<crate::telemetry::stats::settings::StatsSettings>,
 }
 
 /// The endpoint pattern that answered a request (`/items/{id}`), as a
@@ -106,6 +108,8 @@ impl Gateway {
         };
         let log_settings =
             crate::logging::LogSettings::from_config(config).map_err(BuildError::Logging)?;
+        let stats_settings = crate::telemetry::stats::settings::StatsSettings::from_config(config)
+            .map_err(BuildError::Telemetry)?;
         let mut router = Router::default();
         let mut chains = Vec::new();
         let hook_pool = HookPool::per_core().map_err(BuildError::HookThreads)?;
@@ -166,6 +170,7 @@ impl Gateway {
                         .as_ref()
                         .is_some_and(|o| o.global_metrics || o.traces.global),
                     stages: otel_settings.as_ref().map(|o| o.stages.clone()),
+                    stats: stats_settings.clone(),
                 },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));
@@ -204,6 +209,7 @@ impl Gateway {
                 log_settings,
                 version_header,
                 otel_settings,
+                stats_settings,
             },
             warnings,
         ))
@@ -233,6 +239,11 @@ impl Gateway {
         }
         tracing::info!(%path, "publishing the signers' public keys");
         Ok(Some((path, publisher)))
+    }
+
+    /// `telemetry/metrics`, when the file has it.
+    pub fn stats_settings(&self) -> Option<&crate::telemetry::stats::settings::StatsSettings> {
+        self.stats_settings.as_ref()
     }
 
     /// `telemetry/opentelemetry`, when the file has it.

@@ -37,6 +37,7 @@ const GATEWAY_NAMESPACES: &[&str] = &[
     jwks::NAMESPACE,
     crate::logging::settings::NAMESPACE,
     crate::telemetry::settings::NAMESPACE,
+    crate::telemetry::stats::settings::NAMESPACE,
 ];
 
 /// Why the gateway could not start.
@@ -82,6 +83,16 @@ pub enum StartupError {
     /// The metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] crate::telemetry::metrics::MetricsError),
+    /// `telemetry/metrics`' listener could not be bound.
+    #[error(
+        "extra_config.\"telemetry/metrics\".listen_address: cannot listen on {address}: {source}"
+    )]
+    StatsBind {
+        /// The address.
+        address: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// An OTLP exporter could not be set up.
     #[error(transparent)]
     Otlp(#[from] crate::telemetry::otlp::OtlpError),
@@ -398,7 +409,12 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         }
         for exporter in &otel.prometheus {
             let address = SocketAddr::new(exporter.host, exporter.port);
-            let local = crate::telemetry::prometheus_listener::serve(address, metrics)
+            let page = crate::telemetry::page_listener::Page {
+                path: "/metrics",
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: std::sync::Arc::new(|| metrics.encode()),
+            };
+            let local = crate::telemetry::page_listener::serve(address, page)
                 .await
                 .map_err(|source| StartupError::MetricsBind {
                     name: exporter.name.clone(),
@@ -407,6 +423,9 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
                 })?;
             tracing::info!(name = %exporter.name, address = %local, "serving metrics for Prometheus at /metrics");
         }
+    }
+    if let Some(stats) = verified.gateway.stats_settings() {
+        serve_stats(stats).await?;
     }
     for warning in &verified.warnings {
         tracing::warn!("{warning}");
@@ -473,6 +492,37 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     Ok(())
 }
 
+/// `telemetry/metrics`: the collection every `collection_time`, and
+/// `/__stats` on its own listener unless `endpoint_disabled`.
+async fn serve_stats(
+    stats: &crate::telemetry::stats::settings::StatsSettings,
+) -> Result<(), StartupError> {
+    let registry = crate::telemetry::stats::registry::registry();
+    let period = stats.collection_time;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            registry.collect();
+        }
+    });
+    if !stats.endpoint {
+        return Ok(());
+    }
+    let page = crate::telemetry::page_listener::Page {
+        path: "/__stats",
+        content_type: "application/json; charset=utf-8",
+        body: Arc::new(|| registry.page()),
+    };
+    let address = stats.listen;
+    let local = crate::telemetry::page_listener::serve(address, page)
+        .await
+        .map_err(|source| StartupError::StatsBind { address, source })?;
+    tracing::info!(address = %local, "serving KrakenD's stats at /__stats");
+    Ok(())
+}
+
 /// On each SIGHUP, verifies the configuration file again exactly as at
 /// start-up (with the plugins already loaded) and, if it is good, swaps the
 /// new gateway in: new requests go to it, requests in flight finish on the
@@ -535,6 +585,14 @@ async fn reload_on_sighup(
                         != running
                             .extra_config
                             .get(crate::telemetry::settings::NAMESPACE),
+                ),
+                (
+                    "extra_config.\"telemetry/metrics\"",
+                    new.extra_config
+                        .get(crate::telemetry::stats::settings::NAMESPACE)
+                        != running
+                            .extra_config
+                            .get(crate::telemetry::stats::settings::NAMESPACE),
                 ),
                 (
                     "extra_config.\"telemetry/logging\"",

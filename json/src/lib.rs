@@ -160,6 +160,42 @@ pub fn float64_number(f: f64) -> Option<serde_json::Number> {
     text.parse().ok()
 }
 
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)` (what `expvar` writes of a
+/// float): the shortest digits that read back as `f`, in exponent notation
+/// (`1.5e+06`, `1e-05`) when the exponent is below -4 or from 6 on.
+pub fn go_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    // Rust's `{:e}` is the shortest round-tripping mantissa, `1.5e6`.
+    let text = format!("{f:e}");
+    let Some((mantissa, exponent)) = text.split_once('e') else {
+        return text;
+    };
+    let Ok(exponent) = exponent.parse::<i32>() else {
+        return text;
+    };
+    if (-4..6).contains(&exponent) {
+        return format!("{f}");
+    }
+    let sign = if exponent < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exponent.abs())
+}
+
 /// What kind of JSON value this is, for messages: "an object", "null", ...
 pub fn type_name(value: &Value) -> &'static str {
     match value {
@@ -241,6 +277,24 @@ mod tests {
             go(r#"[{"z":[true,null]},"ü😀"]"#),
             r#"[{"z":[true,null]},"ü😀"]"#
         );
+    }
+
+    #[test]
+    fn floats_are_formatted_as_gos_g_verb() {
+        for (f, text) in [
+            (0.0, "0"),
+            (5.5, "5.5"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (1.5e6, "1.5e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5e-7, "-2.5e-07"),
+            (1e100, "1e+100"),
+            (f64::INFINITY, "+Inf"),
+        ] {
+            assert_eq!(go_float_g(f), text, "{f}");
+        }
     }
 
     #[test]

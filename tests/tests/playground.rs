@@ -78,7 +78,12 @@ async fn the_playground_serves_its_token_and_private_endpoints() {
     let text = fs::read_to_string(fixtures().join("krakend.json"))
         .unwrap()
         .replace("http://fake_api:8080", &api.url())
-        .replace("https://albert-test.auth0.com", &auth0.https_url());
+        .replace("https://albert-test.auth0.com", &auth0.https_url())
+        // krakend-metrics' /__stats listener, on loopback.
+        .replace(
+            "\":8090\"",
+            &format!("\"127.0.0.1:{}\"", sepia_e2e::sepia::free_port()),
+        );
     let config: Value = serde_json::from_str(&text).unwrap();
     let ca = ca_file.display().to_string();
     let sepia = Sepia::start_with(

@@ -136,3 +136,52 @@ async fn a_taken_exporter_port_stops_start_up() {
         "{logs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn krakend_metrics_stats_are_served_at_their_own_listener_in_its_shape() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"a":1}"#)).await;
+    let stats_port = free_port();
+    // A version-2 file, with krakend-metrics' spelling of the time.
+    let sepia = Sepia::start(json!({"version": 2,
+        "extra_config": {"github_com/devopsfaith/krakend-metrics": {
+            "listen_address": format!("127.0.0.1:{stats_port}")
+        }},
+        "endpoints": [{"endpoint": "/items/{id}", "backend": [{"host": [backend.url()], "url_pattern": "/items/{id}"}]}]}))
+    .await;
+    for id in 0..3 {
+        assert_eq!(get(&sepia.url(&format!("/items/{id}"))).await.status, 200);
+    }
+    let page = get(&format!("http://127.0.0.1:{stats_port}/__stats")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    let text = page.text();
+    assert!(text.starts_with("{\n\"cmdline\": ["), "{text}");
+    let stats: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    for (name, count) in [
+        ("krakend.router.response./items/:id.status.200.count", 3),
+        ("krakend.router.response./items/:id.time.count", 3),
+        ("krakend.router.connected", 3),
+        ("krakend.router.disconnected", 3),
+        ("krakend.proxy.requests.layer.pipe.name./items/:id.complete.true.error.false", 3),
+        ("krakend.proxy.requests.layer.pipe.name./items/:id.complete.false.error.true", 0),
+        ("krakend.proxy.requests.layer.backend.name./items/{{.Id}}.complete.true.error.false", 3),
+        ("krakend.proxy.latency.layer.backend.name./items/{{.Id}}.complete.true.error.false.count", 3),
+    ] {
+        assert_eq!(stats[name], count, "{name}: {text}");
+    }
+    assert_eq!(
+        stats["krakend.router.response./items/:id.size.max"].as_f64(),
+        Some(7.0),
+        "{text}"
+    );
+    assert!(stats["krakend.proxy.latency.layer.pipe.name./items/:id.complete.true.error.false.99-percentile"].as_f64() > Some(0.0));
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{stats_port}/other"))
+            .await
+            .status,
+        404
+    );
+}

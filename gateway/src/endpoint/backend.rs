@@ -107,6 +107,8 @@ pub struct BackendCall {
     client_trace: Option<crate::telemetry::traces::ClientTrace>,
     /// The backend client's `http.client.*` metrics, when measured.
     client_meter: Option<crate::telemetry::client_metrics::ClientMeter>,
+    /// `telemetry/metrics`' backend layer.
+    stats: Option<crate::telemetry::stats::registry::LayerStats>,
 }
 
 /// A backend's answer, read whole.
@@ -221,6 +223,12 @@ impl BackendCall {
             response_hooks: modifiers.declaring(Hooks::RESPONSE),
             result_hooks: modifiers.declaring(Hooks::BACKEND_RESULT),
             stage: observed.filter(|s| s.backend).map(&metric_attributes),
+            stats: service.stats.as_ref().filter(|s| s.backend).map(|_| {
+                crate::telemetry::stats::registry::registry().layer(
+                    "backend",
+                    &crate::telemetry::stats::registry::lura_url_pattern(&backend.url_pattern),
+                )
+            }),
             client_meter: observed
                 .filter(|s| s.client_round_trip || s.client_read_payload)
                 .map(|s| {
@@ -562,6 +570,7 @@ impl BackendCall {
             outgoing.context.as_deref(),
             self.stage.as_deref(),
             self.trace.as_ref(),
+            self.stats.as_ref(),
         );
         let span = report.as_ref().and_then(CallReport::span);
         let exchange = self.exchange(upstream, outgoing, report.as_mut().map(CallReport::context));

@@ -19,6 +19,8 @@ pub struct CallReport<'a> {
     stage: Option<&'a [opentelemetry::KeyValue]>,
     /// The backend stage's span, when it is traced.
     span: Option<opentelemetry::Context>,
+    /// `telemetry/metrics`' backend layer, when it is kept.
+    stats: Option<&'a crate::telemetry::stats::registry::LayerStats>,
     /// The backend's copy of the request's context, which its hooks change
     /// and its result hooks then see (a circuit breaker notes there whether
     /// it let the call through).
@@ -32,18 +34,20 @@ pub struct CallReport<'a> {
 impl<'a> CallReport<'a> {
     /// Starts watching a call (and its span, under the current context);
     /// `None` (and no copy, no clock read) when no hook wants the result
-    /// and the stage is neither measured nor traced.
+    /// and the stage is neither measured, traced nor counted.
     pub fn start(
         hooks: &'a ModifierChain,
         context: Option<&RequestContext>,
         stage: Option<&'a [opentelemetry::KeyValue]>,
         trace: Option<&crate::telemetry::traces::StageTrace>,
+        stats: Option<&'a crate::telemetry::stats::registry::LayerStats>,
     ) -> Option<Self> {
         let span = trace.and_then(|t| t.start());
-        (!hooks.is_empty() || stage.is_some() || span.is_some()).then(|| Self {
+        (!hooks.is_empty() || stage.is_some() || span.is_some() || stats.is_some()).then(|| Self {
             hooks,
             stage,
             span,
+            stats,
             context: context.cloned().unwrap_or_default(),
             started: Instant::now(),
             status: 0,
@@ -85,6 +89,10 @@ impl<'a> CallReport<'a> {
     ) {
         self.reported = true;
         let elapsed = self.started.elapsed();
+        if let Some(stats) = self.stats {
+            let failed = failure != BackendFailure::None;
+            stats.record(!failed, failed, elapsed);
+        }
         if let Some(span) = &self.span {
             let status = format!("the backend answered {}", self.status);
             let failed = failure != BackendFailure::None;

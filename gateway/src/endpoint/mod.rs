@@ -74,6 +74,8 @@ pub struct ServiceSettings {
     pub measure_requests: bool,
     /// The proxy and backend stages' metrics, with `telemetry/opentelemetry`.
     pub stages: Option<crate::telemetry::settings::StageSettings>,
+    /// KrakenD's own stats, with `telemetry/metrics`.
+    pub stats: Option<crate::telemetry::stats::settings::StatsSettings>,
 }
 
 /// An endpoint, ready to serve.
@@ -86,6 +88,10 @@ pub struct Endpoint {
     proxy_stage: Option<Vec<opentelemetry::KeyValue>>,
     /// The proxy stage's span, when it is traced.
     proxy_trace: Option<crate::telemetry::traces::StageTrace>,
+    /// `telemetry/metrics`' router metrics of the endpoint.
+    router_stats: Option<crate::telemetry::stats::registry::EndpointStats>,
+    /// `telemetry/metrics`' `pipe` layer of the endpoint.
+    pipe_stats: Option<crate::telemetry::stats::registry::LayerStats>,
     request: RequestPhase,
     strategy: Strategy,
     backends: Vec<BackendCall>,
@@ -154,6 +160,16 @@ impl Endpoint {
                     &s.proxy_trace_attributes,
                 )
             }),
+            router_stats: service.stats.as_ref().filter(|s| s.router).map(|_| {
+                crate::telemetry::stats::registry::registry()
+                    .endpoint(&crate::telemetry::metrics::route_of(&endpoint.endpoint))
+            }),
+            pipe_stats: service.stats.as_ref().filter(|s| s.proxy).map(|_| {
+                crate::telemetry::stats::registry::registry().layer(
+                    "pipe",
+                    &crate::telemetry::metrics::route_of(&endpoint.endpoint),
+                )
+            }),
             route: service.measure_requests.then(|| {
                 std::sync::Arc::from(crate::telemetry::metrics::route_of(&endpoint.endpoint))
             }),
@@ -211,6 +227,10 @@ impl Endpoint {
         if let Some(context) = &mut context {
             context.endpoint = RString::from(self.path.as_str());
         }
+        let stats_started = self.router_stats.as_ref().map(|stats| {
+            stats.begin();
+            std::time::Instant::now()
+        });
         let response = match self
             .run(request, params, client_ip, &mut context, upstream)
             .await
@@ -230,6 +250,14 @@ impl Endpoint {
                 response
             }
         };
+        if let (Some(stats), Some(started)) = (&self.router_stats, stats_started) {
+            // gin's writer size: -1 until a byte of body is written.
+            let size = crate::body::known_size(&response)
+                .filter(|size| *size > 0)
+                .and_then(|size| i64::try_from(size).ok())
+                .unwrap_or(-1);
+            stats.end(response.status().as_u16(), size, started.elapsed());
+        }
         (response, context.filter(|_| from_service))
     }
 
@@ -269,7 +297,8 @@ impl Endpoint {
             &self.path,
             limits,
         );
-        let proxy_started = self.proxy_stage.as_ref().map(|_| std::time::Instant::now());
+        let proxy_started =
+            (self.proxy_stage.is_some() || self.pipe_stats.is_some()).then(std::time::Instant::now);
         let proxy_span = self.proxy_trace.as_ref().and_then(|t| t.start());
         let backends = async {
             if self.strategy.bounds_itself() {
@@ -301,6 +330,13 @@ impl Endpoint {
                     canceled: false,
                     complete: collected.as_ref().is_ok_and(|c| c.is_complete()),
                 },
+            );
+        }
+        if let (Some(stats), Some(started)) = (&self.pipe_stats, proxy_started) {
+            stats.record(
+                collected.as_ref().is_ok_and(|c| c.is_complete()),
+                collected.is_err(),
+                started.elapsed(),
             );
         }
         if let (Some(fixed), Some(started)) = (&self.proxy_stage, proxy_started) {

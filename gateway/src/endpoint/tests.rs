@@ -124,6 +124,7 @@ fn build(
             body_limits: Default::default(),
             measure_requests: false,
             stages: None,
+            stats: None,
         },
     )
 }
@@ -557,6 +558,7 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
             body_limits: Default::default(),
             measure_requests: false,
             stages: None,
+            stats: None,
         };
         let built = Endpoint::new(
             &endpoint_config(endpoint.clone()),
@@ -638,6 +640,7 @@ fn build_for(version: u64, endpoint: Value) -> Endpoint {
         body_limits: Default::default(),
         measure_requests: false,
         stages: None,
+        stats: None,
     };
     Endpoint::new(&endpoint_config(endpoint), vec![], vec![], &pool, &service)
 }

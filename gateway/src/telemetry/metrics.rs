@@ -43,19 +43,10 @@ const METHODS: &[&str] = &[
 /// An endpoint's `http.route`, as krakend-otel reports it: the path gin
 /// routes, `{id}` written `:id` (`/items/:id`).
 pub fn route_of(endpoint: &str) -> String {
-    let mut out = String::with_capacity(endpoint.len());
-    let mut rest = endpoint;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else {
-            break;
-        };
-        out.push_str(&rest[..open]);
+    super::map_params(endpoint, |out, name| {
         out.push(':');
-        out.push_str(&rest[open + 1..open + close]);
-        rest = &rest[open + close + 1..];
-    }
-    out.push_str(rest);
-    out
+        out.push_str(name);
+    })
 }
 
 /// krakend-otel's route of an answer no endpoint gave: `404 Not Found`.

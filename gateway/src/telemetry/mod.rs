@@ -6,8 +6,9 @@
 pub mod client_metrics;
 pub mod metrics;
 pub mod otlp;
-pub mod prometheus_listener;
+pub mod page_listener;
 pub mod settings;
+pub mod stats;
 pub mod traces;
 
 use opentelemetry::KeyValue;
@@ -34,4 +35,21 @@ pub fn resource(settings: &settings::OtelSettings) -> Resource {
         .with_service_name(settings.service_name.clone())
         .with_attributes(attributes)
         .build()
+}
+
+/// `pattern` with each `{name}` written as `write` writes it: the one
+/// rewriting of endpoint and URL patterns the telemetry names things with.
+pub fn map_params(pattern: &str, write: impl Fn(&mut String, &str)) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        write(&mut out, &rest[open + 1..open + close]);
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
