@@ -128,6 +128,7 @@ pub(crate) fn sepia_switches(extra: &mut ExtraConfig, diags: &mut Diagnostics) -
     switches.pass_backend_status = reader.bool("pass_backend_status", diags).unwrap_or(false);
     switches.own_identity = reader.bool("own_identity", diags).unwrap_or(false);
     switches.pass_backend_errors = reader.bool("pass_backend_errors", diags).unwrap_or(false);
+    switches.append_forwarded_for = reader.bool("append_forwarded_for", diags).unwrap_or(false);
     switches.plugins_endpoint = reader.bool("plugins_endpoint", diags).unwrap_or(false);
     switches.max_connections = match reader.uint("max_connections", 1 << 24, diags) {
         Some(0) => {

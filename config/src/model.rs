@@ -380,6 +380,12 @@ pub struct SepiaSwitches {
     /// `pass_backend_errors`: a single backend's 4xx reaches the client
     /// with its status and body, instead of lura's 500.
     pub pass_backend_errors: bool,
+    /// `append_forwarded_for`: the client address is the connection's
+    /// peer (no forwarding header is trusted) and backends get
+    /// `X-Forwarded-For` with the peer appended to what the client sent,
+    /// instead of gin's client address (by default the left-most
+    /// `X-Forwarded-For` address, which a client can write) sent alone.
+    pub append_forwarded_for: bool,
     /// `plugins_endpoint`: `GET /__plugins` lists the loaded plugins (name,
     /// version, ABI, file name, namespaces). Off by default: it tells any
     /// client what the gateway runs.
@@ -404,6 +410,7 @@ impl SepiaSwitches {
             ("pass_backend_status", self.pass_backend_status),
             ("own_identity", self.own_identity),
             ("pass_backend_errors", self.pass_backend_errors),
+            ("append_forwarded_for", self.append_forwarded_for),
             ("plugins_endpoint", self.plugins_endpoint),
         ]
     }

@@ -476,6 +476,7 @@ fn sepia_switches_are_read_from_their_own_namespace_and_checked() {
             ("pass_backend_status", false),
             ("own_identity", false),
             ("pass_backend_errors", false),
+            ("append_forwarded_for", false),
             ("plugins_endpoint", false)
         ]
     );

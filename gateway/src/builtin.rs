@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use sepia_config::Config;
 use serde_json::{json, Value};
 
-use crate::router::Redirects;
+use crate::{client_address::ClientRule, router::Redirects};
 
 /// Where health answers unless `router.health_path` moves it.
 pub const HEALTH_PATH: &str = "/__health";
@@ -43,6 +43,13 @@ pub struct BuiltinRoutes {
     pub auto_options: bool,
     /// The access log, unless `disable_access_log`.
     pub access_log: Option<crate::logging::access::AccessLog>,
+    /// Who a request comes from: gin's rule of the file's generation
+    /// (`forwarded_by_client_ip`, `remote_ip_headers`, `trusted_proxies`
+    /// in lura 2), or the peer with `sepia.append_forwarded_for`.
+    pub client_rule: ClientRule,
+    /// lura 2's `paramChecker`: path parameters encoded twice are
+    /// refused, unless `disable_path_decoding`.
+    pub path_decoding_check: bool,
 }
 
 /// Router settings Sepia reads; the others are reported as not supported.
@@ -58,6 +65,17 @@ const ROUTER_KEYS: &[&str] = &[
     "disable_access_log",
     "logger_skip_paths",
     "auto_options",
+    "forwarded_by_client_ip",
+    "remote_ip_headers",
+    "trusted_proxies",
+    "disable_path_decoding",
+];
+
+/// lura 2's settings of the client address.
+const CLIENT_KEYS: &[&str] = &[
+    "forwarded_by_client_ip",
+    "remote_ip_headers",
+    "trusted_proxies",
 ];
 
 impl BuiltinRoutes {
@@ -75,6 +93,14 @@ impl BuiltinRoutes {
             hide_version: false,
             access_log: Some(Default::default()),
             auto_options: false,
+            client_rule: if config.sepia.append_forwarded_for {
+                ClientRule::Peer
+            } else if config.krakend2() {
+                ClientRule::default()
+            } else {
+                ClientRule::Gin2017
+            },
+            path_decoding_check: config.krakend2(),
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {
@@ -106,17 +132,7 @@ impl BuiltinRoutes {
         // lura 2 reads it (`Version undefined`); lura 1.4 has no such
         // setting.
         routes.hide_version = flag(map, "hide_version_header")?.unwrap_or(false) && routes.krakend2;
-        let skip_paths = match map.get("logger_skip_paths") {
-            None => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| item.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or("extra_config.router.logger_skip_paths must be a list of paths")?,
-            Some(_) => {
-                return Err("extra_config.router.logger_skip_paths must be a list of paths".into())
-            }
-        };
+        let skip_paths = strings(map, "logger_skip_paths")?;
         let auto_options = flag(map, "auto_options")?.unwrap_or(false);
         if auto_options && !routes.krakend2 {
             warnings.push(
@@ -124,6 +140,42 @@ impl BuiltinRoutes {
             );
         }
         routes.auto_options = auto_options && routes.krakend2;
+        if flag(map, "disable_path_decoding")?.unwrap_or(false) {
+            routes.path_decoding_check = false;
+        }
+        if let ClientRule::Gin {
+            forwarded,
+            headers,
+            trusted,
+        } = &mut routes.client_rule
+        {
+            if let Some(on) = flag(map, "forwarded_by_client_ip")? {
+                *forwarded = on;
+            }
+            let names = strings(map, "remote_ip_headers")?;
+            if !names.is_empty() {
+                *headers = names
+                    .iter()
+                    .map(|n| {
+                        http::HeaderName::from_bytes(n.trim().as_bytes()).map_err(|_| {
+                            format!("extra_config.router.remote_ip_headers: \"{n}\" is not a header name")
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            let proxies = strings(map, "trusted_proxies")?;
+            if !proxies.is_empty() {
+                *trusted = Some(crate::client_address::parse_trusted(&proxies)?);
+            }
+        } else {
+            for key in CLIENT_KEYS.iter().filter(|k| map.contains_key(**k)) {
+                warnings.push(if routes.krakend2 {
+                    format!("extra_config.router.{key}: sepia.append_forwarded_for is on: the client address is the peer's, and this is ignored")
+                } else {
+                    format!("extra_config.router.{key}: KrakenD 1.x, which serves version-1 and 2 files, has no such setting: it is ignored")
+                });
+            }
+        }
         routes.access_log = (!flag(map, "disable_access_log")?.unwrap_or(false))
             .then_some(crate::logging::access::AccessLog { skip_paths });
         // Sepia always serves HTTP/2 cleartext beside HTTP/1.1: `use_h2c`
@@ -135,6 +187,21 @@ impl BuiltinRoutes {
             ));
         }
         Ok((routes, warnings))
+    }
+}
+
+/// A `router` list of strings; empty when absent.
+fn strings(map: &serde_json::Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| format!("extra_config.router.{key} must be a list of strings")),
+        Some(_) => Err(format!(
+            "extra_config.router.{key} must be a list of strings"
+        )),
     }
 }
 

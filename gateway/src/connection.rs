@@ -131,9 +131,10 @@ where
             request.extensions_mut().insert(OverTls);
         }
         async move {
+            let client = gateway.client_addr(&request, remote.ip());
             let entry = gateway
                 .access_log()
-                .and_then(|log| log.begin(&request, remote.ip()));
+                .and_then(|log| log.begin(&request, client.client));
             // krakend-otel's skip_paths: neither measured nor traced.
             let observed = !gateway
                 .otel_settings()
@@ -144,7 +145,7 @@ where
             let trace = crate::telemetry::traces::installed()
                 .filter(|_| observed)
                 .map(|t| t.begin(&request, remote));
-            let handled = gateway.handle(request, remote.ip(), upstream.as_ref());
+            let handled = gateway.handle(request, client, upstream.as_ref());
             let response = match &trace {
                 Some(trace) => {
                     opentelemetry::trace::FutureExt::with_context(handled, trace.context()).await

@@ -112,6 +112,13 @@ pub enum ProxyError {
         /// The requested path.
         path: String,
     },
+    /// A path parameter is encoded twice, or holds `?` or `#` (lura 2's
+    /// `paramChecker`); `reason` is lura's words for it.
+    #[error("error: {reason}")]
+    EncodedParam {
+        /// `encoded url params`, or `invalid URL escape "%zz"`.
+        reason: String,
+    },
     /// The client's body could not be read or was too large.
     #[error("cannot read the request body: {reason}")]
     RequestBody {
@@ -230,6 +237,7 @@ impl ProxyError {
             ProxyError::NotFound { .. }
             | ProxyError::MethodNotAllowed { .. }
             | ProxyError::DotSegment { .. }
+            | ProxyError::EncodedParam { .. }
             | ProxyError::RequestBody { .. } => ErrorKind::Client,
             ProxyError::BackendUnreachable { cause, .. } if cause.is_connect() => {
                 ErrorKind::Connect
@@ -252,7 +260,9 @@ impl ProxyError {
         match self {
             ProxyError::NotFound { .. } => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ProxyError::DotSegment { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::DotSegment { .. } | ProxyError::EncodedParam { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ProxyError::RequestBody { status, .. } | ProxyError::BackendCode { status, .. } => {
                 *status
             }
@@ -277,6 +287,7 @@ impl ProxyError {
             ProxyError::NotFound { .. }
             | ProxyError::MethodNotAllowed { .. }
             | ProxyError::DotSegment { .. }
+            | ProxyError::EncodedParam { .. }
             | ProxyError::RequestBody { .. } => ErrorSource::Client,
             ProxyError::BackendUnreachable { .. }
             | ProxyError::BackendUrl { .. }
@@ -299,6 +310,17 @@ impl ProxyError {
     pub fn into_response_as(self, style: ErrorStyle) -> Response<ResponseBody> {
         if style.json {
             return self.into_response();
+        }
+        if let ProxyError::EncodedParam { .. } = &self {
+            // lura's ErrorResponseWriter writes the text; Go's server
+            // sniffs its type. No endpoint ran: no KrakenD header.
+            let mut response = Response::new(full(self.to_string()));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            return response;
         }
         let body: &'static str = match &self {
             ProxyError::NotFound { .. } => "404 page not found",

@@ -3,6 +3,8 @@
 
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 
+use crate::client_address::ClientAddr;
+
 // Names a request uses, parsed once: a `&str` name is parsed and hashed
 // afresh on every map operation.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -178,17 +180,25 @@ impl QueryFilter {
     }
 }
 
-/// Appends the client address to `X-Forwarded-For` and sets
-/// `X-Forwarded-Host`, as KrakenD does.
+/// Sets `X-Forwarded-For` to the client address, as lura does (both
+/// generations), or with `append` (`sepia.append_forwarded_for`) appends
+/// the peer to what the client sent, as reverse proxies chain it; and sets
+/// `X-Forwarded-Host`.
 pub fn add_forwarded(
-    client_ip: &str,
+    client: ClientAddr,
+    append: bool,
     host: Option<&HeaderValue>,
     incoming: &HeaderMap,
     to: &mut HeaderMap,
 ) {
-    let forwarded_for = match incoming.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(earlier) if !earlier.is_empty() => format!("{earlier}, {client_ip}"),
-        _ => client_ip.to_owned(),
+    let earlier = incoming
+        .get(X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .filter(|e| append && !e.is_empty());
+    let forwarded_for = match earlier {
+        Some(earlier) => format!("{earlier}, {}", client.peer),
+        None if append => client.peer.to_string(),
+        None => client.client.to_string(),
     };
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
         to.insert(X_FORWARDED_FOR, value);
@@ -296,18 +306,24 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_for_is_appended() {
+    fn forwarded_for_is_the_client_or_with_the_switch_the_chain() {
         let mut incoming = HeaderMap::new();
         incoming.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let client = ClientAddr {
+            peer: "127.0.0.1".parse().unwrap(),
+            client: "10.0.0.1".parse().unwrap(),
+        };
+        let host = HeaderValue::from_static("api.example");
         let mut to = HeaderMap::new();
-        add_forwarded(
-            "127.0.0.1",
-            Some(&HeaderValue::from_static("api.example")),
-            &incoming,
-            &mut to,
-        );
-        assert_eq!(to["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        add_forwarded(client, false, Some(&host), &incoming, &mut to);
+        assert_eq!(to["x-forwarded-for"], "10.0.0.1");
         assert_eq!(to["x-forwarded-host"], "api.example");
+        let mut to = HeaderMap::new();
+        add_forwarded(client, true, Some(&host), &incoming, &mut to);
+        assert_eq!(to["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        let mut to = HeaderMap::new();
+        add_forwarded(client, true, None, &HeaderMap::new(), &mut to);
+        assert_eq!(to["x-forwarded-for"], "127.0.0.1");
     }
 }
 

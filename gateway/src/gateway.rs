@@ -1,9 +1,6 @@
 //! The request router of a running gateway: health, endpoints, 404 and 405.
 
-use std::{
-    net::IpAddr,
-    time::{Duration, Instant, SystemTime},
-};
+use std::time::{Duration, Instant, SystemTime};
 
 use abi_stable::std_types::{RString, RVec};
 use bytes::Bytes;
@@ -17,7 +14,12 @@ use sepia_plugin_api::{
 use crate::{
     body::{full, json_response, ResponseBody, COMPLETED_HEADER},
     builtin::{self, BuiltinRoutes},
-    endpoint::{backend::method_of, url_template::climbs_out, Endpoint, ServiceSettings},
+    client_address::ClientAddr,
+    endpoint::{
+        backend::method_of,
+        url_template::{climbs_out, encoded_param},
+        Endpoint, ServiceSettings,
+    },
     error::{ErrorStyle, ProxyError},
     identity::Identity,
     jwks::{self, JwksPublisher},
@@ -171,6 +173,7 @@ impl Gateway {
                         .is_some_and(|o| o.global_metrics || o.traces.global),
                     stages: otel_settings.as_ref().map(|o| o.stages.clone()),
                     stats: stats_settings.clone(),
+                    append_forwarded_for: config.sepia.append_forwarded_for,
                 },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));
@@ -241,6 +244,11 @@ impl Gateway {
         Ok(Some((path, publisher)))
     }
 
+    /// Who `request` from `peer` comes from, by the router's rule.
+    pub fn client_addr<B>(&self, request: &Request<B>, peer: std::net::IpAddr) -> ClientAddr {
+        self.builtin.client_rule.resolve(peer, request.headers())
+    }
+
     /// `telemetry/metrics`, when the file has it.
     pub fn stats_settings(&self) -> Option<&crate::telemetry::stats::settings::StatsSettings> {
         self.stats_settings.as_ref()
@@ -267,32 +275,32 @@ impl Gateway {
     pub async fn handle(
         &self,
         request: Request<Incoming>,
-        client_ip: IpAddr,
+        client: ClientAddr,
         upstream: &impl Upstream,
     ) -> Response<ResponseBody> {
         if let Some(refusal) = crate::http_rules::refusal(&request) {
             return refusal;
         }
         if self.service_requests.is_empty() && self.service_responses.is_empty() {
-            return self.route(request, client_ip, None, upstream).await.0;
+            return self.route(request, client, None, upstream).await.0;
         }
         // Boxed: held inline, the service path's state made every request's
         // future larger, and futures are copied as they are built (perf:
         // ~1% of a plain request's CPU in those copies).
-        Box::pin(self.around_service(request, client_ip, upstream)).await
+        Box::pin(self.around_service(request, client, upstream)).await
     }
 
     /// [`Gateway::handle`] with service-level modifiers.
     async fn around_service(
         &self,
         request: Request<Incoming>,
-        client_ip: IpAddr,
+        client: ClientAddr,
         upstream: &impl Upstream,
     ) -> Response<ResponseBody> {
-        let mut context = Box::new(request_context::new(client_ip, &request));
+        let mut context = Box::new(request_context::new(client, &request));
         let response = if self.service_requests.is_empty() {
             let (response, back) =
-                Box::pin(self.route(request, client_ip, Some(context), upstream)).await;
+                Box::pin(self.route(request, client, Some(context), upstream)).await;
             context = back.unwrap_or_default();
             response
         } else {
@@ -318,7 +326,7 @@ impl Gateway {
                             parts.headers = headers;
                             let request = Request::from_parts(parts, body);
                             let (response, back) =
-                                Box::pin(self.route(request, client_ip, Some(context), upstream))
+                                Box::pin(self.route(request, client, Some(context), upstream))
                                     .await;
                             context = back.unwrap_or_default();
                             response
@@ -385,7 +393,7 @@ impl Gateway {
     async fn route(
         &self,
         request: Request<Incoming>,
-        client_ip: IpAddr,
+        client: ClientAddr,
         context: Option<Box<RequestContext>>,
         upstream: &impl Upstream,
     ) -> (Response<ResponseBody>, Option<Box<RequestContext>>) {
@@ -428,13 +436,24 @@ impl Gateway {
                     path: path.to_owned(),
                 }
             }
+            RouteMatch::Found(_, params)
+                if self.builtin.path_decoding_check
+                    && params.iter().any(|p| encoded_param(p).is_some()) =>
+            {
+                ProxyError::EncodedParam {
+                    reason: params
+                        .iter()
+                        .find_map(|p| encoded_param(p))
+                        .unwrap_or_default(),
+                }
+            }
             RouteMatch::Found(endpoint, params) => {
                 let params: Vec<String> = params.into_iter().map(str::to_owned).collect();
                 // Boxed: the endpoint's future is ~4.7 KB, and held inline it
                 // made this one 10 KB, copied whole as it was built and moved
                 // into hyper's connection task (perf: 1-2% of a request's
                 // CPU in those copies).
-                let served = endpoint.handle(request, params, client_ip, context, upstream);
+                let served = endpoint.handle(request, params, client, context, upstream);
                 let (mut response, context) = Box::pin(served).await;
                 if let Some(route) = &endpoint.route {
                     response

@@ -20,6 +20,7 @@ mod body;
 mod body_budget;
 mod builtin;
 mod cli;
+mod client_address;
 mod connection;
 mod demo;
 mod endpoint;

@@ -4,7 +4,6 @@
 
 use std::{
     hash::BuildHasher,
-    net::IpAddr,
     sync::{
         atomic::{AtomicU64, Ordering},
         OnceLock,
@@ -14,18 +13,19 @@ use std::{
 use abi_stable::std_types::RString;
 use sepia_plugin_api::{RequestContext, VALUE_TLS};
 
+use crate::client_address::ClientAddr;
+
 /// Marks a request that came over TLS (a request extension the listener
 /// sets), so that its context says so to the hooks.
 #[derive(Debug, Clone, Copy)]
 pub struct OverTls;
 
-/// A context for `request` from `peer`. The client address is the peer's:
-/// trusting forwarding headers is a router setting applied on top.
-pub fn new<B>(peer: IpAddr, request: &http::Request<B>) -> RequestContext {
-    let ip = RString::from(peer.to_string());
+/// A context for `request` from `client` (its peer, and the client address
+/// the router's rule made of it: see [`crate::client_address`]).
+pub fn new<B>(client: ClientAddr, request: &http::Request<B>) -> RequestContext {
     let mut context = RequestContext {
-        client_ip: ip.clone(),
-        peer_ip: ip,
+        client_ip: RString::from(client.client.to_string()),
+        peer_ip: RString::from(client.peer.to_string()),
         request_id: RString::from(next_request_id()),
         endpoint: RString::new(),
         values: Default::default(),
@@ -48,18 +48,23 @@ pub(crate) fn next_request_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     #[test]
     fn contexts_name_the_client_and_get_distinct_ids() {
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
         let plain = http::Request::new(());
-        let first = new(peer, &plain);
-        let second = new(peer, &plain);
+        let first = new(ClientAddr::of_peer(peer), &plain);
+        let second = new(ClientAddr::of_peer(peer), &plain);
         assert_eq!(first.value(VALUE_TLS), None);
         let mut secure = http::Request::new(());
         secure.extensions_mut().insert(OverTls);
-        assert_eq!(new(peer, &secure).value(VALUE_TLS), Some("true"));
+        assert_eq!(
+            new(ClientAddr::of_peer(peer), &secure).value(VALUE_TLS),
+            Some("true")
+        );
         assert_eq!(first.peer_ip.as_str(), "127.0.0.1");
         assert_eq!(first.client_ip, first.peer_ip);
         assert_ne!(first.request_id, second.request_id);

@@ -106,7 +106,8 @@ async fn params_queries_and_headers_are_forwarded_as_configured() {
     assert_eq!(first.header("authorization"), Some("Bearer t"));
     assert_eq!(first.header("x-custom"), Some("c"));
     assert_eq!(first.header("cookie"), None);
-    assert_eq!(first.header("x-forwarded-for"), Some("10.1.1.1, 127.0.0.1"));
+    // gin's client address: every proxy trusted by default.
+    assert_eq!(first.header("x-forwarded-for"), Some("10.1.1.1"));
     assert_eq!(
         first.header("x-forwarded-host"),
         Some(format!("127.0.0.1:{}", sepia.port).as_str())
@@ -1198,4 +1199,88 @@ async fn backends_redirects_are_followed_and_their_gzip_undone() {
     let raw = get(&sepia.url("/gzip-raw")).await;
     assert_eq!(raw.text(), r#"{"packed":true}"#);
     assert_eq!(raw.header("content-encoding"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_address_is_gins_per_generation_unless_switched() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let forwarded_for = |version: u64, router: Value, sepia_switches: Value| {
+        let backend = backend.url();
+        async move {
+            let sepia = Sepia::start(json!({"version": version,
+                "extra_config": {"router": router, "sepia": sepia_switches},
+                "endpoints": [{"endpoint": "/who", "backend": [{"host": [backend], "url_pattern": "/who"}]}]}))
+            .await;
+            let answer = request(
+                Method::GET,
+                &sepia.url("/who"),
+                &[("x-forwarded-for", "6.6.6.6, 1.2.3.4")],
+                b"",
+                false,
+            )
+            .await;
+            assert_eq!(answer.status, 200);
+        }
+    };
+    let last = || {
+        backend
+            .requests()
+            .last()
+            .and_then(|r| r.header("x-forwarded-for").map(str::to_owned))
+    };
+    // lura 2: every proxy trusted, the left-most address.
+    forwarded_for(3, json!({}), json!({})).await;
+    assert_eq!(last().as_deref(), Some("6.6.6.6"));
+    // Trusting the peer only: the right-most address that is not it.
+    forwarded_for(3, json!({"trusted_proxies": ["127.0.0.1"]}), json!({})).await;
+    assert_eq!(last().as_deref(), Some("1.2.3.4"));
+    // A peer that is not trusted is the client.
+    forwarded_for(3, json!({"trusted_proxies": ["10.0.0.0/8"]}), json!({})).await;
+    assert_eq!(last().as_deref(), Some("127.0.0.1"));
+    forwarded_for(3, json!({"forwarded_by_client_ip": false}), json!({})).await;
+    assert_eq!(last().as_deref(), Some("127.0.0.1"));
+    // Another header.
+    forwarded_for(3, json!({"remote_ip_headers": ["X-Client"]}), json!({})).await;
+    assert_eq!(last().as_deref(), Some("127.0.0.1"));
+    // lura 1.4: the first entry.
+    forwarded_for(2, json!({}), json!({})).await;
+    assert_eq!(last().as_deref(), Some("6.6.6.6"));
+    // Sepia's switch: no header trusted, the chain kept.
+    forwarded_for(3, json!({}), json!({"append_forwarded_for": true})).await;
+    assert_eq!(last().as_deref(), Some("6.6.6.6, 1.2.3.4, 127.0.0.1"));
+    let refused = Sepia::refused(json!({"version": 3,
+        "extra_config": {"router": {"trusted_proxies": ["10.0.0.0/99"]}},
+        "endpoints": []}))
+    .await;
+    assert!(refused.contains("trusted_proxies"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lura_2_refuses_path_parameters_encoded_twice_unless_disabled() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let start = |version: u64, router: Value| {
+        let backend = backend.url();
+        async move {
+            Sepia::start(json!({"version": version, "extra_config": {"router": router},
+                "endpoints": [{"endpoint": "/items/{id}", "backend": [{"host": [backend], "url_pattern": "/items/{id}"}]}]}))
+            .await
+        }
+    };
+    let sepia = start(3, json!({})).await;
+    let refused = get(&sepia.url("/items/a%2520b")).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.text(), "error: encoded url params");
+    assert_eq!(
+        refused.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(get(&sepia.url("/items/a%3Fb")).await.status, 400);
+    assert_eq!(get(&sepia.url("/items/a%20b")).await.status, 200);
+    let before = backend.requests().len();
+    // Version-1/2 files (lura 1.4) and disable_path_decoding pass them.
+    let old = start(2, json!({})).await;
+    assert_eq!(get(&old.url("/items/a%2520b")).await.status, 200);
+    let off = start(3, json!({"disable_path_decoding": true})).await;
+    assert_eq!(get(&off.url("/items/a%2520b")).await.status, 200);
+    assert_eq!(backend.requests().len(), before + 2);
 }

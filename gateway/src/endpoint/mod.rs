@@ -25,7 +25,7 @@ pub mod xml;
 #[cfg(test)]
 mod tests;
 
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
 use abi_stable::std_types::RString;
 use bytes::Bytes;
@@ -42,6 +42,7 @@ use self::{
 };
 use crate::{
     body::ResponseBody,
+    client_address::ClientAddr,
     error::{ErrorStyle, ProxyError},
     identity::{Identity, VERSION_HEADER},
     modifiers::{chain::ModifierChain, hook_pool::HookPool},
@@ -76,6 +77,8 @@ pub struct ServiceSettings {
     pub stages: Option<crate::telemetry::settings::StageSettings>,
     /// KrakenD's own stats, with `telemetry/metrics`.
     pub stats: Option<crate::telemetry::stats::settings::StatsSettings>,
+    /// `sepia.append_forwarded_for`.
+    pub append_forwarded_for: bool,
 }
 
 /// An endpoint, ready to serve.
@@ -179,6 +182,7 @@ impl Endpoint {
                 claims,
                 service.identity,
                 service.body_limits.clone(),
+                service.append_forwarded_for,
             ),
             strategy: Strategy::of(endpoint, has_modifiers),
             backends,
@@ -207,7 +211,7 @@ impl Endpoint {
         &self,
         request: Request<B>,
         params: Vec<String>,
-        client_ip: IpAddr,
+        client: ClientAddr,
         context: Option<Box<RequestContext>>,
         upstream: &impl Upstream,
     ) -> (Response<ResponseBody>, Option<Box<RequestContext>>)
@@ -220,7 +224,7 @@ impl Endpoint {
         // costs a plain request nothing, not even room in its future.
         let mut context = match context {
             None if self.has_modifiers => {
-                Some(Box::new(crate::request_context::new(client_ip, &request)))
+                Some(Box::new(crate::request_context::new(client, &request)))
             }
             given => given,
         };
@@ -232,7 +236,7 @@ impl Endpoint {
             std::time::Instant::now()
         });
         let response = match self
-            .run(request, params, client_ip, &mut context, upstream)
+            .run(request, params, client, &mut context, upstream)
             .await
         {
             Ok(response) => response,
@@ -267,7 +271,7 @@ impl Endpoint {
         &self,
         request: Request<B>,
         params: Vec<String>,
-        client_ip: IpAddr,
+        client: ClientAddr,
         context: &mut Option<Box<RequestContext>>,
         upstream: &impl Upstream,
     ) -> Result<Response<ResponseBody>, ProxyError>
@@ -278,7 +282,7 @@ impl Endpoint {
         let (parts, body) = request.into_parts();
         let mut outgoing = match self
             .request
-            .read(&parts, body, params, client_ip, context)
+            .read(&parts, body, params, client, context)
             .await?
         {
             Read::Forward(outgoing) => outgoing,

@@ -3,7 +3,7 @@
 //! hooks run, and the forwarding headers added. What comes out is what the
 //! backends receive.
 
-use std::{borrow::Cow, net::IpAddr};
+use std::borrow::Cow;
 
 use abi_stable::std_types::{RString, RVec, Tuple2};
 use bytes::Bytes;
@@ -15,6 +15,7 @@ use super::jwt_claims::ClaimParams;
 use crate::{
     body::ResponseBody,
     body_budget::{self, BodyLimits},
+    client_address::ClientAddr,
     error::ProxyError,
     forwarding::{add_forwarded, HeaderFilter},
     identity::Identity,
@@ -56,6 +57,8 @@ pub struct RequestPhase {
     user_agent: HeaderValue,
     /// How much body a request may send, and all of them together.
     body_limits: BodyLimits,
+    /// `sepia.append_forwarded_for`.
+    append_forwarded_for: bool,
 }
 
 /// What the request phase decided.
@@ -74,8 +77,10 @@ impl RequestPhase {
         claims: ClaimParams,
         identity: Identity,
         body_limits: BodyLimits,
+        append_forwarded_for: bool,
     ) -> Self {
         Self {
+            append_forwarded_for,
             user_agent: identity.user_agent(),
             param_names: endpoint.params.clone(),
             forwards_body: endpoint.method.has_body(),
@@ -94,7 +99,7 @@ impl RequestPhase {
         parts: &'a Parts,
         body: B,
         params: Vec<String>,
-        client_ip: IpAddr,
+        client: ClientAddr,
         context: &mut Option<Box<RequestContext>>,
     ) -> Result<Read<'a>, ProxyError>
     where
@@ -145,7 +150,8 @@ impl RequestPhase {
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         let host = parts.headers.get(header::HOST).or(authority.as_ref());
         add_forwarded(
-            &client_ip.to_string(),
+            client,
+            self.append_forwarded_for,
             host,
             &parts.headers,
             &mut outgoing.headers,

@@ -5,7 +5,6 @@
 
 use std::{
     collections::HashMap,
-    net::IpAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -125,6 +124,7 @@ fn build(
             measure_requests: false,
             stages: None,
             stats: None,
+            append_forwarded_for: false,
         },
     )
 }
@@ -145,7 +145,7 @@ async fn serve(
         .uri(path)
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let ip = crate::client_address::ClientAddr::of_peer("127.0.0.1".parse().unwrap());
     let params = params.iter().map(|p| (*p).to_owned()).collect();
     let (response, _) = endpoint.handle(request, params, ip, None, upstream).await;
     let (parts, body) = response.into_parts();
@@ -523,7 +523,7 @@ async fn failures_keep_their_kind_and_cause() {
             .uri("/e")
             .body(Full::new(Bytes::new()))
             .unwrap();
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let ip = crate::client_address::ClientAddr::of_peer("127.0.0.1".parse().unwrap());
         let mut context = None;
         let error = endpoint
             .run(request, vec![], ip, &mut context, &upstream)
@@ -559,6 +559,7 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
             measure_requests: false,
             stages: None,
             stats: None,
+            append_forwarded_for: false,
         };
         let built = Endpoint::new(
             &endpoint_config(endpoint.clone()),
@@ -614,7 +615,7 @@ async fn a_forwarded_user_agent_is_kept_and_the_gateway_says_it_came_via() {
         .header("user-agent", "client/1")
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let ip = crate::client_address::ClientAddr::of_peer("127.0.0.1".parse().unwrap());
     let _ = endpoint.handle(request, vec![], ip, None, &upstream).await;
     let seen = upstream.seen.lock().unwrap();
     let headers = &seen[0].1;
@@ -641,6 +642,7 @@ fn build_for(version: u64, endpoint: Value) -> Endpoint {
         measure_requests: false,
         stages: None,
         stats: None,
+        append_forwarded_for: false,
     };
     Endpoint::new(&endpoint_config(endpoint), vec![], vec![], &pool, &service)
 }

@@ -89,9 +89,62 @@ pub fn climbs_out(value: &str) -> bool {
         .any(|segment| segment == "." || segment == "..")
 }
 
+/// lura 2's `paramChecker` of a raw path parameter: gin's value is the
+/// parameter decoded once; lura refuses it when decoding it again fails
+/// (`invalid URL escape "%zz"`) or changes it, or when it holds `?` or
+/// `#` (`encoded url params`): a value encoded twice smuggles what one
+/// decoding would reveal.
+pub fn encoded_param(raw: &str) -> Option<String> {
+    let once = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let bytes = once.as_bytes();
+    let mut i = 0;
+    while let Some(offset) = bytes[i..].iter().position(|b| *b == b'%') {
+        let at = i + offset;
+        let escape = bytes.get(at + 1..at + 3);
+        if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+            let end = (at + 3).min(once.len());
+            // Go quotes the bad escape as strconv.Quote does.
+            let bad = String::from_utf8_lossy(&bytes[at..end]);
+            return Some(format!(
+                "invalid URL escape {}",
+                serde_json::Value::from(bad.as_ref())
+            ));
+        }
+        i = at + 3;
+    }
+    (once.contains('%') || once.contains('?') || once.contains('#'))
+        .then(|| "encoded url params".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lura_2_refuses_parameters_encoded_twice() {
+        assert_eq!(encoded_param("a%20b"), None);
+        assert_eq!(encoded_param("plain"), None);
+        assert_eq!(
+            encoded_param("a%2520b").as_deref(),
+            Some("encoded url params")
+        );
+        assert_eq!(
+            encoded_param("a%3Fb").as_deref(),
+            Some("encoded url params")
+        );
+        assert_eq!(
+            encoded_param("a%23b").as_deref(),
+            Some("encoded url params")
+        );
+        assert_eq!(
+            encoded_param("a%25zz").as_deref(),
+            Some("invalid URL escape \"%zz\"")
+        );
+        assert_eq!(
+            encoded_param("a%25").as_deref(),
+            Some("invalid URL escape \"%\"")
+        );
+    }
 
     #[test]
     fn dot_segments_are_found_in_any_spelling() {
