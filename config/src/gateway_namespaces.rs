@@ -10,7 +10,7 @@ use crate::{
     diagnostics::{join, Diagnostics, ProblemKind},
     model::{
         BackendErrors, ExtraConfig, ExtraConfigEntry, FlatmapOp, PropagatedParam, SepiaSwitches,
-        StaticResponse, StaticStrategy,
+        ShadowBackend, StaticResponse, StaticStrategy,
     },
     reader::{type_name, ObjectReader},
 };
@@ -23,7 +23,7 @@ pub const SEPIA: &str = "sepia";
 /// Endpoint `proxy` settings Sepia does not implement yet.
 const PROXY_NOT_SUPPORTED: &[&str] = &["combiner"];
 /// Backend `proxy` settings Sepia does not implement yet.
-const BACKEND_PROXY_NOT_SUPPORTED: &[&str] = &["shadow"];
+const BACKEND_PROXY_NOT_SUPPORTED: &[&str] = &[];
 
 /// Where a namespace of an `extra_config` is: `endpoints[0].extra_config.proxy`.
 fn namespace_path(parent: &str, entry: &ExtraConfigEntry) -> String {
@@ -168,16 +168,21 @@ pub(crate) fn backend_http(
     extra: &mut ExtraConfig,
     parent: &str,
     diags: &mut Diagnostics,
-) -> (BackendErrors, Option<Vec<FlatmapOp>>) {
+) -> (BackendErrors, Option<Vec<FlatmapOp>>, Option<ShadowBackend>) {
     let mut flatmap = None;
+    let mut shadow = None;
     if let Some(entry) = extra.take(PROXY) {
         let path = namespace_path(parent, &entry);
         if let Some(mut reader) = ObjectReader::of(path, &entry.value, diags) {
             flatmap = flatmap_filter(&mut reader, diags);
+            let timeout = reader.duration("shadow_timeout", diags);
+            if reader.bool("shadow", diags) == Some(true) {
+                shadow = Some(ShadowBackend { timeout });
+            }
             reader.finish(BACKEND_PROXY_NOT_SUPPORTED, diags);
         }
     }
-    (backend_errors(extra, parent, diags), flatmap)
+    (backend_errors(extra, parent, diags), flatmap, shadow)
 }
 
 /// `flatmap_filter`: its operations, each `{"type", "args"}`. KrakenD

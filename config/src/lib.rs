@@ -22,8 +22,8 @@ pub use diagnostics::{Problem, ProblemKind};
 pub use gateway_namespaces::response_reference;
 pub use model::{
     Backend, BackendEncoding, BackendErrors, Config, Endpoint, ExtraConfig, ExtraConfigEntry,
-    FlatmapOp, Method, OutputEncoding, PluginSettings, PropagatedParam, SepiaSwitches, Shaping,
-    StaticResponse, StaticStrategy,
+    FlatmapOp, Method, OutputEncoding, PluginSettings, PropagatedParam, SepiaSwitches,
+    ShadowBackend, Shaping, StaticResponse, StaticStrategy,
 };
 pub use parse::{jwt_claim_reference, placeholders};
 /// Go duration strings; shared with plugins through the plugin interface.

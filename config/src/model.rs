@@ -263,8 +263,19 @@ pub struct Backend {
     pub input_headers: Option<Vec<String>>,
     /// Narrows the endpoint's `input_query_strings` for this backend.
     pub input_query_strings: Option<Vec<String>>,
+    /// `proxy.shadow`: the backend gets a copy of each request and its
+    /// answer is ignored.
+    pub shadow: Option<ShadowBackend>,
     /// Its `extra_config`, without the namespaces the gateway reads itself.
     pub extra_config: ExtraConfig,
+}
+
+/// A shadow backend's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowBackend {
+    /// `proxy.shadow_timeout` (lura 2): how long its call may take; the
+    /// endpoint's timeout when absent.
+    pub timeout: Option<Duration>,
 }
 
 /// An endpoint the gateway serves.

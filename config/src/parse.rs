@@ -544,7 +544,10 @@ fn endpoint(
         }
     };
     check_propagated_params(&proxy, backends.len(), &path, diags);
-    if output_encoding == OutputEncoding::NoOp && backends.len() > 1 {
+    check_shadows(&backends, proxy.sequential, &backend_path, diags);
+    // lura takes the shadows out before it builds the endpoint's proxy.
+    let answering = backends.iter().filter(|b| b.shadow.is_none()).count();
+    if output_encoding == OutputEncoding::NoOp && answering > 1 {
         diags.invalid(
             &reader.path_of("output_encoding"),
             "\"no-op\" passes one backend's response through: use a single backend",
@@ -581,6 +584,28 @@ fn endpoint(
         );
     }
     Some(endpoint)
+}
+
+/// Shadow backends need an answering one beside them (lura builds the
+/// endpoint from the others and refuses none), and are not supported in
+/// a sequence, where they would renumber the `{respN_...}` the others use.
+fn check_shadows(backends: &[Backend], sequential: bool, path: &str, diags: &mut Diagnostics) {
+    let shadows = backends.iter().filter(|b| b.shadow.is_some()).count();
+    if shadows == 0 {
+        return;
+    }
+    if shadows == backends.len() {
+        diags.invalid(
+            path,
+            "every backend is a shadow (proxy.shadow): an endpoint needs one whose answer it gives",
+        );
+    }
+    if sequential {
+        diags.invalid(
+            path,
+            "shadow backends (proxy.shadow) in a sequential endpoint are not supported by Sepia yet: make them answering backends or the endpoint not sequential",
+        );
+    }
 }
 
 /// `sequential_propagated_params` work only in a sequence, and only on
@@ -720,7 +745,7 @@ fn backend(
     let input_query_strings = reader.string_list("input_query_strings", diags);
     let mut shaping = shaping(&mut reader, diags);
     let mut extra_config = extra_config(&mut reader, diags);
-    let (errors, flatmap) = backend_http(&mut extra_config, &path, diags);
+    let (errors, flatmap, shadow) = backend_http(&mut extra_config, &path, diags);
     shaping.flatmap = flatmap;
     reader.finish(BACKEND_NOT_SUPPORTED, diags);
     Some(Backend {
@@ -734,6 +759,7 @@ fn backend(
         errors,
         input_headers,
         input_query_strings,
+        shadow,
         extra_config,
     })
 }

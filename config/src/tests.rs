@@ -309,7 +309,7 @@ fn proxy_settings_sepia_lacks_are_named() {
             {"endpoint":"/a","output_encoding":"no-op",
              "extra_config":{"proxy":{"combiner":"x","static":{"data":{"x":1}}}},
              "backend":[{"url_pattern":"/a","encoding":"no-op",
-               "extra_config":{"proxy":{"shadow":true},"backend/http":{"return_error_details":"a","return_error_code":true}}}]}
+               "extra_config":{"backend/http":{"return_error_details":"a","return_error_code":true}}}]}
         ]}"#,
         false,
     )
@@ -323,13 +323,6 @@ fn proxy_settings_sepia_lacks_are_named() {
         has(
             &warnings,
             "endpoints[0].extra_config.proxy.static: a no-op endpoint"
-        ),
-        "{warnings:?}"
-    );
-    assert!(
-        has(
-            &warnings,
-            "endpoints[0].backend[0].extra_config.proxy.shadow"
         ),
         "{warnings:?}"
     );
@@ -760,4 +753,43 @@ fn claims_checks_need_a_validator() {
         "{found:?}"
     );
     assert!(!has(&found, "endpoints[1]"), "{found:?}");
+}
+
+#[test]
+fn shadow_backends_are_read_and_an_endpoint_of_only_shadows_refused() {
+    let loaded = parse_str(
+        r#"{"version":3,"host":["h"],"endpoints":[
+            {"endpoint":"/a","backend":[{"url_pattern":"/a"},
+              {"url_pattern":"/copy","extra_config":{"proxy":{"shadow":true,"shadow_timeout":"2s"}}}]}
+        ]}"#,
+        false,
+    )
+    .unwrap();
+    let backends = &loaded.config.endpoints[0].backends;
+    assert_eq!(backends[0].shadow, None);
+    assert_eq!(
+        backends[1].shadow,
+        Some(crate::ShadowBackend {
+            timeout: Some(std::time::Duration::from_secs(2))
+        })
+    );
+    let refused = parse_str(
+        r#"{"version":3,"host":["h"],"endpoints":[
+            {"endpoint":"/a","backend":[{"url_pattern":"/a","extra_config":{"proxy":{"shadow":true}}}]}
+        ]}"#,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("every backend is a shadow"), "{refused}");
+    let sequential = parse_str(
+        r#"{"version":3,"host":["h"],"endpoints":[
+            {"endpoint":"/a","extra_config":{"proxy":{"sequential":true}},"backend":[{"url_pattern":"/a"},
+              {"url_pattern":"/b","extra_config":{"proxy":{"shadow":true}}}]}
+        ]}"#,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(sequential.contains("sequential endpoint"), "{sequential}");
 }

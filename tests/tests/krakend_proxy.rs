@@ -277,3 +277,58 @@ async fn an_endpoint_flatmap_works_on_the_merged_data_before_static_data() {
     );
     assert_eq!(partial.header("x-krakend-completed"), Some("false"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shadow_backends_get_a_copy_and_their_answers_are_ignored() {
+    let answering = TestBackend::always(Reply::json(200, r#"{"from":"answering"}"#)).await;
+    // Slower than the client will wait, and with data that must not show.
+    let shadow = TestBackend::always(
+        Reply::json(200, r#"{"from":"shadow","secret":1}"#).delayed(Duration::from_millis(800)),
+    )
+    .await;
+    let sepia = Sepia::start(json!({"version": 3, "endpoints": [
+        {"endpoint": "/items/{id}", "input_headers": ["X-Tenant"], "timeout": "3s", "backend": [
+            backend(&answering, "/stock/{id}"),
+            {"host": [shadow.url()], "url_pattern": "/copy/{id}",
+             "extra_config": {"proxy": {"shadow": true, "shadow_timeout": "2s"}}}
+        ]}
+    ]}))
+    .await;
+    let started = std::time::Instant::now();
+    let answer = sepia_e2e::request(
+        http::Method::GET,
+        &sepia.url("/items/7"),
+        &[("X-Tenant", "t1")],
+        b"",
+        false,
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200);
+    // The answering backend alone, as a single-backend endpoint answers.
+    assert_eq!(answer.json(), json!({"from": "answering"}));
+    assert_eq!(answer.header("x-krakend-completed"), Some("true"));
+    assert!(
+        took < Duration::from_millis(700),
+        "waited for the shadow: {took:?}"
+    );
+    // The shadow got its copy of the request.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while shadow.requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the shadow got no request"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let copy: Recorded = shadow.requests()[0].clone();
+    assert_eq!(copy.path, "/copy/7");
+    assert_eq!(copy.header("x-tenant"), Some("t1"));
+    assert_eq!(answering.requests().len(), 1);
+    let refused = Sepia::refused(json!({"version": 3, "endpoints": [
+        {"endpoint": "/only", "backend": [
+            {"host": [shadow.url()], "url_pattern": "/copy", "extra_config": {"proxy": {"shadow": true}}}]}
+    ]}))
+    .await;
+    assert!(refused.contains("every backend is a shadow"), "{refused}");
+}

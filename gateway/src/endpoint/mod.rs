@@ -16,6 +16,7 @@ pub mod merge;
 pub mod request;
 pub mod respond;
 pub mod sequence;
+mod shadow;
 pub mod shaping;
 pub mod static_data;
 pub mod strategy;
@@ -89,6 +90,8 @@ pub struct Endpoint {
     pub route: Option<std::sync::Arc<str>>,
     /// The proxy stage's metric attributes, when it is measured.
     proxy_stage: Option<Vec<opentelemetry::KeyValue>>,
+    /// The shadow backends (`proxy.shadow`), when it has some.
+    shadow: Option<shadow::Shadow>,
     /// The proxy stage's span, when it is traced.
     proxy_trace: Option<crate::telemetry::traces::StageTrace>,
     /// `telemetry/metrics`' router metrics of the endpoint.
@@ -130,28 +133,83 @@ impl Endpoint {
         hook_pool: &HookPool,
         service: &ServiceSettings,
     ) -> Self {
-        let mut backend_modifiers = backend_modifiers.into_iter();
         // krakend-otel's skip_paths name endpoints neither measured nor
         // traced.
         let observed = service
             .stages
             .as_ref()
             .filter(|s| !s.skip_paths.contains(&endpoint.endpoint));
-        let claims = ClaimParams::of(endpoint, service.config_version);
-        let backends: Vec<BackendCall> = endpoint
-            .backends
-            .iter()
-            .map(|b| {
-                let modifiers = backend_modifiers.next().unwrap_or_default();
-                BackendCall::new(
-                    endpoint, b, modifiers, hook_pool, service, observed, &claims,
-                )
-            })
-            .collect();
+        // lura builds the endpoint from its answering backends, and the
+        // shadow ones (`proxy.shadow`) as a proxy of their own.
+        let (mut answering_modifiers, mut shadow_modifiers) = (Vec::new(), Vec::new());
+        for (backend, modifiers) in endpoint.backends.iter().zip(
+            backend_modifiers
+                .into_iter()
+                .chain(std::iter::repeat_with(Vec::new)),
+        ) {
+            match backend.shadow {
+                Some(_) => shadow_modifiers.push(modifiers),
+                None => answering_modifiers.push(modifiers),
+            }
+        }
+        let part = |shadow: bool| sepia_config::Endpoint {
+            backends: endpoint
+                .backends
+                .iter()
+                .filter(|b| b.shadow.is_some() == shadow)
+                .cloned()
+                .collect(),
+            ..endpoint.clone()
+        };
+        let calls = |endpoint: &sepia_config::Endpoint, modifiers: Vec<Vec<BoundModifier>>| {
+            let claims = ClaimParams::of(endpoint, service.config_version);
+            let calls: Vec<BackendCall> = endpoint
+                .backends
+                .iter()
+                .zip(modifiers)
+                .map(|(b, modifiers)| {
+                    BackendCall::new(
+                        endpoint, b, modifiers, hook_pool, service, observed, &claims,
+                    )
+                })
+                .collect();
+            (calls, claims)
+        };
+        let has_shadows = !shadow_modifiers.is_empty();
+        let shadow = has_shadows.then(|| {
+            let config = part(true);
+            let timeout = config
+                .backends
+                .iter()
+                .filter_map(|b| {
+                    b.shadow
+                        .as_ref()
+                        .map(|s| s.timeout.unwrap_or(endpoint.timeout))
+                })
+                .max()
+                .unwrap_or(endpoint.timeout);
+            let (backends, _) = calls(&config, shadow_modifiers);
+            let hooks = backends.iter().any(|b| !b.modifiers.is_empty());
+            shadow::Shadow::new(
+                Strategy::of(&config, hooks),
+                backends,
+                timeout,
+                &endpoint.endpoint,
+            )
+        });
+        let answering = if has_shadows {
+            std::borrow::Cow::Owned(part(false))
+        } else {
+            std::borrow::Cow::Borrowed(endpoint)
+        };
+        let endpoint = answering.as_ref();
+        let (backends, claims) = calls(endpoint, answering_modifiers);
         let modifiers = ModifierChain::new(modifiers, hook_pool);
-        let has_modifiers =
-            !modifiers.is_empty() || backends.iter().any(|b| !b.modifiers.is_empty());
+        let has_modifiers = !modifiers.is_empty()
+            || backends.iter().any(|b| !b.modifiers.is_empty())
+            || shadow.as_ref().is_some_and(shadow::Shadow::has_modifiers);
         Self {
+            shadow,
             path: endpoint.endpoint.clone(),
             proxy_stage: observed.filter(|s| s.proxy).map(|s| {
                 crate::telemetry::metrics::proxy_attributes(&endpoint.endpoint, &s.proxy_attributes)
@@ -198,9 +256,12 @@ impl Endpoint {
         }
     }
 
-    /// Every modifier chain of the endpoint: its own, then each backend's.
+    /// Every modifier chain of the endpoint: its own, then each backend's
+    /// (the shadow ones' last).
     pub fn modifier_chains(&self) -> impl Iterator<Item = &ModifierChain> {
-        std::iter::once(&self.modifiers).chain(self.backends.iter().map(|b| &b.modifiers))
+        std::iter::once(&self.modifiers)
+            .chain(self.backends.iter().map(|b| &b.modifiers))
+            .chain(self.shadow.iter().flat_map(|s| s.modifier_chains()))
     }
 
     /// Serves one request through `upstream`; every failure becomes its
@@ -288,6 +349,9 @@ impl Endpoint {
             Read::Forward(outgoing) => outgoing,
             Read::Answered(response) => return Ok(response),
         };
+        if let Some(shadow) = &self.shadow {
+            shadow.send(&outgoing, upstream);
+        }
         let limits = Limits {
             deadline: tokio::time::Instant::now() + self.timeout,
             timeout: self.timeout,

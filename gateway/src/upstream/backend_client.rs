@@ -107,6 +107,10 @@ impl super::Upstream for BackendClient {
         let response = BackendClient::send(self, request).await?;
         Ok(response.map(super::UpstreamBody::Remote))
     }
+
+    fn detached(&self) -> Option<BackendClient> {
+        Some(self.clone())
+    }
 }
 
 /// The most useful text of a client error: hyper-util's own message is

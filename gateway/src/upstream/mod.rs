@@ -21,7 +21,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-pub use backend_client::SendError;
+pub use backend_client::{BackendClient, SendError};
 
 /// What calls backends: one request, its response head with a body to read.
 pub trait Upstream: Send + Sync {
@@ -30,6 +30,12 @@ pub trait Upstream: Send + Sync {
         &self,
         request: Request<Full<Bytes>>,
     ) -> impl Future<Output = Result<Response<UpstreamBody>, SendError>> + Send;
+
+    /// A client of the same backends that a task outliving the request can
+    /// own (shadow backends' calls); `None` when there is none.
+    fn detached(&self) -> Option<BackendClient> {
+        None
+    }
 }
 
 /// A backend's body: from the network, or from memory (tests, and answers a
