@@ -38,6 +38,10 @@ enum Command {
         /// How long shutdown waits for requests in flight (Go duration).
         #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
         shutdown_timeout: Duration,
+        /// Reloads the configuration when its file changes, as on SIGHUP
+        /// (a bad file keeps the running one serving).
+        #[arg(long)]
+        watch: bool,
     },
     /// Parses and validates a configuration without serving it.
     Check {
@@ -143,6 +147,7 @@ pub fn main_with_builtins(builtins: Vec<Builtin>) -> ExitCode {
             log_format,
             allow_insecure_plugins,
             shutdown_timeout,
+            watch,
         } => {
             logging::init(log_format);
             block_on(startup::run(RunOptions {
@@ -150,6 +155,7 @@ pub fn main_with_builtins(builtins: Vec<Builtin>) -> ExitCode {
                 port,
                 allow_insecure_plugins,
                 shutdown_timeout,
+                watch,
                 builtins,
             }))
         }

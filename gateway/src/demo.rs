@@ -200,6 +200,7 @@ pub async fn run(port: u16) -> Result<(), DemoError> {
         port: Some(port),
         allow_insecure_plugins: false,
         shutdown_timeout: Duration::from_secs(5),
+        watch: false,
         builtins: Vec::new(),
     })
     .await;

@@ -21,6 +21,7 @@ mod body_budget;
 mod builtin;
 mod cli;
 mod client_address;
+mod config_watch;
 mod connection;
 mod demo;
 mod endpoint;

@@ -160,6 +160,8 @@ pub struct RunOptions {
     pub allow_insecure_plugins: bool,
     /// How long shutdown waits for requests in flight.
     pub shutdown_timeout: std::time::Duration,
+    /// Reloads when the configuration file changes, as on SIGHUP.
+    pub watch: bool,
     /// Plugins compiled into the binary.
     pub builtins: Vec<Builtin>,
 }
@@ -471,6 +473,7 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     };
     let current = Arc::new(ArcSwap::from_pointee(gateway));
     let reloader = tokio::spawn(reload_on_sighup(
+        options.watch,
         config_path,
         options.port,
         Arc::new(plugins),
@@ -531,6 +534,7 @@ async fn serve_stats(
 /// connection cap, TLS to backends) is kept, with a warning to restart;
 /// the listener's certificates are read again.
 async fn reload_on_sighup(
+    watch: bool,
     path: PathBuf,
     port: Option<u16>,
     plugins: Arc<PluginHost>,
@@ -549,8 +553,24 @@ async fn reload_on_sighup(
                     return;
                 }
             };
-        while hangups.recv().await.is_some() {
-            tracing::info!(file = %path.display(), "SIGHUP: reloading the configuration");
+        let mut watched = watch.then(|| crate::config_watch::ConfigWatch::new(&path));
+        if watched.is_some() {
+            tracing::info!(file = %path.display(), "watching the configuration file: a change reloads it");
+        }
+        loop {
+            let cause = tokio::select! {
+                signal = hangups.recv() => match signal {
+                    Some(()) => "SIGHUP",
+                    None => break,
+                },
+                () = async {
+                    match watched.as_mut() {
+                        Some(watch) => watch.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => "the file changed",
+            };
+            tracing::info!(file = %path.display(), cause, "reloading the configuration");
             let reloaded = match reload(path.clone(), port, plugins.clone()).await {
                 Ok(reloaded) => reloaded,
                 Err(error) => {
@@ -621,5 +641,5 @@ async fn reload_on_sighup(
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, port, plugins, current, tls, running);
+    let _ = (watch, path, port, plugins, current, tls, running);
 }

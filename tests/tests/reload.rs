@@ -107,3 +107,38 @@ async fn ten_reloads_under_load_fail_no_request() {
         "descriptors grew from {files_after_first} to {files_at_end} over the reloads"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_watch_a_changed_file_is_reloaded_and_a_bad_one_refused() {
+    let a = TestBackend::always(Reply::json(200, r#"{"from":"a"}"#)).await;
+    let b = TestBackend::always(Reply::json(200, r#"{"from":"b"}"#)).await;
+    let sepia = Sepia::start_with(config(&a, 0), &["--watch"], &[]).await;
+    assert!(answers_from(&sepia, "a").await);
+    let dir = sepia.config_path().parent().unwrap().to_owned();
+    // Saved as editors save: a new file renamed over the old one.
+    let written = write_config(&dir, &config(&b, 0));
+    let staged = dir.join("staged.json");
+    fs::rename(&written, &staged).unwrap();
+    fs::rename(&staged, sepia.config_path()).unwrap();
+    assert!(answers_from(&sepia, "b").await, "{}", sepia.logs());
+    // A file that does not verify changes nothing.
+    fs::write(
+        sepia.config_path(),
+        r#"{"version": 3, "endpoints": [{"endpoint": "/e"}]}"#,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sepia.logs().contains("the new configuration is refused") {
+        assert!(Instant::now() < deadline, "{}", sepia.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(&sepia.url("/e")).await.json()["from"], "b");
+    let logs = sepia.logs();
+    assert!(logs.contains("the file changed"), "{logs}");
+    assert_eq!(
+        logs.matches("reloaded: new requests go to the new configuration")
+            .count(),
+        1,
+        "{logs}"
+    );
+}
