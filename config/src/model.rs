@@ -65,6 +65,8 @@ pub enum BackendEncoding {
     NoOp,
     /// An XML document, read as krakend-xml (mxj) reads it.
     Xml,
+    /// An RSS or Atom feed, read as krakend-rss (gofeed) reads it.
+    Rss,
 }
 
 /// How an endpoint writes its response (`output_encoding`).

@@ -287,7 +287,8 @@ fn backend_encoding(
         "string" => BackendEncoding::String,
         "no-op" => BackendEncoding::NoOp,
         "xml" => BackendEncoding::Xml,
-        "rss" | "yaml" | "fast-json" => {
+        "rss" => BackendEncoding::Rss,
+        "yaml" | "fast-json" => {
             diags.push(
                 &reader.path_of("encoding"),
                 crate::ProblemKind::NotSupported,

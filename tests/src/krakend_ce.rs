@@ -175,10 +175,31 @@ fn go_error(status: u16, message: &str) -> Reply {
         .with_header("x-content-type-options", "nosniff")
 }
 
+/// A feed as showRSS serves one (the suite reads the live showrss.info;
+/// the tests stay on loopback, so the mock stands in for it).
+fn show_rss(title: &str) -> Reply {
+    let feed = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>{title}</title><link>http://showrss.info</link>
+<description>{title}</description>
+<item><title>An episode</title><link>http://showrss.info/e/1</link><guid>1</guid>
+<pubDate>Mon, 02 Jan 2006 15:04:05 +0000</pubDate></item>
+</channel></rss>"#
+    );
+    Reply::text(200, &feed).with_content_type("application/rss+xml; charset=utf-8")
+}
+
 fn mock(request: &Recorded) -> Reply {
     let path = request.path.as_str();
     if path == "/jwk/symmetric" {
         return Reply::json(200, SYMMETRIC_JWK);
+    }
+    // showrss.info's two feeds.
+    if path.starts_with("/user/schedule/") && path.ends_with(".rss") {
+        return show_rss("showRSS schedule feed");
+    }
+    if path.starts_with("/user/") && path.ends_with(".rss") {
+        return show_rss("showRSS personal feed");
     }
     // Go's ServeMux sends a subtree's bare name to the subtree (301).
     if ["/param_forwarding", "/collection", "/delayed", "/redirect"].contains(&path) {
@@ -257,6 +278,10 @@ pub fn config(gateway: u16, backend: u16, metrics: u16) -> Value {
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{gateway}"))
         .replace("localhost:8080", &format!("127.0.0.1:{gateway}"))
         .replace("127.0.0.1:8081", &format!("127.0.0.1:{backend}"))
+        .replace(
+            "http://showrss.info/",
+            &format!("http://127.0.0.1:{backend}/"),
+        )
         .replace("\":8090\"", &format!("\"127.0.0.1:{metrics}\""));
     let mut config: Value = serde_json::from_str(&text).expect("the suite's config is JSON");
     config["debug_endpoint"] = Value::Bool(true);

@@ -14,10 +14,7 @@ use sepia_e2e::{
 };
 
 /// The specs Sepia does not pass yet, and why.
-const NOT_YET: &[(&str, &str)] = &[(
-    "rss",
-    "needs the internet (showrss.info) and the rss encoding",
-)];
+const NOT_YET: &[(&str, &str)] = &[];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_krakend_ce_suite_passes() {

@@ -17,6 +17,7 @@ pub fn encoding_name(encoding: BackendEncoding) -> &'static str {
         BackendEncoding::String => "string",
         BackendEncoding::NoOp => "no-op",
         BackendEncoding::Xml => "xml",
+        BackendEncoding::Rss => "rss",
     }
 }
 
@@ -71,6 +72,7 @@ pub fn decode(
             Err(e) => Err(DecodeError(e.to_string())),
         },
         BackendEncoding::Xml => super::xml::decode(body, is_collection),
+        BackendEncoding::Rss => super::feed::decode(body).map_err(DecodeError),
         BackendEncoding::String => match std::str::from_utf8(body) {
             Ok(text) => Ok(wrap("content", Value::String(text.to_owned()))),
             Err(e) => Err(DecodeError(format!("the body is not UTF-8 text: {e}"))),

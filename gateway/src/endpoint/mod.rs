@@ -9,6 +9,7 @@
 pub mod backend;
 mod call_report;
 pub mod decode;
+pub mod feed;
 pub mod flatmap;
 pub mod go_client;
 pub mod jwt_claims;
