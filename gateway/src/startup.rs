@@ -403,27 +403,20 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     if let Some(otel) = verified.gateway.otel_settings() {
         let client = crate::telemetry::otlp::ExportClient::new()?;
         let readers = crate::telemetry::otlp::metric_readers(otel, &client)?;
-        let metrics = crate::telemetry::metrics::install(otel, readers)?;
+        // As krakend-otel's meter is a no-op one when no exporter reads
+        // the metrics, nothing is measured then.
+        let metrics = if otel.prometheus.is_empty() && readers.is_empty() {
+            None
+        } else {
+            Some(crate::telemetry::metrics::install(otel, readers)?)
+        };
         if crate::telemetry::traces::install(otel, &client)?.is_some() {
             for exporter in otel.otlp.iter().filter(|e| e.traces) {
                 tracing::info!(name = %exporter.name, endpoint = %exporter.endpoint, http = exporter.use_http, "exporting traces over OTLP");
             }
         }
-        for exporter in &otel.prometheus {
-            let address = SocketAddr::new(exporter.host, exporter.port);
-            let page = crate::telemetry::page_listener::Page {
-                path: "/metrics",
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: std::sync::Arc::new(|| metrics.encode()),
-            };
-            let local = crate::telemetry::page_listener::serve(address, page)
-                .await
-                .map_err(|source| StartupError::MetricsBind {
-                    name: exporter.name.clone(),
-                    address,
-                    source,
-                })?;
-            tracing::info!(name = %exporter.name, address = %local, "serving metrics for Prometheus at /metrics");
+        if let Some(metrics) = metrics {
+            serve_prometheus(otel, metrics).await?;
         }
     }
     if let Some(stats) = verified.gateway.stats_settings() {
@@ -492,6 +485,30 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     let _ = tokio::task::spawn_blocking(crate::telemetry::traces::flush).await;
     served.map_err(StartupError::Serve)?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Each `exporters.prometheus` listener, serving `metrics`.
+async fn serve_prometheus(
+    otel: &crate::telemetry::settings::OtelSettings,
+    metrics: &'static crate::telemetry::metrics::GatewayMetrics,
+) -> Result<(), StartupError> {
+    for exporter in &otel.prometheus {
+        let address = SocketAddr::new(exporter.host, exporter.port);
+        let page = crate::telemetry::page_listener::Page {
+            path: "/metrics",
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: Arc::new(|| metrics.encode()),
+        };
+        let local = crate::telemetry::page_listener::serve(address, page)
+            .await
+            .map_err(|source| StartupError::MetricsBind {
+                name: exporter.name.clone(),
+                address,
+                source,
+            })?;
+        tracing::info!(name = %exporter.name, address = %local, "serving metrics for Prometheus at /metrics");
+    }
     Ok(())
 }
 
