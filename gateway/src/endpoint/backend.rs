@@ -209,6 +209,18 @@ impl BackendCall {
         };
         param_names.extend(propagated.iter().map(|p| p.name.clone()));
         let modifiers = ModifierChain::new(modifiers, hook_pool);
+        // The stage's span and, with the stage marked, its exchanges'.
+        let stage_trace = observed
+            .filter(|s| s.backend_traces || s.backend_round_trip)
+            .map(|s| {
+                crate::telemetry::traces::StageTrace::backend(
+                    method_of(backend.method).as_str(),
+                    &backend.url_pattern,
+                    &endpoint.endpoint,
+                    method_of(endpoint.method).as_str(),
+                    &s.backend_trace_attributes,
+                )
+            });
         let metric_attributes = |s: &crate::telemetry::settings::StageSettings| {
             crate::telemetry::metrics::backend_attributes(
                 method_of(backend.method).as_str(),
@@ -242,25 +254,11 @@ impl BackendCall {
                         endpoint.timeout,
                     )
                 }),
-            trace: observed.filter(|s| s.backend_traces).map(|s| {
-                crate::telemetry::traces::StageTrace::backend(
-                    method_of(backend.method).as_str(),
-                    &backend.url_pattern,
-                    &endpoint.endpoint,
-                    method_of(endpoint.method).as_str(),
-                    &s.backend_trace_attributes,
-                )
-            }),
-            client_trace: observed.filter(|s| s.backend_round_trip).map(|s| {
-                crate::telemetry::traces::StageTrace::backend(
-                    method_of(backend.method).as_str(),
-                    &backend.url_pattern,
-                    &endpoint.endpoint,
-                    method_of(endpoint.method).as_str(),
-                    &s.backend_trace_attributes,
-                )
-                .client()
-            }),
+            client_trace: stage_trace
+                .as_ref()
+                .filter(|_| observed.is_some_and(|s| s.backend_round_trip))
+                .map(crate::telemetry::traces::StageTrace::client),
+            trace: stage_trace.filter(|_| observed.is_some_and(|s| s.backend_traces)),
             modifiers,
             hosts: backend.hosts.clone(),
             next_host: AtomicUsize::new(0),

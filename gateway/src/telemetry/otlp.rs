@@ -120,30 +120,40 @@ fn tls(exporter: &OtlpExporter) -> Option<ClientTlsConfig> {
         .then(|| ClientTlsConfig::new().with_native_roots())
 }
 
+/// An OTLP exporter of one signal (`SpanExporter`, `MetricExporter`) for
+/// `exporter`: over HTTP to `path`, else over gRPC. The two signals'
+/// builders are distinct types with the same methods, hence a macro.
+macro_rules! otlp_exporter {
+    ($kind:ty, $path:literal, $exporter:expr, $client:expr) => {{
+        let exporter: &OtlpExporter = $exporter;
+        let result = if exporter.use_http {
+            <$kind>::builder()
+                .with_http()
+                .with_http_client($client.clone())
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(format!("{}{}", exporter.endpoint, $path))
+                .with_timeout(EXPORT_TIMEOUT)
+                .build()
+        } else {
+            let builder = <$kind>::builder()
+                .with_tonic()
+                .with_endpoint(exporter.endpoint.clone())
+                .with_timeout(EXPORT_TIMEOUT);
+            match tls(exporter) {
+                Some(tls) => builder.with_tls_config(tls).build(),
+                None => builder.build(),
+            }
+        };
+        built(exporter, result)
+    }};
+}
+
 /// The span exporter for `exporter`; call it on the gateway's runtime.
 pub fn span_exporter(
     exporter: &OtlpExporter,
     client: &ExportClient,
 ) -> Result<SpanExporter, OtlpError> {
-    let result = if exporter.use_http {
-        SpanExporter::builder()
-            .with_http()
-            .with_http_client(client.clone())
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(format!("{}/v1/traces", exporter.endpoint))
-            .with_timeout(EXPORT_TIMEOUT)
-            .build()
-    } else {
-        let builder = SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(exporter.endpoint.clone())
-            .with_timeout(EXPORT_TIMEOUT);
-        match tls(exporter) {
-            Some(tls) => builder.with_tls_config(tls).build(),
-            None => builder.build(),
-        }
-    };
-    built(exporter, result)
+    otlp_exporter!(SpanExporter, "/v1/traces", exporter, client)
 }
 
 /// The metric exporter for `exporter`; call it on the gateway's runtime.
@@ -151,25 +161,7 @@ pub fn metric_exporter(
     exporter: &OtlpExporter,
     client: &ExportClient,
 ) -> Result<MetricExporter, OtlpError> {
-    let result = if exporter.use_http {
-        MetricExporter::builder()
-            .with_http()
-            .with_http_client(client.clone())
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(format!("{}/v1/metrics", exporter.endpoint))
-            .with_timeout(EXPORT_TIMEOUT)
-            .build()
-    } else {
-        let builder = MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(exporter.endpoint.clone())
-            .with_timeout(EXPORT_TIMEOUT);
-        match tls(exporter) {
-            Some(tls) => builder.with_tls_config(tls).build(),
-            None => builder.build(),
-        }
-    };
-    built(exporter, result)
+    otlp_exporter!(MetricExporter, "/v1/metrics", exporter, client)
 }
 
 /// A reader per OTLP exporter that takes metrics, each at its reporting

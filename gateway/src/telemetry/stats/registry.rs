@@ -47,43 +47,54 @@ pub fn registry() -> &'static Registry {
 }
 
 impl Registry {
-    fn counter(&self, name: String) -> Arc<AtomicI64> {
+    /// The metric named `name`, registered by `make` when new; a name
+    /// taken by a metric of another kind gives a detached one (never
+    /// listed), as go-metrics' `GetOrRegister` panics there instead.
+    fn entry<T: Default>(
+        &self,
+        name: String,
+        make: impl FnOnce() -> Metric,
+        pick: impl Fn(&Metric) -> Option<&Arc<T>>,
+    ) -> Arc<T> {
         let Ok(mut metrics) = self.metrics.lock() else {
             return Arc::default();
         };
-        match metrics
-            .entry(name)
-            .or_insert_with(|| Metric::Counter(Arc::default()))
-        {
-            Metric::Counter(counter) => counter.clone(),
-            _ => Arc::default(),
-        }
+        pick(metrics.entry(name).or_insert_with(make))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn counter(&self, name: String) -> Arc<AtomicI64> {
+        self.entry(
+            name,
+            || Metric::Counter(Arc::default()),
+            |m| match m {
+                Metric::Counter(c) => Some(c),
+                _ => None,
+            },
+        )
     }
 
     fn gauge(&self, name: String) -> Arc<AtomicI64> {
-        let Ok(mut metrics) = self.metrics.lock() else {
-            return Arc::default();
-        };
-        match metrics
-            .entry(name)
-            .or_insert_with(|| Metric::Gauge(Arc::default()))
-        {
-            Metric::Gauge(gauge) => gauge.clone(),
-            _ => Arc::default(),
-        }
+        self.entry(
+            name,
+            || Metric::Gauge(Arc::default()),
+            |m| match m {
+                Metric::Gauge(g) => Some(g),
+                _ => None,
+            },
+        )
     }
 
     fn histogram(&self, name: String) -> Arc<Histogram> {
-        let Ok(mut metrics) = self.metrics.lock() else {
-            return Arc::default();
-        };
-        match metrics
-            .entry(name)
-            .or_insert_with(|| Metric::Histogram(Arc::default()))
-        {
-            Metric::Histogram(histogram) => histogram.clone(),
-            _ => Arc::default(),
-        }
+        self.entry(
+            name,
+            || Metric::Histogram(Arc::default()),
+            |m| match m {
+                Metric::Histogram(h) => Some(h),
+                _ => None,
+            },
+        )
     }
 
     /// An endpoint's router metrics: `krakend.router.response.ENDPOINT.*`
