@@ -11,12 +11,7 @@
 //! futures it awaits in its own span's, so that no layer passes spans to
 //! another by hand.
 
-use std::{
-    fmt::Display,
-    net::SocketAddr,
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
+use std::{fmt::Display, net::SocketAddr, sync::OnceLock, time::Instant};
 
 use http::{HeaderMap, Request};
 use opentelemetry::{
@@ -402,7 +397,7 @@ impl ClientSpan {
                 "http.response.body.size",
                 length.and_then(|l| i64::try_from(l).ok()).unwrap_or(-1),
             ),
-            KeyValue::new("response-duration", seconds(self.sent.elapsed())),
+            KeyValue::new("response-duration", self.sent.elapsed().as_secs_f64()),
         ]);
         span.set_status(Status::Ok);
         span.end();
@@ -419,10 +414,6 @@ impl ClientSpan {
         span.set_status(Status::error(message));
         span.end();
     }
-}
-
-fn seconds(elapsed: Duration) -> f64 {
-    elapsed.as_secs_f64()
 }
 
 /// The span of one plugin hook, under `parent`: Sepia's addition.
