@@ -98,13 +98,20 @@ impl ClientRule {
                 };
                 if *forwarded && trusts(peer) {
                     names.iter().find_map(|name| {
-                        // gin joins a header's several lines with commas.
-                        let joined = headers
-                            .get_all(name)
-                            .iter()
-                            .filter_map(|v| v.to_str().ok())
-                            .collect::<Vec<_>>()
-                            .join(",");
+                        let mut lines =
+                            headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+                        // gin joins a header's several lines with commas; the
+                        // usual one line is read in place.
+                        let joined: std::borrow::Cow<'_, str> = match (lines.next(), lines.next()) {
+                            (None, _) => return None,
+                            (Some(one), None) => one.into(),
+                            (Some(first), Some(second)) => [first, second]
+                                .into_iter()
+                                .chain(lines)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                                .into(),
+                        };
                         gin_validate(&joined, &trusts)
                     })
                 } else {
@@ -126,10 +133,11 @@ fn gin_validate(header: &str, trusts: &impl Fn(IpAddr) -> bool) -> Option<IpAddr
     if header.is_empty() {
         return None;
     }
-    let items: Vec<&str> = header.split(',').collect();
-    for (i, item) in items.iter().enumerate().rev() {
+    let mut items = header.rsplit(',').peekable();
+    while let Some(item) = items.next() {
         let ip: IpAddr = item.trim().parse().ok()?;
-        if i == 0 || !trusts(ip) {
+        let leftmost = items.peek().is_none();
+        if leftmost || !trusts(ip) {
             return Some(ip);
         }
     }
@@ -193,6 +201,12 @@ mod tests {
         };
         let h = headers(&[("X-Forwarded-For", "6.6.6.6, 1.2.3.4, 10.0.0.1")]);
         assert_eq!(trusted.resolve(peer, &h).client, ip("1.2.3.4"));
+        // Several lines of the header read as one, as gin joins them.
+        let lines = headers(&[
+            ("X-Forwarded-For", "6.6.6.6"),
+            ("X-Forwarded-For", "1.2.3.4, 10.0.0.1"),
+        ]);
+        assert_eq!(trusted.resolve(peer, &lines).client, ip("1.2.3.4"));
         // A peer that is not trusted is the client, whatever it says.
         assert_eq!(trusted.resolve(ip("8.8.8.8"), &h).client, ip("8.8.8.8"));
         let off = ClientRule::Gin {

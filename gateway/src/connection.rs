@@ -163,7 +163,7 @@ where
             };
             if let Some(trace) = trace {
                 trace.end(
-                    route().as_deref(),
+                    route(),
                     response.status().as_u16(),
                     crate::body::known_size(&response).unwrap_or(0),
                 );

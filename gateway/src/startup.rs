@@ -401,8 +401,17 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
     // Held until the gateway stops: the access log's writer thread.
     let _access_log = crate::logging::access::open();
     if let Some(otel) = verified.gateway.otel_settings() {
-        let client = crate::telemetry::otlp::ExportClient::new()?;
-        let readers = crate::telemetry::otlp::metric_readers(otel, &client)?;
+        // Loading the system's roots for it costs start-up time: only
+        // when an OTLP exporter sends through it.
+        let client = if otel.otlp.is_empty() {
+            None
+        } else {
+            Some(crate::telemetry::otlp::ExportClient::new()?)
+        };
+        let readers = match &client {
+            Some(client) => crate::telemetry::otlp::metric_readers(otel, client)?,
+            None => Vec::new(),
+        };
         // As krakend-otel's meter is a no-op one when no exporter reads
         // the metrics, nothing is measured then.
         let metrics = if otel.prometheus.is_empty() && readers.is_empty() {
@@ -410,9 +419,11 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         } else {
             Some(crate::telemetry::metrics::install(otel, readers)?)
         };
-        if crate::telemetry::traces::install(otel, &client)?.is_some() {
-            for exporter in otel.otlp.iter().filter(|e| e.traces) {
-                tracing::info!(name = %exporter.name, endpoint = %exporter.endpoint, http = exporter.use_http, "exporting traces over OTLP");
+        if let Some(client) = &client {
+            if crate::telemetry::traces::install(otel, client)?.is_some() {
+                for exporter in otel.otlp.iter().filter(|e| e.traces) {
+                    tracing::info!(name = %exporter.name, endpoint = %exporter.endpoint, http = exporter.use_http, "exporting traces over OTLP");
+                }
             }
         }
         if let Some(metrics) = metrics {
@@ -599,6 +610,10 @@ async fn reload_on_sighup(
                 tracing::warn!("{warning}");
             }
             let new = &reloaded.config;
+            // The namespaces read once at start-up.
+            let changed = |namespace: &str| {
+                new.extra_config.get(namespace) != running.extra_config.get(namespace)
+            };
             let fixed = [
                 ("listen_ip", new.listen_ip != running.listen_ip),
                 ("port", new.port != running.port),
@@ -618,25 +633,15 @@ async fn reload_on_sighup(
                 ("client_tls", reloaded.backend_tls != running_backend_tls),
                 (
                     "extra_config.\"telemetry/opentelemetry\"",
-                    new.extra_config.get(crate::telemetry::settings::NAMESPACE)
-                        != running
-                            .extra_config
-                            .get(crate::telemetry::settings::NAMESPACE),
+                    changed(crate::telemetry::settings::NAMESPACE),
                 ),
                 (
                     "extra_config.\"telemetry/metrics\"",
-                    new.extra_config
-                        .get(crate::telemetry::stats::settings::NAMESPACE)
-                        != running
-                            .extra_config
-                            .get(crate::telemetry::stats::settings::NAMESPACE),
+                    changed(crate::telemetry::stats::settings::NAMESPACE),
                 ),
                 (
                     "extra_config.\"telemetry/logging\"",
-                    new.extra_config.get(crate::logging::settings::NAMESPACE)
-                        != running
-                            .extra_config
-                            .get(crate::logging::settings::NAMESPACE),
+                    changed(crate::logging::settings::NAMESPACE),
                 ),
             ];
             for (setting, changed) in fixed {

@@ -89,19 +89,20 @@ impl<'a> CallReport<'a> {
     ) {
         self.reported = true;
         let elapsed = self.started.elapsed();
+        let failed = failure != BackendFailure::None;
         if let Some(stats) = self.stats {
-            let failed = failure != BackendFailure::None;
             stats.record(!failed, failed, elapsed);
         }
         if let Some(span) = &self.span {
-            let status = format!("the backend answered {}", self.status);
-            let failed = failure != BackendFailure::None;
+            // A status counted as a failure has no error of its own.
+            let status = (failed && error.is_none())
+                .then(|| format!("the backend answered {}", self.status));
             crate::telemetry::traces::end_stage(
                 span,
                 crate::telemetry::traces::StageEnd {
                     // krakend-otel records a failed stage as 500.
                     status: if failed { 500 } else { self.status },
-                    error: error.or(failed.then_some(&status as &dyn std::fmt::Display)),
+                    error: error.or(status.as_ref().map(|s| s as &dyn std::fmt::Display)),
                     canceled: abandoned,
                     complete: !failed,
                 },
@@ -113,9 +114,9 @@ impl<'a> CallReport<'a> {
                 stage,
                 elapsed,
                 crate::telemetry::metrics::StageOutcome {
-                    error: !abandoned && failure != BackendFailure::None,
+                    error: !abandoned && failed,
                     canceled: abandoned,
-                    complete: failure == BackendFailure::None,
+                    complete: !failed,
                 },
             );
         }

@@ -205,6 +205,7 @@ impl Endpoint {
         };
         let endpoint = answering.as_ref();
         let (backends, claims) = calls(endpoint, answering_modifiers);
+        let route = crate::telemetry::metrics::route_of(&endpoint.endpoint);
         let modifiers = ModifierChain::new(modifiers, hook_pool);
         let has_modifiers = !modifiers.is_empty()
             || backends.iter().any(|b| !b.modifiers.is_empty())
@@ -222,19 +223,19 @@ impl Endpoint {
                     &s.proxy_trace_attributes,
                 )
             }),
-            router_stats: service.stats.as_ref().filter(|s| s.router).map(|_| {
-                crate::telemetry::stats::registry::registry()
-                    .endpoint(&crate::telemetry::metrics::route_of(&endpoint.endpoint))
-            }),
-            pipe_stats: service.stats.as_ref().filter(|s| s.proxy).map(|_| {
-                crate::telemetry::stats::registry::registry().layer(
-                    "pipe",
-                    &crate::telemetry::metrics::route_of(&endpoint.endpoint),
-                )
-            }),
-            route: service.measure_requests.then(|| {
-                std::sync::Arc::from(crate::telemetry::metrics::route_of(&endpoint.endpoint))
-            }),
+            router_stats: service
+                .stats
+                .as_ref()
+                .filter(|s| s.router)
+                .map(|_| crate::telemetry::stats::registry::registry().endpoint(&route)),
+            pipe_stats: service
+                .stats
+                .as_ref()
+                .filter(|s| s.proxy)
+                .map(|_| crate::telemetry::stats::registry::registry().layer("pipe", &route)),
+            route: service
+                .measure_requests
+                .then(|| std::sync::Arc::from(route.as_str())),
             request: RequestPhase::new(
                 endpoint,
                 modifiers.declaring(Hooks::REQUEST),

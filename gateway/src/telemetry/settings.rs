@@ -188,6 +188,18 @@ fn seconds(map: &Map<String, Value>, key: &str, at: &str) -> Result<Option<u64>,
     }
 }
 
+/// An exporter's `port`, when given.
+fn port(entry: &Map<String, Value>, at: &str) -> Result<Option<u16>, String> {
+    entry
+        .get("port")
+        .map(|v| {
+            v.as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| format!("{}: must be a port number", path(&format!("{at}.port"))))
+        })
+        .transpose()
+}
+
 fn prometheus_exporters(list: &Value) -> Result<Vec<PrometheusExporter>, String> {
     let Value::Array(list) = list else {
         return Err(format!("{}: must be a list", path("exporters.prometheus")));
@@ -199,13 +211,15 @@ fn prometheus_exporters(list: &Value) -> Result<Vec<PrometheusExporter>, String>
         if flag(entry, "disable_metrics") {
             continue;
         }
-        let port = match entry.get("port") {
+        let port = match port(entry, &at)? {
             None => 9090,
-            Some(v) => v
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("{}: must be a port number", path(&format!("{at}.port"))))?,
+            Some(0) => {
+                return Err(format!(
+                    "{}: must be a port number",
+                    path(&format!("{at}.port"))
+                ))
+            }
+            Some(port) => port,
         };
         let host = match entry.get("host").and_then(Value::as_str) {
             None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -231,15 +245,11 @@ fn otlp_exporters(list: &Value, default_period: Duration) -> Result<Vec<OtlpExpo
     for (i, entry) in list.iter().enumerate() {
         let at = format!("exporters.otlp[{i}]");
         let entry = object(entry, &at)?;
-        let port = match entry.get("port") {
-            None => 4317,
-            Some(v) => v
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| format!("{}: must be a port number", path(&format!("{at}.port"))))?,
-        };
         // krakend-otel: port 0 is its default, and so is an empty host.
-        let port = if port == 0 { 4317 } else { port };
+        let port = match port(entry, &at)? {
+            None | Some(0) => 4317,
+            Some(port) => port,
+        };
         let host = text(entry, "host", &format!("{at}.host"))?
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".into());

@@ -124,6 +124,15 @@ fn request_body_size(headers: &HeaderMap) -> Option<i64> {
     }
 }
 
+/// `user_agent.original`, when the request names one.
+fn user_agent(headers: &HeaderMap) -> Option<KeyValue> {
+    headers
+        .get(http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+        .filter(|a| !a.is_empty())
+        .map(|agent| KeyValue::new("user_agent.original", agent.to_owned()))
+}
+
 /// One request's trace: the context its stages run in.
 pub struct RequestTrace {
     context: Context,
@@ -164,13 +173,7 @@ impl GatewayTracer {
         if let Some(size) = request_body_size(headers) {
             attributes.push(KeyValue::new("http.request.body.size", size));
         }
-        if let Some(agent) = headers
-            .get(http::header::USER_AGENT)
-            .and_then(|h| h.to_str().ok())
-            .filter(|a| !a.is_empty())
-        {
-            attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
-        }
+        attributes.extend(user_agent(headers));
         attributes.push(KeyValue::new("client.address", remote.to_string()));
         attributes.extend(fixed.iter().cloned());
         let span = self
@@ -194,14 +197,14 @@ impl RequestTrace {
 
     /// Ends the server span: `route` is the endpoint's (`None` when no
     /// endpoint answered: krakend-otel then names the status).
-    pub fn end(self, route: Option<&str>, status: u16, size: u64) {
+    pub fn end(self, route: Option<std::sync::Arc<str>>, status: u16, size: u64) {
         if !self.has_span {
             return;
         }
         let span = self.context.span();
-        let route = match route {
-            Some(route) => route.to_owned(),
-            None => status_route(status),
+        let route: opentelemetry::Value = match route {
+            Some(route) => route.into(),
+            None => status_route(status).into(),
         };
         span.set_attributes([
             KeyValue::new("http.route", route),
@@ -359,13 +362,7 @@ impl ClientTrace {
             "http.request.body.size",
             i64::try_from(body_size).unwrap_or(i64::MAX),
         ));
-        if let Some(agent) = headers
-            .get(http::header::USER_AGENT)
-            .and_then(|h| h.to_str().ok())
-            .filter(|a| !a.is_empty())
-        {
-            attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
-        }
+        attributes.extend(user_agent(headers));
         let span = tracer
             .tracer
             .span_builder(self.0.name.clone())
