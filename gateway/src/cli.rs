@@ -1,10 +1,12 @@
-//! The `sepia` command line: `run`, `check`, `version`.
+//! The `sepia` command line: `run`, `check`, `e2e`, `version`, and the
+//! helpers `check-plugin`, `demo`, `keygen`.
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
 use crate::{
+    e2e::E2eOptions,
     logging::{self, LogFormat},
     plugin_host::{loader::load_library, root_module::Builtin},
     startup::{self, RunOptions, VerifyOptions},
@@ -42,6 +44,38 @@ enum Command {
         /// (a bad file keeps the running one serving).
         #[arg(long)]
         watch: bool,
+    },
+    /// Starts the gateway with a configuration and runs a folder of specs in
+    /// KrakenD's end-to-end format against it (`in`: the request; `out`:
+    /// the status, headers and body expected). Exit status 0 when every
+    /// spec passes, 1 when one fails, 2 when they could not be run.
+    E2e {
+        /// The KrakenD configuration file.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// The folder of spec files (`*.json`, run in file-name order).
+        #[arg(short = 'f', long = "specs", default_value = "specs")]
+        specs: PathBuf,
+        /// Overrides the configuration's `port`.
+        #[arg(short = 'p', long = "port")]
+        port: Option<u16>,
+        /// A wait after the gateway listens, before the first spec (Go
+        /// duration), for backends that start beside it.
+        #[arg(long, default_value = "0s", value_parser = parse_duration_arg)]
+        delay: Duration,
+        /// How long each request of a spec may take (Go duration).
+        #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
+        request_timeout: Duration,
+        /// PEM roots to trust beside the system's, for an HTTPS gateway
+        /// with a private certificate (repeatable).
+        #[arg(long = "ca-certs")]
+        ca_certs: Vec<PathBuf>,
+        /// Log line format of the gateway.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+        /// Loads plugin files that any user could replace (world-writable).
+        #[arg(long)]
+        allow_insecure_plugins: bool,
     },
     /// Parses and validates a configuration without serving it.
     Check {
@@ -141,6 +175,32 @@ pub fn main_with_builtins(builtins: Vec<Builtin>) -> ExitCode {
             logging::init(LogFormat::Text);
             block_on(crate::demo::run(port))
         }
+        Command::E2e {
+            config,
+            specs,
+            port,
+            delay,
+            request_timeout,
+            ca_certs,
+            log_format,
+            allow_insecure_plugins,
+        } => {
+            logging::init(log_format);
+            e2e(E2eOptions {
+                run: RunOptions {
+                    config,
+                    port,
+                    allow_insecure_plugins,
+                    shutdown_timeout: Duration::from_secs(10),
+                    watch: false,
+                    builtins,
+                },
+                specs,
+                delay,
+                request_timeout,
+                ca_certs,
+            })
+        }
         Command::Run {
             config,
             port,
@@ -188,6 +248,26 @@ fn run_to_end<T, E: std::fmt::Display>(
         .build()
         .map_err(|error| format!("cannot start the async runtime: {error}"))?;
     runtime.block_on(work).map_err(|error| error.to_string())
+}
+
+/// `sepia e2e`: the report on the standard output, once the gateway has
+/// stopped (its own log lines come first).
+fn e2e(options: E2eOptions) -> ExitCode {
+    match run_to_end(crate::e2e::run(options)) {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("sepia e2e: {error}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `sepia check-plugin`: one line a file; exit 1 when any would not load.

@@ -1,7 +1,8 @@
 //! The Sepia gateway: serves KrakenD configurations, loads features from
 //! plugins over a stable ABI.
 //!
-//! Where things live: `cli` (the `sepia` command), `startup` (from a
+//! Where things live: `cli` (the `sepia` command), `e2e` (`sepia e2e`: specs
+//! run against a started gateway), `startup` (from a
 //! configuration file to a verified gateway, the one verification `check`
 //! and `run` share), `server` (workers, listeners, shutdown), `gateway`
 //! (service-level hooks, the gateway's own routes, then `router`),
@@ -24,6 +25,7 @@ mod client_address;
 mod config_watch;
 mod connection;
 mod demo;
+mod e2e;
 mod endpoint;
 mod error;
 mod forwarding;

@@ -385,6 +385,17 @@ async fn reload(
 
 /// `sepia run`: verifies everything, serves until SIGINT/SIGTERM.
 pub async fn run(options: RunOptions) -> Result<(), StartupError> {
+    serve_until(options, shutdown_signal(), None).await
+}
+
+/// Verifies everything and serves until `stop` completes; `listening`, when
+/// given, is told the address once the workers accept connections (what
+/// `sepia e2e` waits for).
+pub async fn serve_until(
+    options: RunOptions,
+    stop: impl std::future::Future<Output = ()>,
+    listening: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), StartupError> {
     let config_path = options.config.clone();
     let verified = verify(VerifyOptions {
         config: options.config,
@@ -490,7 +501,12 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
         .zip(upstreams)
         .map(|(listener, upstream)| Worker { listener, upstream })
         .collect();
-    let served = serve_workers(current, workers, settings, shutdown_signal()).await;
+    if let Some(listening) = listening {
+        // The listeners are bound: connections wait in their backlog
+        // until the workers take them, so the address is usable now.
+        let _ = listening.send(local);
+    }
+    let served = serve_workers(current, workers, settings, stop).await;
     reloader.abort();
     // The batch processor's thread blocks on its exports.
     let _ = tokio::task::spawn_blocking(crate::telemetry::traces::flush).await;

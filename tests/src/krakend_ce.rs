@@ -1,8 +1,7 @@
 //! KrakenD CE's integration suite, run against Sepia: the mock backend of
-//! upstream's `tests/integration.go` (Go's `http.ServeMux` routes), a client
-//! that behaves as Go's `http.DefaultClient`, and upstream's comparison of
-//! an answer with its spec. Written from upstream's harness; its code is
-//! not copied.
+//! upstream's `tests/integration.go` (Go's `http.ServeMux` routes), and the
+//! suite's configuration and specs with their ports moved, for `sepia e2e`
+//! to run. Written from upstream's harness; its code is not copied.
 
 use std::{
     collections::BTreeMap,
@@ -10,10 +9,6 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::{Map, Value};
 
 use crate::{Recorded, Reply, TestBackend};
@@ -288,250 +283,24 @@ pub fn config(gateway: u16, backend: u16, metrics: u16) -> Value {
     config
 }
 
-/// One spec file.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    pub name: String,
-    pub value: Value,
-}
-
-/// Every spec, by name, with the suite's ports moved as [`config`] moves
-/// them (the expected answers name them too: `X-Forwarded-Host`,
-/// `Referer`).
-pub fn specs(gateway: u16, backend: u16) -> Vec<Spec> {
-    let dir = fixtures().join("specs");
-    let mut specs: Vec<Spec> = std::fs::read_dir(&dir)
-        .expect("specs folder")
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .map(|path| {
+/// Copies every spec into `dir` with the suite's ports moved as [`config`]
+/// moves them (the expected answers name them too: `X-Forwarded-Host`,
+/// `Referer`); the folder `sepia e2e -f` reads.
+pub fn write_specs(dir: &Path, gateway: u16, backend: u16) -> PathBuf {
+    let specs = dir.join("specs");
+    std::fs::create_dir_all(&specs).expect("specs folder");
+    for entry in std::fs::read_dir(fixtures().join("specs")).expect("the suite's specs") {
+        let path = entry.expect("a spec").path();
+        if path.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(&path)
                 .expect("spec")
                 .replace("localhost:8080", &format!("localhost:{gateway}"))
                 .replace("127.0.0.1:8081", &format!("127.0.0.1:{backend}"));
-            Spec {
-                name: spec_name(&path),
-                value: serde_json::from_str(&text).expect("spec JSON"),
-            }
-        })
-        .collect();
-    specs.sort_by(|a, b| a.name.cmp(&b.name));
+            let name = path.file_name().expect("a file name");
+            std::fs::write(specs.join(name), text).expect("write the spec");
+        }
+    }
     specs
-}
-
-fn spec_name(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// A response as Go's client hands it over, after redirects.
-struct Received {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-/// Sends the spec's request as `http.DefaultClient` would, to the gateway
-/// on `port`.
-async fn send(input: &Value, port: u16) -> Result<Received, String> {
-    let method = input["method"].as_str().unwrap_or("GET");
-    // Go resolves localhost; the gateway listens on 127.0.0.1 only.
-    let mut url = input["url"]
-        .as_str()
-        .ok_or("the spec has no url")?
-        .replace(&format!("localhost:{port}"), &format!("127.0.0.1:{port}"));
-    let body = match &input["body"] {
-        Value::Null => Vec::new(),
-        Value::String(text) => text.clone().into_bytes(),
-        other => sepia_json::to_vec(other),
-    };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    if let Some(map) = input["header"].as_object() {
-        for (name, value) in map {
-            let value = value.as_str().unwrap_or_default().to_owned();
-            headers.push((canonical_header(name), value));
-        }
-    }
-    let has = |headers: &[(String, String)], name: &str| {
-        headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
-    if !has(&headers, "user-agent") {
-        headers.push(("User-Agent".into(), "Go-http-client/1.1".into()));
-    }
-    if !has(&headers, "accept-encoding") {
-        headers.push(("Accept-Encoding".into(), "gzip".into()));
-    }
-    if !has(&headers, "host") {
-        headers.push(("Host".into(), format!("localhost:{port}")));
-    }
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut method = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-    let mut body = body;
-    for _ in 0..=10 {
-        let mut builder = Request::builder().method(method.clone()).uri(&url);
-        for (name, value) in &headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let request = builder
-            .body(Full::new(Bytes::from(body.clone())))
-            .map_err(|e| e.to_string())?;
-        let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
-            .await
-            .map_err(|_| format!("{url}: no answer within 10 s"))?
-            .map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let (parts, incoming) = response.into_parts();
-        let bytes = incoming
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        let redirects = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
-        match location {
-            Some(location) if redirects => {
-                url = resolve(&url, &location);
-                // Go turns a 301/302/303 into a GET without a body.
-                if matches!(status.as_u16(), 301..=303) && method != Method::HEAD {
-                    method = Method::GET;
-                    body.clear();
-                }
-                headers.retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
-                headers.push(("Host".into(), host_of(&url)));
-            }
-            _ => {
-                return Ok(Received {
-                    status,
-                    headers: parts.headers,
-                    body: bytes,
-                })
-            }
-        }
-    }
-    Err("stopped after 10 redirects".into())
-}
-
-fn host_of(url: &str) -> String {
-    url.split("://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or("")
-        .to_owned()
-}
-
-fn resolve(base: &str, location: &str) -> String {
-    if location.contains("://") {
-        return location.to_owned();
-    }
-    let origin_end = base
-        .find("://")
-        .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
-        .unwrap_or(base.len());
-    format!("{}{}", &base[..origin_end], location)
-}
-
-/// Numbers as Go's `interface{}` holds them: float64.
-fn as_go(value: &Value) -> Value {
-    match value {
-        Value::Number(n) => n
-            .as_f64()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::Null, Value::Number),
-        Value::Array(items) => Value::Array(items.iter().map(as_go).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), as_go(v))).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-/// Upstream's `assertResponse`: every difference, or none.
-fn compare(received: &Received, output: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    let want_status = output["status_code"].as_u64().unwrap_or(0);
-    if u64::from(received.status.as_u16()) != want_status {
-        problems.push(format!(
-            "status {} where {want_status} is expected",
-            received.status.as_u16()
-        ));
-    }
-    if let Some(headers) = output["header"].as_object() {
-        for (name, wanted) in headers {
-            let wanted: Vec<&str> = wanted
-                .as_array()
-                .map(|v| v.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let have: Vec<String> = received
-                .headers
-                .get_all(name.to_ascii_lowercase().as_str())
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect();
-            let absent_wanted = wanted.first() == Some(&"");
-            let equal = have.iter().map(String::as_str).eq(wanted.iter().copied());
-            if !(equal || (have.is_empty() && absent_wanted)) {
-                problems.push(format!(
-                    "header {}: {have:?} where {wanted:?} is expected",
-                    canonical_header(name)
-                ));
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&received.body).into_owned();
-    if let Some(schema) = output.get("schema").filter(|s| !s.is_null()) {
-        if received.body.is_empty() {
-            problems.push("an empty body, where a schema is to be checked".into());
-            return problems;
-        }
-        let body: Value = match serde_json::from_slice(&received.body) {
-            Ok(body) => body,
-            Err(e) => {
-                problems.push(format!("the body is not JSON ({e}): {text}"));
-                return problems;
-            }
-        };
-        match jsonschema::validator_for(schema) {
-            Ok(validator) => {
-                for error in validator.iter_errors(&body) {
-                    problems.push(format!("schema: {error} in {text}"));
-                }
-            }
-            Err(e) => problems.push(format!("the spec's schema does not compile: {e}")),
-        }
-        return problems;
-    }
-    match &output["body"] {
-        Value::Null => {}
-        Value::String(wanted) => {
-            if &text != wanted {
-                problems.push(format!("body {text:?} where {wanted:?} is expected"));
-            }
-        }
-        wanted => {
-            let have = serde_json::from_slice::<Value>(&received.body)
-                .map(|v| as_go(&v))
-                .unwrap_or(Value::Null);
-            if have != as_go(wanted) {
-                problems.push(format!("body {text} where {wanted} is expected"));
-            }
-        }
-    }
-    problems
-}
-
-/// Runs one spec against the gateway on `port`; its problems, none when it
-/// passes.
-pub async fn run(spec: &Spec, port: u16) -> Vec<String> {
-    match send(&spec.value["in"], port).await {
-        Ok(received) => compare(&received, &spec.value["out"]),
-        Err(error) => vec![error],
-    }
 }
 
 #[cfg(test)]
@@ -549,6 +318,5 @@ mod tests {
             query_values(Some("a=1&b=2&b=x%20y&c")),
             serde_json::json!({"a": ["1"], "b": ["2", "x y"], "c": [""]})
         );
-        assert_eq!(resolve("http://h:1/a/b?x", "/c?d"), "http://h:1/c?d");
     }
 }

@@ -392,14 +392,7 @@ impl BackendCall {
             match go_client::redirect(response.status(), response.headers(), &url, &method) {
                 None => return Ok((self.inflated(response, gzip, &url).await?, url)),
                 Some(Err(reason)) => return Err(ProxyError::BackendRedirect { url, reason }),
-                Some(Ok(hop)) => {
-                    hops.advance(&url, &hop.url);
-                    if !hop.keeps_body {
-                        body = Bytes::new();
-                    }
-                    method = hop.method;
-                    url = hop.url;
-                }
+                Some(Ok(hop)) => hops.follow(hop, &mut method, &mut url, &mut body),
             }
         }
         Err(ProxyError::BackendRedirect {

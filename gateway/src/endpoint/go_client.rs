@@ -141,6 +141,23 @@ impl Hops {
         });
     }
 
+    /// Moves the next request on to `hop`: its method and URL, and no body
+    /// unless the redirect keeps it.
+    pub fn follow(
+        &mut self,
+        hop: Redirect,
+        method: &mut Method,
+        url: &mut String,
+        body: &mut Bytes,
+    ) {
+        self.advance(url, &hop.url);
+        if !hop.keeps_body {
+            *body = Bytes::new();
+        }
+        *method = hop.method;
+        *url = hop.url;
+    }
+
     /// Applies what the redirects so far change to `headers`.
     pub fn apply(&self, headers: &mut HeaderMap) {
         if self.strip_credentials {
