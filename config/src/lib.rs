@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 pub use diagnostics::{Problem, ProblemKind};
 pub use gateway_namespaces::response_reference;
 pub use model::{
-    Backend, BackendEncoding, BackendErrors, Config, Endpoint, ExtraConfig, ExtraConfigEntry,
-    FlatmapOp, Method, OutputEncoding, PluginSettings, PropagatedParam, SepiaSwitches,
-    ShadowBackend, Shaping, StaticResponse, StaticStrategy,
+    Backend, BackendEncoding, BackendErrors, Config, DnsSrv, Endpoint, ExtraConfig,
+    ExtraConfigEntry, FlatmapOp, Method, OutputEncoding, PluginSettings, PropagatedParam,
+    SepiaSwitches, ShadowBackend, Shaping, StaticResponse, StaticStrategy,
 };
 pub use parse::{jwt_claim_reference, placeholders};
 /// Go duration strings; shared with plugins through the plugin interface.

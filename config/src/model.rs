@@ -268,8 +268,20 @@ pub struct Backend {
     /// `proxy.shadow`: the backend gets a copy of each request and its
     /// answer is ignored.
     pub shadow: Option<ShadowBackend>,
+    /// `sd: "dns"`: the hosts are found by a DNS SRV lookup instead of
+    /// `hosts` (then empty).
+    pub dns_srv: Option<DnsSrv>,
     /// Its `extra_config`, without the namespaces the gateway reads itself.
     pub extra_config: ExtraConfig,
+}
+
+/// A backend's DNS SRV service discovery (`"sd": "dns"`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DnsSrv {
+    /// The name looked up: the backend's first `host`, as written.
+    pub name: String,
+    /// The scheme of the URLs made of the records (`sd_scheme`; `http`).
+    pub scheme: String,
 }
 
 /// A shadow backend's settings.
@@ -367,6 +379,8 @@ pub struct Config {
     pub debug_endpoint: bool,
     /// `/__echo/` answers with the request it received.
     pub echo_endpoint: bool,
+    /// How often DNS SRV names are looked up again (`dns_cache_ttl`, 30 s).
+    pub dns_cache_ttl: Duration,
 }
 
 /// Sepia's improvements that change what a client sees, as named switches in

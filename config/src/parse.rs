@@ -14,7 +14,7 @@ use crate::{
         backend_http, endpoint_proxy, is_whole_response_reference, response_reference,
     },
     model::{
-        Backend, BackendEncoding, Config, Endpoint, ExtraConfig, Method, OutputEncoding,
+        Backend, BackendEncoding, Config, DnsSrv, Endpoint, ExtraConfig, Method, OutputEncoding,
         PluginSettings, Shaping,
     },
     namespace::same_namespace,
@@ -43,7 +43,6 @@ const TOP_NOT_SUPPORTED: &[&str] = &[
     "max_header_bytes",
     "sequential_start",
     "async_agent",
-    "dns_cache_ttl",
 ];
 
 /// Endpoint settings Sepia does not implement yet.
@@ -95,6 +94,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let debug_endpoint = top.bool("debug_endpoint", diags).unwrap_or(false);
     let echo_endpoint = top.bool("echo_endpoint", diags).unwrap_or(false);
     let idle_timeout = top.duration("idle_timeout", diags);
+    let dns_cache_ttl = dns_cache_ttl(&mut top, version, diags);
     let read_header_timeout = top.duration("read_header_timeout", diags);
     let tls = crate::tls::server_tls(&mut top, version, diags);
     let backend_tls = crate::tls::backend_tls(&mut top, version, diags);
@@ -136,7 +136,36 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         plugin,
         debug_endpoint,
         echo_endpoint,
+        dns_cache_ttl,
     })
+}
+
+/// lura's DNS SRV lookups are redone every 30 s; lura 2 reads
+/// `dns_cache_ttl` and keeps 30 s for less than a second.
+const DEFAULT_DNS_TTL: Duration = Duration::from_secs(30);
+
+fn dns_cache_ttl(reader: &mut ObjectReader<'_>, version: u64, diags: &mut Diagnostics) -> Duration {
+    let Some(ttl) = reader.duration("dns_cache_ttl", diags) else {
+        return DEFAULT_DNS_TTL;
+    };
+    let path = reader.path_of("dns_cache_ttl");
+    if !sepia_plugin_api::is_krakend2(version) {
+        diags.push(
+            &path,
+            crate::ProblemKind::Suspicious,
+            "KrakenD 1.x has no such setting: DNS SRV names are looked up every 30s (use version 3 to set it)",
+        );
+        return DEFAULT_DNS_TTL;
+    }
+    if ttl < Duration::from_secs(1) {
+        diags.push(
+            &path,
+            crate::ProblemKind::Suspicious,
+            "less than a second, which KrakenD ignores: DNS SRV names are looked up every 30s",
+        );
+        return DEFAULT_DNS_TTL;
+    }
+    ttl
 }
 
 struct EndpointDefaults<'a> {
@@ -523,6 +552,7 @@ fn endpoint(
                     position: i,
                     sequential: proxy.sequential,
                     has_validator: extra_config.get("auth/validator").is_some(),
+                    version: defaults.version,
                 };
                 backend(index(&backend_path, i), value, &context, diags)
             })
@@ -655,6 +685,8 @@ struct BackendContext<'a> {
     /// Whether the endpoint validates tokens (`auth/validator`), which
     /// gives its backends `{JWT.claim}`.
     has_validator: bool,
+    /// The file's `version`.
+    version: u64,
 }
 
 /// Checks one `{name}` of a `url_pattern` that is not an endpoint parameter:
@@ -694,12 +726,16 @@ fn backend(
 ) -> Option<Backend> {
     let mut reader = ObjectReader::of(path.clone(), value, diags)?;
     let sanitize = !reader.bool("disable_host_sanitize", diags).unwrap_or(false);
-    service_discovery(&mut reader, diags);
-    let hosts = match hosts(&mut reader, sanitize, diags) {
-        Some(list) if !list.is_empty() => list,
-        _ => context.default_hosts.to_vec(),
+    let dns_srv = service_discovery(&mut reader, sanitize, context.version, diags);
+    let hosts = if dns_srv.is_some() {
+        Vec::new()
+    } else {
+        match hosts(&mut reader, sanitize, diags) {
+            Some(list) if !list.is_empty() => list,
+            _ => context.default_hosts.to_vec(),
+        }
     };
-    if hosts.is_empty() {
+    if hosts.is_empty() && dns_srv.is_none() {
         diags.invalid(
             &reader.path_of("host"),
             "no host: add \"host\" to this backend or a top-level \"host\" list",
@@ -761,35 +797,99 @@ fn backend(
         input_headers,
         input_query_strings,
         shadow,
+        dns_srv: dns_srv.flatten(),
         extra_config,
     })
 }
 
-/// `sd`: `static` (the default) is the `host` list, as Sepia always uses
-/// it; DNS SRV discovery is not implemented yet.
-fn service_discovery(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) {
+/// `sd`: `static` (the default) is the `host` list; `dns` looks the first
+/// host up as a DNS SRV name, as lura's `dnssrv` subscriber does. `None`
+/// for static; `Some(None)` for a `dns` setting that is refused.
+fn service_discovery(
+    reader: &mut ObjectReader<'_>,
+    sanitize: bool,
+    version: u64,
+    diags: &mut Diagnostics,
+) -> Option<Option<DnsSrv>> {
     let scheme = reader.string("sd_scheme", diags);
     match reader.string("sd", diags).as_deref() {
-        None | Some("static") => {}
-        Some("dns") => {
-            diags.push(
-                &reader.path_of("sd"),
-                crate::ProblemKind::NotSupported,
-                "DNS SRV service discovery is not implemented by Sepia yet: the host list is used as it is",
-            );
+        None | Some("static") => {
             if scheme.is_some() {
                 diags.push(
                     &reader.path_of("sd_scheme"),
-                    crate::ProblemKind::NotSupported,
-                    "only used by DNS service discovery, which Sepia does not implement yet",
+                    crate::ProblemKind::Suspicious,
+                    "only used with \"sd\": \"dns\"; ignored",
                 );
             }
+            None
         }
-        Some(other) => diags.invalid(
-            &reader.path_of("sd"),
-            format!("unknown service discovery \"{other}\": use static or dns"),
-        ),
+        Some("dns") => Some(dns_srv(reader, scheme, sanitize, version, diags)),
+        Some(other) => {
+            diags.invalid(
+                &reader.path_of("sd"),
+                format!("unknown service discovery \"{other}\": use static or dns"),
+            );
+            None
+        }
     }
+}
+
+fn dns_srv(
+    reader: &mut ObjectReader<'_>,
+    scheme: Option<String>,
+    sanitize: bool,
+    version: u64,
+    diags: &mut Diagnostics,
+) -> Option<DnsSrv> {
+    let scheme_path = reader.path_of("sd_scheme");
+    let scheme = match scheme.as_deref() {
+        None | Some("") => "http".to_owned(),
+        Some(_) if !sepia_plugin_api::is_krakend2(version) => {
+            diags.push(
+                &scheme_path,
+                crate::ProblemKind::Suspicious,
+                "KrakenD 1.x has no such setting: the records are called over http (use version 3 to set it)",
+            );
+            "http".to_owned()
+        }
+        Some(s @ ("http" | "https")) => s.to_owned(),
+        Some(other) => {
+            diags.invalid(
+                &scheme_path,
+                format!("\"{other}\" is not a scheme the gateway can call: use http or https"),
+            );
+            return None;
+        }
+    };
+    let host_path = reader.path_of("host");
+    let names = reader.string_list("host", diags).unwrap_or_default();
+    let Some(name) = names.first() else {
+        diags.invalid(
+            &host_path,
+            "\"sd\": \"dns\" looks this backend's first host up as a DNS SRV name: add it, such as [\"_api._tcp.service.consul\"]",
+        );
+        return None;
+    };
+    if sanitize {
+        // lura turns the host into a URL before it is looked up, and the
+        // lookup of `http://name` fails on every request.
+        diags.invalid(
+            &host_path,
+            "with \"sd\": \"dns\" the host is a DNS SRV name, which KrakenD turns into a URL (http://...) unless \"disable_host_sanitize\" is true, so that every lookup fails: set \"disable_host_sanitize\": true",
+        );
+        return None;
+    }
+    if names.len() > 1 {
+        diags.push(
+            &index(&host_path, 1),
+            crate::ProblemKind::Suspicious,
+            "only the first host is looked up with \"sd\": \"dns\", as KrakenD does",
+        );
+    }
+    Some(DnsSrv {
+        name: name.clone(),
+        scheme,
+    })
 }
 
 fn shaping(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Shaping {

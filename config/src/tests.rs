@@ -119,7 +119,7 @@ fn not_json_names_line_and_column() {
 #[test]
 fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     let text = r#"{"version":3,"colour":"red","endpoints":[
-        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","sd":"dns"}]}],"dialer_timeout":"1s"}"#;
+        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","encoding":"yaml"}]}],"dialer_timeout":"1s"}"#;
     let loaded = parse_str(text, false).unwrap();
     let w = warnings_of(&loaded);
     assert!(has(&w, "colour: unknown key"), "{w:?}");
@@ -133,7 +133,7 @@ fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     assert!(
         has(
             &w,
-            "endpoints[0].backend[0].sd: DNS SRV service discovery is not implemented"
+            "endpoints[0].backend[0].encoding: backend encoding \"yaml\" is not implemented"
         ),
         "{w:?}"
     );
@@ -338,22 +338,80 @@ fn proxy_settings_sepia_lacks_are_named() {
 #[test]
 fn service_discovery_and_host_sanitizing_are_checked() {
     let loaded = parse_str(
-        r#"{"version":3,"endpoints":[{"endpoint":"/a","backend":[
-            {"host":["api.service.consul"],"url_pattern":"/a","sd":"dns","sd_scheme":"https"}]}]}"#,
+        r#"{"version":3,"dns_cache_ttl":"5s","endpoints":[{"endpoint":"/a","backend":[
+            {"host":["_api._tcp.service.consul","other"],"url_pattern":"/a","sd":"dns",
+             "sd_scheme":"https","disable_host_sanitize":true}]}]}"#,
         false,
     )
     .unwrap();
+    let backend = &loaded.config.endpoints[0].backends[0];
+    assert_eq!(
+        backend.dns_srv,
+        Some(crate::DnsSrv {
+            name: "_api._tcp.service.consul".into(),
+            scheme: "https".into()
+        })
+    );
+    assert!(backend.hosts.is_empty());
+    assert_eq!(loaded.config.dns_cache_ttl, Duration::from_secs(5));
     let warnings = warnings_of(&loaded);
     assert!(
         has(
             &warnings,
-            "endpoints[0].backend[0].sd: DNS SRV service discovery is not implemented"
+            "endpoints[0].backend[0].host[1]: only the first host is looked up"
         ),
         "{warnings:?}"
     );
+    // KrakenD 1.x: http always, every 30 s.
+    let loaded = parse_str(
+        r#"{"version":2,"dns_cache_ttl":"5s","endpoints":[{"endpoint":"/a","backend":[
+            {"host":["api.consul"],"url_pattern":"/a","sd":"dns","sd_scheme":"https","disable_host_sanitize":true}]}]}"#,
+        false,
+    )
+    .unwrap();
+    let backend = &loaded.config.endpoints[0].backends[0];
+    assert_eq!(
+        backend.dns_srv.as_ref().map(|d| d.scheme.as_str()),
+        Some("http")
+    );
+    assert_eq!(loaded.config.dns_cache_ttl, Duration::from_secs(30));
+    let warnings = warnings_of(&loaded);
     assert!(
-        has(&warnings, "endpoints[0].backend[0].sd_scheme"),
+        has(&warnings, "dns_cache_ttl: KrakenD 1.x has no such setting"),
         "{warnings:?}"
+    );
+    assert!(
+        has(&warnings, "sd_scheme: KrakenD 1.x has no such setting"),
+        "{warnings:?}"
+    );
+    // A name KrakenD would sanitise into a URL, an unknown scheme, no host.
+    let p = problems(
+        r#"{"version":3,"endpoints":[{"endpoint":"/a","backend":[
+            {"host":["api.consul"],"url_pattern":"/a","sd":"dns"},
+            {"host":["api.consul"],"url_pattern":"/a","sd":"dns","sd_scheme":"ftp","disable_host_sanitize":true},
+            {"url_pattern":"/a","sd":"dns","disable_host_sanitize":true}]}]}"#,
+        false,
+    );
+    assert!(
+        has(
+            &p,
+            "endpoints[0].backend[0].host: with \"sd\": \"dns\" the host is a DNS SRV name"
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(
+            &p,
+            "endpoints[0].backend[1].sd_scheme: \"ftp\" is not a scheme"
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(
+            &p,
+            "endpoints[0].backend[2].host: \"sd\": \"dns\" looks this backend's first host up"
+        ),
+        "{p:?}"
     );
     let p = problems(
         r#"{"version":3,"endpoints":[{"endpoint":"/a","backend":[

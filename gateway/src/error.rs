@@ -136,6 +136,13 @@ pub enum ProxyError {
         #[source]
         cause: SendError,
     },
+    /// `"sd": "dns"` found no host for the backend (lura's
+    /// `ErrNoHosts`).
+    #[error("backend {name} has no hosts available: its DNS SRV lookup found none")]
+    NoHosts {
+        /// The name looked up.
+        name: String,
+    },
     /// The backend redirected somewhere the client cannot follow.
     #[error("backend {url} is unreachable: its redirect cannot be followed: {reason}")]
     BackendRedirect {
@@ -243,6 +250,7 @@ impl ProxyError {
                 ErrorKind::Connect
             }
             ProxyError::BackendUnreachable { .. } => ErrorKind::Protocol,
+            ProxyError::NoHosts { .. } => ErrorKind::Connect,
             ProxyError::BackendUrl { .. } => ErrorKind::Config,
             ProxyError::BackendRedirect { .. } => ErrorKind::Protocol,
             ProxyError::BackendBodyRead { .. }
@@ -267,6 +275,7 @@ impl ProxyError {
                 *status
             }
             ProxyError::BackendUnreachable { .. }
+            | ProxyError::NoHosts { .. }
             | ProxyError::BackendUrl { .. }
             | ProxyError::BackendRedirect { .. }
             | ProxyError::BackendBodyRead { .. }
@@ -290,6 +299,7 @@ impl ProxyError {
             | ProxyError::EncodedParam { .. }
             | ProxyError::RequestBody { .. } => ErrorSource::Client,
             ProxyError::BackendUnreachable { .. }
+            | ProxyError::NoHosts { .. }
             | ProxyError::BackendUrl { .. }
             | ProxyError::BackendRedirect { .. }
             | ProxyError::BackendBodyRead { .. }
@@ -416,6 +426,7 @@ impl ProxyError {
                     "Invalid status code".to_owned()
                 }
             }
+            ProxyError::NoHosts { .. } => "no hosts available".to_owned(),
             // lura writes the error a component returned, as it says it.
             ProxyError::Plugin { error, .. } => error.message().to_owned(),
             other => other.to_string(),
@@ -428,6 +439,7 @@ impl ProxyError {
     pub fn public_text(&self) -> String {
         match self {
             ProxyError::BackendUnreachable { .. } => "a backend is unreachable".into(),
+            ProxyError::NoHosts { .. } => "a backend has no hosts available".into(),
             ProxyError::BackendRedirect { .. } => "a backend's redirect cannot be followed".into(),
             ProxyError::BackendUrl { .. } => "a backend's URL is not valid".into(),
             ProxyError::BackendBodyRead { .. } => "a backend's answer broke off".into(),

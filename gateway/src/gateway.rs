@@ -1,6 +1,9 @@
 //! The request router of a running gateway: health, endpoints, 404 and 405.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
 
 use abi_stable::std_types::{RString, RVec};
 use bytes::Bytes;
@@ -31,7 +34,7 @@ use crate::{
     plugin_host::{PluginHost, PluginHostError},
     request_context,
     router::{Redirects, RouteMatch, Router},
-    upstream::Upstream,
+    upstream::{service_discovery::ServiceDiscovery, Upstream},
 };
 
 /// What plugins are loaded (name, version, ABI, file, namespaces).
@@ -96,7 +99,11 @@ impl Gateway {
     /// Builds every endpoint's pipeline, with the modifiers its plugins
     /// give, and the service-level modifiers; what did not stop it, as
     /// warnings.
-    pub fn build(config: &Config, plugins: &PluginHost) -> Result<(Self, Vec<String>), BuildError> {
+    pub fn build(
+        config: &Config,
+        plugins: &PluginHost,
+        discovery: &Arc<ServiceDiscovery>,
+    ) -> Result<(Self, Vec<String>), BuildError> {
         let (builtin, mut warnings) =
             BuiltinRoutes::from_config(config).map_err(BuildError::Router)?;
         let otel_settings = match crate::telemetry::settings::OtelSettings::from_config(config)
@@ -174,6 +181,7 @@ impl Gateway {
                     stages: otel_settings.as_ref().map(|o| o.stages.clone()),
                     stats: stats_settings.clone(),
                     append_forwarded_for: config.sepia.append_forwarded_for,
+                    discovery: discovery.clone(),
                 },
             );
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));

@@ -23,6 +23,7 @@ use crate::{
         ServerSettings, Worker,
     },
     upstream::backend_client::BackendClient,
+    upstream::service_discovery::{DiscoveryError, ServiceDiscovery},
     upstream::tls::{TlsError, TlsSettings},
 };
 
@@ -49,6 +50,9 @@ pub enum StartupError {
     /// Plugins could not be loaded or refused their configuration.
     #[error(transparent)]
     Plugins(#[from] PluginHostError),
+    /// `"sd": "dns"` cannot look names up.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
     /// The backend client's TLS could not be set up.
     #[error("cannot set up TLS for backend calls: {0}")]
     Tls(#[from] TlsError),
@@ -253,10 +257,11 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
         unserved,
         backend_tls,
     } = checked;
+    let discovery = Arc::new(ServiceDiscovery::start(&config, !options.checking).await?);
     // Plugin calls may block (key fetches): keep them off the async workers.
     tokio::task::spawn_blocking(move || -> Result<Verified, StartupError> {
         plugins.init(&services)?;
-        let (gateway, gateway_warnings) = Gateway::build(&config, &plugins)?;
+        let (gateway, gateway_warnings) = Gateway::build(&config, &plugins, &discovery)?;
         warnings.extend(gateway_warnings);
         Ok(Verified {
             config,
@@ -367,9 +372,10 @@ async fn reload(
     plugins: Arc<PluginHost>,
 ) -> Result<Reloaded, StartupError> {
     let (config, mut warnings) = load_config(&path, port, false)?;
+    let discovery = Arc::new(ServiceDiscovery::start(&config, true).await?);
     tokio::task::spawn_blocking(move || -> Result<Reloaded, StartupError> {
         let checked = check_against(&config, &plugins, &mut warnings)?;
-        let (gateway, gateway_warnings) = Gateway::build(&config, &plugins)?;
+        let (gateway, gateway_warnings) = Gateway::build(&config, &plugins, &discovery)?;
         warnings.extend(gateway_warnings);
         Ok(Reloaded {
             config,

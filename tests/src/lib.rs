@@ -4,6 +4,7 @@
 pub mod artifacts;
 pub mod backend;
 pub mod client;
+pub mod dns;
 pub mod jose;
 pub mod krakend_ce;
 pub mod otlp;

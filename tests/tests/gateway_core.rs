@@ -528,7 +528,7 @@ fn check_reports_every_problem_with_its_path() {
 fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({"version": 3, "host": ["http://h"], "colour": "red", "endpoints": [
-        {"endpoint": "/a", "backend": [{"url_pattern": "/"}, {"url_pattern": "/b", "sd": "dns"}],
+        {"endpoint": "/a", "backend": [{"url_pattern": "/"}, {"url_pattern": "/b", "encoding": "yaml"}],
          "extra_config": {"example/not-installed": {}}}
     ]});
     let path = write_config(dir.path(), &config);
@@ -550,7 +550,9 @@ fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("endpoints[0].backend[1].sd: DNS SRV service discovery is not implemented"),
+        stderr.contains(
+            "endpoints[0].backend[1].encoding: backend encoding \"yaml\" is not implemented"
+        ),
         "{stderr}"
     );
     assert!(

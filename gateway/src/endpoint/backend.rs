@@ -5,7 +5,10 @@
 
 use std::{
     borrow::Cow,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
 };
 
 use abi_stable::std_types::{RString, RVec};
@@ -38,7 +41,7 @@ use crate::{
         hook_pool::HookPool,
     },
     plugin_host::BoundModifier,
-    upstream::{Upstream, UpstreamBody},
+    upstream::{service_discovery::SrvHosts, Upstream, UpstreamBody},
 };
 
 /// Largest backend body the gateway buffers to decode.
@@ -55,9 +58,17 @@ pub fn method_of(method: sepia_config::Method) -> Method {
     }
 }
 
+/// Where a backend's hosts come from.
+enum Hosts {
+    /// The `host` list.
+    Listed(Vec<String>),
+    /// `"sd": "dns"`.
+    Discovered(Arc<SrvHosts>),
+}
+
 /// One backend of an endpoint, ready to call.
 pub struct BackendCall {
-    hosts: Vec<String>,
+    hosts: Hosts,
     next_host: AtomicUsize,
     template: UrlTemplate,
     /// The `url_pattern` as configured, for lura's error text.
@@ -260,7 +271,10 @@ impl BackendCall {
                 .map(crate::telemetry::traces::StageTrace::client),
             trace: stage_trace.filter(|_| observed.is_some_and(|s| s.backend_traces)),
             modifiers,
-            hosts: backend.hosts.clone(),
+            hosts: match service.discovery.hosts_of(&backend.json_path) {
+                Some(found) => Hosts::Discovered(found),
+                None => Hosts::Listed(backend.hosts.clone()),
+            },
             next_host: AtomicUsize::new(0),
             template: UrlTemplate::parse(&backend.url_pattern, &param_names),
             pattern: backend.url_pattern.clone(),
@@ -281,23 +295,30 @@ impl BackendCall {
         }
     }
 
-    fn host(&self) -> &str {
-        // Round-robin; a relaxed counter is enough for balancing.
+    /// Appends the next host, round-robin (a relaxed counter is enough
+    /// for balancing).
+    fn push_host(&self, url: &mut String) -> Result<(), ProxyError> {
         let n = self.next_host.fetch_add(1, Ordering::Relaxed);
-        self.hosts
-            .get(n % self.hosts.len().max(1))
-            .map(String::as_str)
-            .unwrap_or("")
+        match &self.hosts {
+            Hosts::Listed(hosts) => {
+                url.push_str(hosts.get(n % hosts.len().max(1)).map_or("", String::as_str));
+                Ok(())
+            }
+            Hosts::Discovered(found) if found.push_host(n, url) => Ok(()),
+            Hosts::Discovered(found) => Err(ProxyError::NoHosts {
+                name: found.name().to_owned(),
+            }),
+        }
     }
 
-    /// The backend's first host and pattern, for messages.
+    /// The backend's first host (or SRV name) and pattern, for messages.
     pub fn label(&self) -> String {
         let mut url = String::new();
-        self.template.render(
-            self.hosts.first().map(String::as_str).unwrap_or(""),
-            &[] as &[&str],
-            &mut url,
-        );
+        let first = match &self.hosts {
+            Hosts::Listed(hosts) => hosts.first().map(String::as_str).unwrap_or(""),
+            Hosts::Discovered(found) => found.name(),
+        };
+        self.template.render(first, &[] as &[&str], &mut url);
         url
     }
 
@@ -327,7 +348,7 @@ impl BackendCall {
         outgoing: &Outgoing<'_>,
     ) -> Result<(Response<UpstreamBody>, String), ProxyError> {
         let mut url = String::with_capacity(96);
-        url.push_str(self.host());
+        self.push_host(&mut url)?;
         self.append_target(outgoing, &mut url);
         let headers = self.headers_for(outgoing);
         self.dispatch(
@@ -507,7 +528,9 @@ impl BackendCall {
                 })
             }
             RequestOutcome::Continue(request) => {
-                let mut url = format!("{}{}", self.host(), request.path);
+                let mut url = String::with_capacity(96);
+                self.push_host(&mut url)?;
+                url.push_str(&request.path);
                 if !request.query.is_empty() {
                     url.push('?');
                     url.push_str(&request.query);

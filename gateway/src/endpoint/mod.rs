@@ -81,6 +81,8 @@ pub struct ServiceSettings {
     pub stats: Option<crate::telemetry::stats::settings::StatsSettings>,
     /// `sepia.append_forwarded_for`.
     pub append_forwarded_for: bool,
+    /// The hosts of backends with `"sd": "dns"`.
+    pub discovery: std::sync::Arc<crate::upstream::service_discovery::ServiceDiscovery>,
 }
 
 /// An endpoint, ready to serve.

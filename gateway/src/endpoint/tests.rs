@@ -125,6 +125,7 @@ fn build(
             stages: None,
             stats: None,
             append_forwarded_for: false,
+            discovery: Default::default(),
         },
     )
 }
@@ -560,6 +561,7 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
             stages: None,
             stats: None,
             append_forwarded_for: false,
+            discovery: Default::default(),
         };
         let built = Endpoint::new(
             &endpoint_config(endpoint.clone()),
@@ -643,6 +645,7 @@ fn build_for(version: u64, endpoint: Value) -> Endpoint {
         stages: None,
         stats: None,
         append_forwarded_for: false,
+        discovery: Default::default(),
     };
     Endpoint::new(&endpoint_config(endpoint), vec![], vec![], &pool, &service)
 }

@@ -8,6 +8,7 @@
 
 pub mod backend_client;
 pub mod http1_pool;
+pub mod service_discovery;
 pub mod tls;
 
 use std::{
