@@ -395,8 +395,8 @@ pub async fn run(options: RunOptions) -> Result<(), StartupError> {
 }
 
 /// Verifies everything and serves until `stop` completes; `listening`, when
-/// given, is told the address once the workers accept connections (what
-/// `sepia e2e` waits for).
+/// given, is told the address once the listeners are bound (what `sepia
+/// e2e` waits for).
 pub async fn serve_until(
     options: RunOptions,
     stop: impl std::future::Future<Output = ()>,

@@ -71,7 +71,10 @@ async fn ten_reloads_under_load_fail_no_request() {
             "round {round}: still the old configuration\n{}",
             sepia.logs()
         );
-        if round == 0 {
+        // Counted once both backends have been called under load: each
+        // worker's pool then holds its idle connections to both (up to one
+        // a client), which are not a leak.
+        if round == 1 {
             files_after_first = open_files(sepia.pid());
         }
     }
