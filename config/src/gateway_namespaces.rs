@@ -17,6 +17,9 @@ use crate::{
 
 const PROXY: &str = "proxy";
 const BACKEND_HTTP: &str = "backend/http";
+const BACKEND_HTTP_CLIENT: &str = "backend/http/client";
+/// `backend/http/client` settings only KrakenD Enterprise reads.
+const HTTP_CLIENT_ENTERPRISE: &[&str] = &["client_tls", "no_redirect", "proxy_address"];
 /// Sepia's own switches, at the top level.
 pub const SEPIA: &str = "sepia";
 
@@ -162,27 +165,77 @@ pub(crate) fn sepia_switches(extra: &mut ExtraConfig, diags: &mut Diagnostics) -
     switches
 }
 
-/// Takes `backend/http` (and the backend-level `proxy`) out of a backend's
+/// What a backend's own namespaces (`backend/http`, `backend/http/client`,
+/// the backend-level `proxy`) ask of the gateway.
+#[derive(Debug, Default)]
+pub(crate) struct BackendSettings {
+    pub(crate) errors: BackendErrors,
+    pub(crate) flatmap: Option<Vec<FlatmapOp>>,
+    pub(crate) shadow: Option<ShadowBackend>,
+    pub(crate) send_body_on_redirect: bool,
+}
+
+/// Takes the namespaces the gateway reads itself out of a backend's
 /// `extra_config` and reads them.
 pub(crate) fn backend_http(
     extra: &mut ExtraConfig,
     parent: &str,
+    version: u64,
     diags: &mut Diagnostics,
-) -> (BackendErrors, Option<Vec<FlatmapOp>>, Option<ShadowBackend>) {
-    let mut flatmap = None;
-    let mut shadow = None;
+) -> BackendSettings {
+    let mut settings = BackendSettings::default();
     if let Some(entry) = extra.take(PROXY) {
         let path = namespace_path(parent, &entry);
         if let Some(mut reader) = ObjectReader::of(path, &entry.value, diags) {
-            flatmap = flatmap_filter(&mut reader, diags);
+            settings.flatmap = flatmap_filter(&mut reader, diags);
             let timeout = reader.duration("shadow_timeout", diags);
             if reader.bool("shadow", diags) == Some(true) {
-                shadow = Some(ShadowBackend { timeout });
+                settings.shadow = Some(ShadowBackend { timeout });
             }
             reader.finish(BACKEND_PROXY_NOT_SUPPORTED, diags);
         }
     }
-    (backend_errors(extra, parent, diags), flatmap, shadow)
+    settings.send_body_on_redirect = http_client(extra, parent, version, diags);
+    settings.errors = backend_errors(extra, parent, diags);
+    settings
+}
+
+/// `backend/http/client`: lura 2 (KrakenD CE) reads `send_body_on_redirect`
+/// alone; the other settings are KrakenD Enterprise's, and lura 1.4 has no
+/// such namespace.
+fn http_client(
+    extra: &mut ExtraConfig,
+    parent: &str,
+    version: u64,
+    diags: &mut Diagnostics,
+) -> bool {
+    let Some(entry) = extra.take(BACKEND_HTTP_CLIENT) else {
+        return false;
+    };
+    let path = namespace_path(parent, &entry);
+    if !sepia_plugin_api::is_krakend2(version) {
+        diags.push(
+            &path,
+            ProblemKind::NotSupported,
+            "KrakenD 1.x, which serves version-1 and 2 files, has no backend/http/client: ignored (use \"version\": 3)",
+        );
+        return false;
+    }
+    let Some(mut reader) = ObjectReader::of(path, &entry.value, diags) else {
+        return false;
+    };
+    let send_body = reader.bool("send_body_on_redirect", diags).unwrap_or(false);
+    for key in HTTP_CLIENT_ENTERPRISE {
+        if reader.raw(key).is_some() {
+            diags.push(
+                &reader.path_of(key),
+                ProblemKind::NotSupported,
+                "a KrakenD Enterprise setting: KrakenD CE ignores it, and so does Sepia",
+            );
+        }
+    }
+    reader.finish(&[], diags);
+    send_body
 }
 
 /// `flatmap_filter`: its operations, each `{"type", "args"}`. KrakenD

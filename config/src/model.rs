@@ -268,6 +268,11 @@ pub struct Backend {
     /// `proxy.shadow`: the backend gets a copy of each request and its
     /// answer is ignored.
     pub shadow: Option<ShadowBackend>,
+    /// `backend/http/client.send_body_on_redirect` (lura 2): a 307 or 308
+    /// answer to a request with a body is followed with the body. Without
+    /// it, as Go's client cannot replay the body lura hands it, such an
+    /// answer is the backend's answer.
+    pub send_body_on_redirect: bool,
     /// `sd: "dns"`: the hosts are found by a DNS SRV lookup instead of
     /// `hosts` (then empty).
     pub dns_srv: Option<DnsSrv>,

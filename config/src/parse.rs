@@ -782,8 +782,8 @@ fn backend(
     let input_query_strings = reader.string_list("input_query_strings", diags);
     let mut shaping = shaping(&mut reader, diags);
     let mut extra_config = extra_config(&mut reader, diags);
-    let (errors, flatmap, shadow) = backend_http(&mut extra_config, &path, diags);
-    shaping.flatmap = flatmap;
+    let namespaces = backend_http(&mut extra_config, &path, context.version, diags);
+    shaping.flatmap = namespaces.flatmap;
     reader.finish(BACKEND_NOT_SUPPORTED, diags);
     Some(Backend {
         json_path: path,
@@ -793,10 +793,11 @@ fn backend(
         encoding,
         is_collection,
         shaping,
-        errors,
+        errors: namespaces.errors,
         input_headers,
         input_query_strings,
-        shadow,
+        shadow: namespaces.shadow,
+        send_body_on_redirect: namespaces.send_body_on_redirect,
         dns_srv: dns_srv.flatten(),
         extra_config,
     })

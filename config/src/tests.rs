@@ -851,3 +851,39 @@ fn shadow_backends_are_read_and_an_endpoint_of_only_shadows_refused() {
     .to_string();
     assert!(sequential.contains("sequential endpoint"), "{sequential}");
 }
+
+#[test]
+fn http_client_settings_are_read_per_generation() {
+    let backend = r#"{"url_pattern":"/a","extra_config":{"backend/http/client":
+        {"send_body_on_redirect":true,"no_redirect":true,"client_tls":{}}}}"#;
+    let file = |version: u8| {
+        format!(
+            r#"{{"version":{version},"host":["h"],"endpoints":[{{"endpoint":"/a","backend":[{backend}]}}]}}"#
+        )
+    };
+    let krakend2 = parse_str(&file(3), false).unwrap();
+    assert!(krakend2.config.endpoints[0].backends[0].send_body_on_redirect);
+    let warnings = warnings_of(&krakend2);
+    for key in ["no_redirect", "client_tls"] {
+        assert!(
+            has(
+                &warnings,
+                &format!("backend/http/client.{key}: a KrakenD Enterprise setting")
+            ),
+            "{warnings:?}"
+        );
+    }
+    // KrakenD 1.x has no such namespace: nothing of it is followed.
+    let krakend1 = parse_str(&file(2), false).unwrap();
+    assert!(!krakend1.config.endpoints[0].backends[0].send_body_on_redirect);
+    let warnings = warnings_of(&krakend1);
+    assert!(
+        has(&warnings, "has no backend/http/client: ignored"),
+        "{warnings:?}"
+    );
+    let wrong = parse_str(&file(3).replace("true,\"no", "\"yes\",\"no"), false).unwrap_err();
+    assert!(
+        wrong.to_string().contains("send_body_on_redirect"),
+        "{wrong}"
+    );
+}

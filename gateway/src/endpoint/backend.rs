@@ -89,6 +89,8 @@ pub struct BackendCall {
     /// Identical calls raced, the first success winning (the endpoint's
     /// `concurrent_calls`).
     concurrent_calls: u32,
+    /// `backend/http/client.send_body_on_redirect`.
+    send_body_on_redirect: bool,
     /// Earlier responses its `url_pattern` uses (sequential endpoints).
     pub(super) references: Vec<ResponseRef>,
     /// The endpoint's `sequential_propagated_params`, which it receives as
@@ -287,6 +289,7 @@ impl BackendCall {
             reveal_error_body: service.reveal_error_body,
             safejson_scalar: safejson_scalar_key(service.config_version),
             concurrent_calls: endpoint.concurrent_calls,
+            send_body_on_redirect: backend.send_body_on_redirect,
             references,
             propagated,
             param_names,
@@ -411,6 +414,15 @@ impl BackendCall {
                 cause,
             })?;
             match go_client::redirect(response.status(), response.headers(), &url, &method) {
+                // Go's client replays a body on a 307 or 308 only when it
+                // can rewind it, which the stream lura hands it cannot be
+                // unless `send_body_on_redirect` buffers it: the answer is
+                // then the backend's own.
+                Some(Ok(hop))
+                    if hop.keeps_body && !body.is_empty() && !self.send_body_on_redirect =>
+                {
+                    return Ok((self.inflated(response, gzip, &url).await?, url))
+                }
                 None => return Ok((self.inflated(response, gzip, &url).await?, url)),
                 Some(Err(reason)) => return Err(ProxyError::BackendRedirect { url, reason }),
                 Some(Ok(hop)) => hops.follow(hop, &mut method, &mut url, &mut body),
