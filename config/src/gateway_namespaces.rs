@@ -24,7 +24,7 @@ const HTTP_CLIENT_ENTERPRISE: &[&str] = &["client_tls", "no_redirect", "proxy_ad
 pub const SEPIA: &str = "sepia";
 
 /// Endpoint `proxy` settings Sepia does not implement yet.
-const PROXY_NOT_SUPPORTED: &[&str] = &["combiner"];
+const PROXY_NOT_SUPPORTED: &[&str] = &[];
 /// Backend `proxy` settings Sepia does not implement yet.
 const BACKEND_PROXY_NOT_SUPPORTED: &[&str] = &[];
 
@@ -63,8 +63,23 @@ pub(crate) fn endpoint_proxy(
     if let Some(static_reader) = reader.object("static", diags) {
         settings.static_response = static_response(static_reader, diags);
     }
+    combiner(&mut reader, diags);
     reader.finish(PROXY_NOT_SUPPORTED, diags);
     settings
+}
+
+/// `combiner`: lura merges with the combiner registered under the name, and
+/// with its default one for a name it has none for; KrakenD CE registers
+/// none (both generations), so every name merges as the default one.
+fn combiner(reader: &mut ObjectReader<'_>, diags: &mut Diagnostics) {
+    match reader.string("combiner", diags) {
+        Some(name) if name != "default" => diags.push(
+            &reader.path_of("combiner"),
+            ProblemKind::Suspicious,
+            format!("KrakenD CE registers no response combiner \"{name}\": it merges the backends' answers as its default one does, and so does Sepia"),
+        ),
+        _ => {}
+    }
 }
 
 fn static_response(

@@ -98,7 +98,8 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let read_header_timeout = top.duration("read_header_timeout", diags);
     let tls = crate::tls::server_tls(&mut top, version, diags);
     let backend_tls = crate::tls::backend_tls(&mut top, version, diags);
-    let output_encoding = output_encoding(&mut top, diags).unwrap_or(OutputEncoding::Json);
+    let output_encoding = output_encoding(&mut top, version, diags)
+        .unwrap_or(Render::Registered(OutputEncoding::Json));
     let mut extra_config = extra_config(&mut top, diags);
     let sepia = crate::gateway_namespaces::sepia_switches(&mut extra_config, diags);
     let plugin = plugin_settings(&mut top, diags);
@@ -173,7 +174,7 @@ struct EndpointDefaults<'a> {
     host: &'a [String],
     timeout: Duration,
     cache_ttl: Option<Duration>,
-    output_encoding: OutputEncoding,
+    output_encoding: Render,
 }
 
 /// A `cache_ttl`. A Go duration string in every generation; a bare number
@@ -273,36 +274,68 @@ fn hosts(
     Some(out)
 }
 
-fn output_encoding(
-    reader: &mut ObjectReader<'_>,
-    diags: &mut Diagnostics,
-) -> Option<OutputEncoding> {
-    let text = reader.string("output_encoding", diags)?;
-    let encoding = match text.as_str() {
+/// The render an `output_encoding` names, as lura's render register finds
+/// it.
+#[derive(Clone, Copy, Debug)]
+enum Render {
+    Registered(OutputEncoding),
+    /// A name KrakenD registers no render for: lura's `getRender` takes the
+    /// single backend's encoding's render, else JSON.
+    Fallback,
+}
+
+/// The renders KrakenD CE registers: lura 1.4 has no `yaml` one (its
+/// `negotiate` still answers YAML), lura 2 has; CE adds `xml` in both.
+fn registered_render(name: &str, version: u64) -> Option<OutputEncoding> {
+    Some(match name {
         "json" => OutputEncoding::Json,
         "json-collection" => OutputEncoding::JsonCollection,
         "string" => OutputEncoding::String,
         "no-op" => OutputEncoding::NoOp,
         "xml" => OutputEncoding::Xml,
-        "yaml" => OutputEncoding::Yaml,
         "negotiate" => OutputEncoding::Negotiate,
-        "fast-json" | "rss" => {
-            diags.push(
-                &reader.path_of("output_encoding"),
-                crate::ProblemKind::NotSupported,
-                format!("output encoding \"{text}\" is not implemented by Sepia yet: \"json\" is used instead"),
-            );
-            OutputEncoding::Json
-        }
-        other => {
-            diags.invalid(
-                &reader.path_of("output_encoding"),
-                format!("unknown output encoding \"{other}\": use json, json-collection, string, xml, yaml, negotiate or no-op"),
-            );
-            return None;
-        }
+        "yaml" if sepia_plugin_api::is_krakend2(version) => OutputEncoding::Yaml,
+        _ => return None,
+    })
+}
+
+fn output_encoding(
+    reader: &mut ObjectReader<'_>,
+    version: u64,
+    diags: &mut Diagnostics,
+) -> Option<Render> {
+    let text = reader.string("output_encoding", diags)?;
+    if text.is_empty() {
+        // lura reads an empty name as an absent one.
+        return None;
+    }
+    if let Some(encoding) = registered_render(&text, version) {
+        return Some(Render::Registered(encoding));
+    }
+    let krakend = if sepia_plugin_api::is_krakend2(version) {
+        "2.x"
+    } else {
+        "1.x (version-1 and 2 files; yaml needs \"version\": 3)"
     };
-    Some(encoding)
+    diags.push(
+        &reader.path_of("output_encoding"),
+        crate::ProblemKind::Suspicious,
+        format!(
+            "KrakenD {krakend} registers no \"{text}\" output encoding: as there, an endpoint with one backend renders as that backend's encoding names (string, xml, no-op, ...) and any other as JSON; use json, json-collection, string, xml, yaml, negotiate or no-op"
+        ),
+    );
+    Some(Render::Fallback)
+}
+
+/// What `getRender` makes of an endpoint's output encoding; `only_backend`
+/// is the `encoding` its single backend names, as written.
+fn endpoint_render(render: Render, only_backend: Option<&str>, version: u64) -> OutputEncoding {
+    match render {
+        Render::Registered(encoding) => encoding,
+        Render::Fallback => only_backend
+            .and_then(|name| registered_render(name, version))
+            .unwrap_or(OutputEncoding::Json),
+    }
 }
 
 fn backend_encoding(
@@ -310,27 +343,29 @@ fn backend_encoding(
     diags: &mut Diagnostics,
 ) -> Option<BackendEncoding> {
     let text = reader.string("encoding", diags)?;
-    Some(match text.as_str() {
+    // lura finds decoders by the lower-cased name, and takes JSON's for a
+    // name it has none for; its no-op proxy is chosen by the exact name.
+    Some(match text.to_lowercase().as_str() {
         "json" | "" => BackendEncoding::Json,
         "safejson" => BackendEncoding::SafeJson,
         "string" => BackendEncoding::String,
-        "no-op" => BackendEncoding::NoOp,
+        "no-op" if text == "no-op" => BackendEncoding::NoOp,
         "xml" => BackendEncoding::Xml,
         "rss" => BackendEncoding::Rss,
-        "yaml" | "fast-json" => {
-            diags.push(
-                &reader.path_of("encoding"),
-                crate::ProblemKind::NotSupported,
-                format!("backend encoding \"{text}\" is not implemented by Sepia yet: the body is read as JSON"),
-            );
-            BackendEncoding::Json
-        }
-        other => {
+        "no-op" => {
             diags.invalid(
                 &reader.path_of("encoding"),
-                format!("unknown encoding \"{other}\": use json, safejson, string, xml or no-op"),
+                format!("write \"no-op\": KrakenD passes a backend through only for that spelling, and reads \"{text}\" as a JSON backend whose body it drops"),
             );
             return None;
+        }
+        _ => {
+            diags.push(
+                &reader.path_of("encoding"),
+                crate::ProblemKind::Suspicious,
+                format!("KrakenD registers no \"{text}\" decoder and reads the body as JSON, and so does Sepia; use json, safejson, string, xml, rss or no-op"),
+            );
+            BackendEncoding::Json
         }
     })
 }
@@ -535,7 +570,17 @@ fn endpoint(
     let input_query_strings = reader
         .string_list_any(&["input_query_strings", "querystring_params"], diags)
         .unwrap_or_default();
-    let output_encoding = output_encoding(&mut reader, diags).unwrap_or(defaults.output_encoding);
+    let render =
+        output_encoding(&mut reader, defaults.version, diags).unwrap_or(defaults.output_encoding);
+    let only_backend_encoding = reader
+        .raw("backend")
+        .and_then(Value::as_array)
+        .filter(|list| list.len() == 1)
+        .and_then(|list| list[0].get("encoding"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let output_encoding =
+        endpoint_render(render, only_backend_encoding.as_deref(), defaults.version);
     let mut extra_config = extra_config(&mut reader, diags);
     check_claims_checks(&extra_config, &path, diags);
     let proxy = endpoint_proxy(&mut extra_config, &path, defaults.version, diags);

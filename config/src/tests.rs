@@ -49,7 +49,7 @@ fn every_problem_is_reported_with_its_path() {
             {"endpoint":"/a","method":"FETCH","backend":[{"host":["h"],"url_pattern":"/x/{id}"}]},
             {"endpoint":"/__health","backend":[{"host":["h"],"url_pattern":"/"}]},
             {"endpoint":"/b","backend":[]},
-            {"endpoint":"/c","timeout":"5","backend":[{"host":["h"],"url_pattern":"/", "encoding":"bson"}]},
+            {"endpoint":"/c","timeout":"5","backend":[{"host":["h"],"url_pattern":"/", "encoding":"NO-OP"}]},
             {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/"}]},
             {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/"}]},
             {"backend":[{"host":["h"]}]}
@@ -82,10 +82,7 @@ fn every_problem_is_reported_with_its_path() {
         "{p:?}"
     );
     assert!(
-        has(
-            &p,
-            "endpoints[3].backend[0].encoding: unknown encoding \"bson\""
-        ),
+        has(&p, "endpoints[3].backend[0].encoding: write \"no-op\""),
         "{p:?}"
     );
     assert!(
@@ -133,7 +130,7 @@ fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     assert!(
         has(
             &w,
-            "endpoints[0].backend[0].encoding: backend encoding \"yaml\" is not implemented"
+            "endpoints[0].backend[0].encoding: KrakenD registers no \"yaml\" decoder"
         ),
         "{w:?}"
     );
@@ -303,7 +300,7 @@ fn proxy_and_backend_http_mistakes_are_reported_with_their_paths() {
 }
 
 #[test]
-fn proxy_settings_sepia_lacks_are_named() {
+fn proxy_settings_krakend_ignores_are_named() {
     let loaded = parse_str(
         r#"{"version":3,"host":["h"],"endpoints":[
             {"endpoint":"/a","output_encoding":"no-op",
@@ -316,7 +313,7 @@ fn proxy_settings_sepia_lacks_are_named() {
     .unwrap();
     let warnings = warnings_of(&loaded);
     assert!(
-        has(&warnings, "endpoints[0].extra_config.proxy.combiner: a KrakenD setting Sepia does not implement yet"),
+        has(&warnings, "endpoints[0].extra_config.proxy.combiner: KrakenD CE registers no response combiner \"x\""),
         "{warnings:?}"
     );
     assert!(
@@ -886,4 +883,102 @@ fn http_client_settings_are_read_per_generation() {
         wrong.to_string().contains("send_body_on_redirect"),
         "{wrong}"
     );
+}
+
+#[test]
+fn unregistered_encodings_fall_back_as_lura_does() {
+    let file = |version: u8, top: &str, endpoints: &str| {
+        format!(r#"{{"version":{version},"host":["h"],{top}"endpoints":[{endpoints}]}}"#)
+    };
+    let single = |output: &str, backend: &str| {
+        format!(
+            r#"{{"endpoint":"/{output}{backend}","output_encoding":"{output}","backend":[{{"url_pattern":"/","encoding":"{backend}"}}]}}"#
+        )
+    };
+    let renders = |version: u8, top: &str, endpoints: &[String]| {
+        let loaded = parse_str(&file(version, top, &endpoints.join(",")), false).unwrap();
+        let found: Vec<_> = loaded
+            .config
+            .endpoints
+            .iter()
+            .map(|e| e.output_encoding)
+            .collect();
+        (found, warnings_of(&loaded))
+    };
+    // An unknown render: the single backend's encoding's render, else JSON.
+    let (found, warnings) = renders(
+        3,
+        "",
+        &[
+            single("fast-json", "string"),
+            single("rss", "xml"),
+            single("bogus", "safejson"),
+            single("yaml", "json"),
+            r#"{"endpoint":"/two","output_encoding":"fast-json","backend":[{"url_pattern":"/","encoding":"string"},{"url_pattern":"/b","encoding":"string"}]}"#.to_owned(),
+        ],
+    );
+    assert_eq!(
+        found,
+        [
+            OutputEncoding::String,
+            OutputEncoding::Xml,
+            OutputEncoding::Json,
+            OutputEncoding::Yaml,
+            OutputEncoding::Json
+        ]
+    );
+    assert!(
+        has(
+            &warnings,
+            "endpoints[0].output_encoding: KrakenD 2.x registers no \"fast-json\""
+        ),
+        "{warnings:?}"
+    );
+    // KrakenD 1.x registers no yaml render; a service-wide name is each
+    // endpoint's, resolved with its own backends.
+    let (found, warnings) = renders(
+        2,
+        r#""output_encoding":"yaml","#,
+        &[
+            single("yaml", "string"),
+            r#"{"endpoint":"/d","backend":[{"url_pattern":"/","encoding":"no-op"}]}"#.to_owned(),
+        ],
+    );
+    assert_eq!(found, [OutputEncoding::String, OutputEncoding::NoOp]);
+    assert!(
+        has(
+            &warnings,
+            "output_encoding: KrakenD 1.x (version-1 and 2 files; yaml needs \"version\": 3)"
+        ),
+        "{warnings:?}"
+    );
+    // Decoders are found by the lower-cased name, and JSON's for others.
+    let loaded = parse_str(
+        &file(
+            3,
+            "",
+            &[single("json", "SafeJSON"), single("json", "fast-json")].join(","),
+        ),
+        false,
+    )
+    .unwrap();
+    let encodings: Vec<_> = loaded
+        .config
+        .endpoints
+        .iter()
+        .map(|e| e.backends[0].encoding)
+        .collect();
+    assert_eq!(
+        encodings,
+        [BackendEncoding::SafeJson, BackendEncoding::Json]
+    );
+    let warnings = warnings_of(&loaded);
+    assert!(
+        has(
+            &warnings,
+            "endpoints[1].backend[0].encoding: KrakenD registers no \"fast-json\" decoder"
+        ),
+        "{warnings:?}"
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
 }

@@ -550,9 +550,7 @@ fn check_summarises_a_valid_config_and_lint_fails_on_unknown_keys() {
         "{stdout}"
     );
     assert!(
-        stderr.contains(
-            "endpoints[0].backend[1].encoding: backend encoding \"yaml\" is not implemented"
-        ),
+        stderr.contains("endpoints[0].backend[1].encoding: KrakenD registers no \"yaml\" decoder"),
         "{stderr}"
     );
     assert!(
