@@ -106,6 +106,18 @@ impl BuiltinRoutes {
         let Some(router) = config.extra_config.get("router") else {
             return Ok((routes, warnings));
         };
+        if !routes.krakend2 {
+            // KrakenD CE 1.4 builds gin with fixed settings and lura 1.4's
+            // router reads no `router` namespace: every key is ignored.
+            let keys: Vec<String> = match router.as_object() {
+                Some(map) => map.keys().map(|key| format!("router.{key}")).collect(),
+                None => vec!["router".to_owned()],
+            };
+            warnings.extend(keys.into_iter().map(|key| {
+                format!("extra_config.{key}: KrakenD 1.x, which serves version-1 and 2 files, reads no router settings: it is ignored (\"version\": 3 reads it)")
+            }));
+            return Ok((routes, warnings));
+        }
         let map = router
             .as_object()
             .ok_or("extra_config.router must be an object")?;
@@ -129,17 +141,9 @@ impl BuiltinRoutes {
             trailing_slash: !flag(map, "disable_redirect_trailing_slash")?.unwrap_or(false),
             fixed_path: !flag(map, "disable_redirect_fixed_path")?.unwrap_or(false),
         };
-        // lura 2 reads it (`Version undefined`); lura 1.4 has no such
-        // setting.
-        routes.hide_version = flag(map, "hide_version_header")?.unwrap_or(false) && routes.krakend2;
+        routes.hide_version = flag(map, "hide_version_header")?.unwrap_or(false);
         let skip_paths = strings(map, "logger_skip_paths")?;
-        let auto_options = flag(map, "auto_options")?.unwrap_or(false);
-        if auto_options && !routes.krakend2 {
-            warnings.push(
-                "extra_config.router.auto_options: KrakenD 1.x, which serves version-1 and 2 files, has no such setting: it is ignored".to_owned(),
-            );
-        }
-        routes.auto_options = auto_options && routes.krakend2;
+        routes.auto_options = flag(map, "auto_options")?.unwrap_or(false);
         if flag(map, "disable_path_decoding")?.unwrap_or(false) {
             routes.path_decoding_check = false;
         }
@@ -169,11 +173,7 @@ impl BuiltinRoutes {
             }
         } else {
             for key in CLIENT_KEYS.iter().filter(|k| map.contains_key(**k)) {
-                warnings.push(if routes.krakend2 {
-                    format!("extra_config.router.{key}: sepia.append_forwarded_for is on: the client address is the peer's, and this is ignored")
-                } else {
-                    format!("extra_config.router.{key}: KrakenD 1.x, which serves version-1 and 2 files, has no such setting: it is ignored")
-                });
+                warnings.push(format!("extra_config.router.{key}: sepia.append_forwarded_for is on: the client address is the peer's, and this is ignored"));
             }
         }
         routes.access_log = (!flag(map, "disable_access_log")?.unwrap_or(false))
@@ -322,5 +322,23 @@ mod tests {
         assert!(routes.access_log.is_none());
         assert!(BuiltinRoutes::from_config(&config(json!({"logger_skip_paths": "/x"}))).is_err());
         assert!(BuiltinRoutes::from_config(&config(json!({"health_path": 1}))).is_err());
+    }
+
+    #[test]
+    fn version_2_files_have_krakend_1s_fixed_router() {
+        let text = json!({"version": 2, "extra_config": {"router": {
+            "health_path": "/ping", "return_error_msg": true, "disable_redirect_fixed_path": "yes"
+        }}, "endpoints": []})
+        .to_string();
+        let config = sepia_config::parse_str(&text, false).unwrap().config;
+        let (routes, warnings) = BuiltinRoutes::from_config(&config).unwrap();
+        assert_eq!(routes.health_path.as_deref(), Some(HEALTH_PATH));
+        assert!(!routes.return_error_msg);
+        assert!(routes.redirects.fixed_path && routes.method_not_allowed);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[0].contains("reads no router settings: it is ignored"),
+            "{warnings:?}"
+        );
     }
 }
