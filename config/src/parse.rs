@@ -750,10 +750,15 @@ fn check_placeholder(name: &str, context: &BackendContext<'_>) -> Result<(), Str
     }
     let Some((source, _)) = response_reference(name) else {
         if is_whole_response_reference(name) {
-            return Err(format!("{{{name}}} would pass a whole response: Sepia does not implement this yet; name a field, such as {{{name}_id}}"));
+            // lura's sequentialParamsPattern wants `resp<N>_<field>`: KrakenD
+            // refuses the file too ("undefined output param").
+            return Err(format!("{{{name}}} would pass a whole response, which KrakenD refuses in a url_pattern too: name a field, such as {{{name}_id}}, or list \"{name}\" in the endpoint's proxy.sequential_propagated_params to hand a no-op backend's body to the later backends' plugins"));
         }
         return Err(format!("{{{name}}} is not a parameter of the endpoint: declare it in the endpoint path or remove it"));
     };
+    if !name.starts_with("resp") {
+        return Err(format!("{{{name}}}: KrakenD reads an earlier response only from a lower-case {{resp{source}_...}} and refuses this one as an undefined parameter: write it in lower case"));
+    }
     if !context.sequential {
         return Err(format!("{{{name}}} uses backend {source}'s response, which needs sequential calls: set \"sequential\": true in the endpoint's extra_config.proxy"));
     }

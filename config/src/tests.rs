@@ -225,7 +225,7 @@ fn proxy_static_and_sequential_are_read_by_the_gateway() {
     let loaded = parse_str(
         r#"{"version":3,"host":["h"],"endpoints":[
             {"endpoint":"/a/{id}","extra_config":{"proxy":{"sequential":true,"static":{"strategy":"errored","data":{"fallback":true}}}},
-             "backend":[{"url_pattern":"/u/{id}"},{"url_pattern":"/p/{resp0_user.id}?tag={Resp0_tags}",
+             "backend":[{"url_pattern":"/u/{id}"},{"url_pattern":"/p/{resp0_user.id}?tag={resp0_tags}",
                 "extra_config":{"backend/http":{"return_error_details":"posts"}}}]},
             {"endpoint":"/b","extra_config":{"github.com/devopsfaith/krakend/proxy":{"static":{"data":{"x":1}}}},
              "backend":[{"url_pattern":"/b","extra_config":{"github.com/devopsfaith/krakend/http":{"return_error_code":true}}}]}
@@ -259,7 +259,7 @@ fn proxy_and_backend_http_mistakes_are_reported_with_their_paths() {
             {"endpoint":"/a","extra_config":{"proxy":{"static":{"strategy":"sometimes"}}},
              "backend":[{"url_pattern":"/a"},{"url_pattern":"/b/{resp0_id}"}]},
             {"endpoint":"/b","extra_config":{"proxy":{"sequential":true}},
-             "backend":[{"url_pattern":"/a/{resp1_id}"},{"url_pattern":"/b/{resp0}",
+             "backend":[{"url_pattern":"/a/{resp1_id}"},{"url_pattern":"/b/{resp0}/{Resp0_id}",
                "extra_config":{"backend/http":{"return_error_details":""}}}]}
         ]}"#,
         false,
@@ -286,7 +286,14 @@ fn proxy_and_backend_http_mistakes_are_reported_with_their_paths() {
     assert!(
         has(
             &p,
-            "endpoints[1].backend[1].url_pattern: {resp0} would pass a whole response"
+            "endpoints[1].backend[1].url_pattern: {resp0} would pass a whole response, which KrakenD refuses"
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(
+            &p,
+            "{Resp0_id}: KrakenD reads an earlier response only from a lower-case {resp0_...}"
         ),
         "{p:?}"
     );
