@@ -50,6 +50,10 @@ pub struct BuiltinRoutes {
     /// lura 2's `paramChecker`: path parameters encoded twice are
     /// refused, unless `disable_path_decoding`.
     pub path_decoding_check: bool,
+    /// `remove_extra_slash` (lura 2): gin cleans the path (`//`, `.`,
+    /// `..`) before it routes it, so a near miss of that kind is served
+    /// instead of redirected.
+    pub remove_extra_slash: bool,
 }
 
 /// Router settings Sepia reads; the others are reported as not supported.
@@ -69,13 +73,20 @@ const ROUTER_KEYS: &[&str] = &[
     "remote_ip_headers",
     "trusted_proxies",
     "disable_path_decoding",
+    "remove_extra_slash",
+    "app_engine",
+    "max_multipart_memory",
 ];
+
+/// Router settings only KrakenD Enterprise reads.
+const ENTERPRISE_KEYS: &[&str] = &["error_body", "disable_gzip"];
 
 /// lura 2's settings of the client address.
 const CLIENT_KEYS: &[&str] = &[
     "forwarded_by_client_ip",
     "remote_ip_headers",
     "trusted_proxies",
+    "app_engine",
 ];
 
 impl BuiltinRoutes {
@@ -101,6 +112,7 @@ impl BuiltinRoutes {
                 ClientRule::Gin2017
             },
             path_decoding_check: config.krakend2(),
+            remove_extra_slash: false,
         };
         let mut warnings = Vec::new();
         let Some(router) = config.extra_config.get("router") else {
@@ -147,12 +159,22 @@ impl BuiltinRoutes {
         if flag(map, "disable_path_decoding")?.unwrap_or(false) {
             routes.path_decoding_check = false;
         }
+        routes.remove_extra_slash = flag(map, "remove_extra_slash")?.unwrap_or(false);
+        // gin limits the memory of a multipart form it parses; lura parses
+        // none (bodies go to the backends as they are): checked, no effect.
+        if map.get("max_multipart_memory").is_some_and(|v| !v.is_i64()) {
+            return Err(
+                "extra_config.router.max_multipart_memory must be a whole number of bytes".into(),
+            );
+        }
         if let ClientRule::Gin {
             forwarded,
             headers,
             trusted,
+            app_engine,
         } = &mut routes.client_rule
         {
+            *app_engine = flag(map, "app_engine")?.unwrap_or(false);
             if let Some(on) = flag(map, "forwarded_by_client_ip")? {
                 *forwarded = on;
             }
@@ -182,9 +204,11 @@ impl BuiltinRoutes {
         // is read only to be checked.
         flag(map, "use_h2c")?;
         for key in map.keys().filter(|k| !ROUTER_KEYS.contains(&k.as_str())) {
-            warnings.push(format!(
-                "extra_config.router.{key}: a KrakenD setting Sepia does not implement yet: it is ignored"
-            ));
+            warnings.push(if ENTERPRISE_KEYS.contains(&key.as_str()) {
+                format!("extra_config.router.{key}: a KrakenD Enterprise setting: KrakenD CE ignores it, and so does Sepia")
+            } else {
+                format!("extra_config.router.{key}: neither KrakenD CE nor Sepia has this router setting: it is ignored")
+            });
         }
         Ok((routes, warnings))
     }
@@ -298,7 +322,10 @@ mod tests {
         assert_eq!(routes.health_path.as_deref(), Some("/ping"));
         assert!(routes.return_error_msg);
         assert!(routes.auto_options);
-        assert!(warnings[0].contains("router.error_body"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("router.error_body: a KrakenD Enterprise setting"),
+            "{warnings:?}"
+        );
         let (routes, _) =
             BuiltinRoutes::from_config(&config(json!({"disable_health": true}))).unwrap();
         assert_eq!(routes.health_path, None);
@@ -322,6 +349,37 @@ mod tests {
         assert!(routes.access_log.is_none());
         assert!(BuiltinRoutes::from_config(&config(json!({"logger_skip_paths": "/x"}))).is_err());
         assert!(BuiltinRoutes::from_config(&config(json!({"health_path": 1}))).is_err());
+    }
+
+    #[test]
+    fn lura_2s_other_gin_settings_are_read() {
+        let config = |extra: Value| {
+            let text = json!({"version": 3, "extra_config": {"router": extra}, "endpoints": []})
+                .to_string();
+            sepia_config::parse_str(&text, false).unwrap().config
+        };
+        let (routes, warnings) = BuiltinRoutes::from_config(&config(json!({
+            "remove_extra_slash": true, "app_engine": true, "max_multipart_memory": 1024
+        })))
+        .unwrap();
+        assert!(routes.remove_extra_slash);
+        assert!(matches!(
+            routes.client_rule,
+            ClientRule::Gin {
+                app_engine: true,
+                ..
+            }
+        ));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let refused = BuiltinRoutes::from_config(&config(json!({"max_multipart_memory": "1MB"})))
+            .unwrap_err();
+        assert!(refused.contains("max_multipart_memory"), "{refused}");
+        assert!(BuiltinRoutes::from_config(&config(json!({"remove_extra_slash": 1}))).is_err());
+        let (_, warnings) = BuiltinRoutes::from_config(&config(json!({"colour": "red"}))).unwrap();
+        assert!(
+            warnings[0].contains("neither KrakenD CE nor Sepia has this router setting"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!   default), the first of `remote_ip_headers` (`X-Forwarded-For`,
 //!   `X-Real-IP`) whose addresses, read from the right, end at an address
 //!   that is not a trusted proxy (or at the first one); else the peer.
+//!   With `app_engine`, an `X-Appengine-Remote-Addr` first, whoever sent
+//!   it (gin's legacy flag).
 //! - lura 1.4 (version-1/2 files), on gin of 2017: the first
 //!   `X-Forwarded-For` entry, else `X-Real-Ip`, else the peer.
 //! - `sepia.append_forwarded_for`: always the peer (no header is trusted).
@@ -47,6 +49,8 @@ pub enum ClientRule {
         headers: Vec<HeaderName>,
         /// `trusted_proxies`; `None`: every address, gin's default.
         trusted: Option<Vec<IpNet>>,
+        /// `app_engine`: gin reads `X-Appengine-Remote-Addr` before all.
+        app_engine: bool,
     },
 }
 
@@ -59,6 +63,7 @@ impl Default for ClientRule {
                 HeaderName::from_static("x-real-ip"),
             ],
             trusted: None,
+            app_engine: false,
         }
     }
 }
@@ -90,13 +95,26 @@ impl ClientRule {
                 forwarded,
                 headers: names,
                 trusted,
+                app_engine,
             } => {
+                // gin hands the header's text on unchecked; an address is
+                // what the gateway can carry, so another text falls through.
+                let app_engine_addr = app_engine
+                    .then(|| {
+                        header_text(headers, "x-appengine-remote-addr")
+                            .trim()
+                            .parse()
+                            .ok()
+                    })
+                    .flatten();
                 let trusts = |ip: IpAddr| {
                     trusted
                         .as_ref()
                         .is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
                 };
-                if *forwarded && trusts(peer) {
+                if app_engine_addr.is_some() {
+                    app_engine_addr
+                } else if *forwarded && trusts(peer) {
                     names.iter().find_map(|name| {
                         let mut lines =
                             headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
@@ -198,6 +216,7 @@ mod tests {
             forwarded: true,
             headers: vec![HeaderName::from_static("x-forwarded-for")],
             trusted: Some(parse_trusted(&["10.0.0.0/8".into()]).unwrap()),
+            app_engine: false,
         };
         let h = headers(&[("X-Forwarded-For", "6.6.6.6, 1.2.3.4, 10.0.0.1")]);
         assert_eq!(trusted.resolve(peer, &h).client, ip("1.2.3.4"));
@@ -213,8 +232,21 @@ mod tests {
             forwarded: false,
             headers: vec![HeaderName::from_static("x-forwarded-for")],
             trusted: None,
+            app_engine: false,
         };
         assert_eq!(off.resolve(peer, &h).client, peer);
+        // app_engine: its header before all, from any peer; a text that is
+        // not an address falls through.
+        let app_engine = ClientRule::Gin {
+            forwarded: false,
+            headers: Vec::new(),
+            trusted: Some(Vec::new()),
+            app_engine: true,
+        };
+        let h = headers(&[("X-Appengine-Remote-Addr", "9.9.9.9")]);
+        assert_eq!(app_engine.resolve(peer, &h).client, ip("9.9.9.9"));
+        let h = headers(&[("X-Appengine-Remote-Addr", "somewhere")]);
+        assert_eq!(app_engine.resolve(peer, &h).client, peer);
     }
 
     #[test]

@@ -405,7 +405,13 @@ impl Gateway {
         context: Option<Box<RequestContext>>,
         upstream: &impl Upstream,
     ) -> (Response<ResponseBody>, Option<Box<RequestContext>>) {
-        let path = request.uri().path();
+        let cleaned;
+        let path = if self.builtin.remove_extra_slash {
+            cleaned = crate::router::clean_path(request.uri().path());
+            cleaned.as_str()
+        } else {
+            request.uri().path()
+        };
         if self.builtin.debug && builtin::under(path, "/__debug") {
             let (parts, _) = request.into_parts();
             return (

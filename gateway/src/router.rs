@@ -89,7 +89,7 @@ fn toggle_slash(path: &str) -> String {
 
 /// `path` with `//`, `/./` and `/../` resolved, as Go's `path.Clean` does
 /// (keeping a trailing slash, as gin's `cleanPath` does).
-fn clean_path(path: &str) -> String {
+pub fn clean_path(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {

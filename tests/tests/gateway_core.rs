@@ -1320,6 +1320,38 @@ async fn the_client_address_is_gins_per_generation_unless_switched() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn remove_extra_slash_and_app_engine_are_gins() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let start = |router: Value| {
+        let backend = backend.url();
+        async move {
+            Sepia::start(json!({"version": 3, "extra_config": {"router": router},
+                "endpoints": [{"endpoint": "/users/{id}", "backend": [{"host": [backend], "url_pattern": "/u/{id}"}]}]}))
+            .await
+        }
+    };
+    let plain = start(json!({})).await;
+    let unclean = get(&plain.url("//users/./x/../7")).await;
+    assert_eq!(unclean.status, 301);
+    assert_eq!(unclean.header("location"), Some("/users/7"));
+    // gin cleans the path before it routes it: served, not redirected.
+    let cleaning = start(json!({"remove_extra_slash": true, "app_engine": true})).await;
+    let served = request(
+        Method::GET,
+        &cleaning.url("//users/./x/../7"),
+        &[("x-appengine-remote-addr", "9.9.9.9")],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(served.status, 200, "{}", served.text());
+    let seen = backend.requests().last().cloned().unwrap();
+    assert_eq!(seen.path, "/u/7");
+    // app_engine: its header names the client, before X-Forwarded-For.
+    assert_eq!(seen.header("x-forwarded-for"), Some("9.9.9.9"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn lura_2_refuses_path_parameters_encoded_twice_unless_disabled() {
     let backend = TestBackend::always(Reply::json(200, "{}")).await;
     let start = |version: u64, router: Value| {
