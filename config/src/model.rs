@@ -367,6 +367,9 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Time allowed to read a request's headers.
     pub read_header_timeout: Option<Duration>,
+    /// `disable_compression`: backends are not asked for gzip (Go's
+    /// transport then neither adds `Accept-Encoding` nor inflates).
+    pub disable_compression: bool,
     /// HTTPS for the listener (`tls`, unless `disabled`).
     pub tls: Option<crate::tls::ServerTls>,
     /// TLS towards backends (`client_tls`, `allow_insecure_connections`).

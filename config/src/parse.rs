@@ -30,7 +30,6 @@ const TOP_NOT_SUPPORTED: &[&str] = &[
     "read_timeout",
     "write_timeout",
     "disable_keep_alives",
-    "disable_compression",
     "disable_rest",
     "max_idle_connections",
     "max_idle_connections_per_host",
@@ -96,6 +95,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let idle_timeout = top.duration("idle_timeout", diags);
     let dns_cache_ttl = dns_cache_ttl(&mut top, version, diags);
     let read_header_timeout = top.duration("read_header_timeout", diags);
+    let disable_compression = top.bool("disable_compression", diags).unwrap_or(false);
     let tls = crate::tls::server_tls(&mut top, version, diags);
     let backend_tls = crate::tls::backend_tls(&mut top, version, diags);
     let output_encoding = output_encoding(&mut top, version, diags)
@@ -129,6 +129,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         timeout,
         idle_timeout,
         read_header_timeout,
+        disable_compression,
         tls,
         backend_tls,
         endpoints,

@@ -167,6 +167,7 @@ impl Gateway {
                     reveal_error_body: builtin.return_error_msg,
                     config_version: config.version,
                     pass_backend_status: config.sepia.pass_backend_status,
+                    disable_compression: config.disable_compression,
                     identity: Identity::new(
                         config.version,
                         config.sepia.own_identity,

@@ -1211,6 +1211,20 @@ async fn backends_redirects_are_followed_and_their_gzip_undone() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn disable_compression_asks_backends_for_no_gzip() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    for (disable, asked) in [(false, Some("gzip")), (true, None)] {
+        let sepia = Sepia::start(json!({"version": 2, "host": [backend.url()],
+            "disable_compression": disable,
+            "endpoints": [{"endpoint": "/x", "backend": [{"url_pattern": "/x"}]}]}))
+        .await;
+        assert_eq!(get(&sepia.url("/x")).await.status, 200);
+        let seen = backend.requests().last().cloned().unwrap();
+        assert_eq!(seen.header("accept-encoding"), asked, "{disable}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_307_to_a_request_with_a_body_is_followed_only_when_asked() {
     let backend = TestBackend::start(|r| match r.path.as_str() {
         "/temporary" => Reply::text(307, "").with_header("location", "/target"),

@@ -91,6 +91,9 @@ pub struct BackendCall {
     concurrent_calls: u32,
     /// `backend/http/client.send_body_on_redirect`.
     send_body_on_redirect: bool,
+    /// `disable_compression`: no `Accept-Encoding: gzip` of the gateway's
+    /// own, so nothing to inflate.
+    disable_compression: bool,
     /// Earlier responses its `url_pattern` uses (sequential endpoints).
     pub(super) references: Vec<ResponseRef>,
     /// The endpoint's `sequential_propagated_params`, which it receives as
@@ -290,6 +293,7 @@ impl BackendCall {
             safejson_scalar: safejson_scalar_key(service.config_version),
             concurrent_calls: endpoint.concurrent_calls,
             send_body_on_redirect: backend.send_body_on_redirect,
+            disable_compression: service.disable_compression,
             references,
             propagated,
             param_names,
@@ -386,7 +390,7 @@ impl BackendCall {
         let mut hops = go_client::Hops::default();
         for _ in 0..=go_client::MAX_REDIRECTS {
             let mut hop_headers = headers.clone();
-            let gzip = go_client::ask_for_gzip(&mut hop_headers);
+            let gzip = !self.disable_compression && go_client::ask_for_gzip(&mut hop_headers);
             hops.apply(&mut hop_headers);
             go_client::frame_body(&method, body.len(), &mut hop_headers);
             let uri = url.parse().map_err(|cause| ProxyError::BackendUrl {

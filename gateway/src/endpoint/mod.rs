@@ -63,6 +63,8 @@ pub struct ServiceSettings {
     pub config_version: u64,
     /// `sepia.pass_backend_status`.
     pub pass_backend_status: bool,
+    /// `disable_compression`: backends are not asked for gzip.
+    pub disable_compression: bool,
     /// The `User-Agent` and `X-Krakend` the gateway sends.
     pub identity: Identity,
     /// How failures look (`sepia.json_errors`).

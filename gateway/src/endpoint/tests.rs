@@ -112,6 +112,7 @@ fn build(
         &pool,
         &super::ServiceSettings {
             reveal_error_body: false,
+            disable_compression: false,
             config_version: 3,
             pass_backend_status: false,
             identity: crate::identity::Identity::new(3, true, false),
@@ -548,6 +549,7 @@ async fn safejson_scalars_go_where_the_files_generation_puts_them() {
         let pool = HookPool::new(1).unwrap();
         let service = super::ServiceSettings {
             reveal_error_body: false,
+            disable_compression: false,
             config_version: version,
             pass_backend_status: false,
             identity: crate::identity::Identity::new(3, true, false),
@@ -632,6 +634,7 @@ fn build_for(version: u64, endpoint: Value) -> Endpoint {
     let pool = HookPool::new(1).unwrap();
     let service = super::ServiceSettings {
         reveal_error_body: false,
+        disable_compression: false,
         config_version: version,
         pass_backend_status: false,
         identity: crate::identity::Identity::new(3, true, false),
