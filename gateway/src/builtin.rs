@@ -308,13 +308,15 @@ mod tests {
         assert!(!under("/__echoes", "/__echo"));
     }
 
+    /// A version-3 configuration with these router settings.
+    fn config(router: Value) -> Config {
+        let text =
+            json!({"version": 3, "extra_config": {"router": router}, "endpoints": []}).to_string();
+        sepia_config::parse_str(&text, false).unwrap().config
+    }
+
     #[test]
     fn router_settings_move_or_disable_health() {
-        let config = |extra: Value| {
-            let text = json!({"version": 3, "extra_config": {"router": extra}, "endpoints": []})
-                .to_string();
-            sepia_config::parse_str(&text, false).unwrap().config
-        };
         let (routes, warnings) = BuiltinRoutes::from_config(&config(
             json!({"health_path": "/ping", "return_error_msg": true, "auto_options": true, "error_body": {}}),
         ))
@@ -353,11 +355,6 @@ mod tests {
 
     #[test]
     fn lura_2s_other_gin_settings_are_read() {
-        let config = |extra: Value| {
-            let text = json!({"version": 3, "extra_config": {"router": extra}, "endpoints": []})
-                .to_string();
-            sepia_config::parse_str(&text, false).unwrap().config
-        };
         let (routes, warnings) = BuiltinRoutes::from_config(&config(json!({
             "remove_extra_slash": true, "app_engine": true, "max_multipart_memory": 1024
         })))
