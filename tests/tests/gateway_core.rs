@@ -1211,6 +1211,40 @@ async fn backends_redirects_are_followed_and_their_gzip_undone() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn version_2_negotiation_is_lura_1s() {
+    let backend = TestBackend::start(|r| match r.path.as_str() {
+        "/text" => Reply::json(200, r#"{"content": "a<b", "n": 1}"#),
+        "/nested" => Reply::json(200, r#"{"content": {"a": 1}}"#),
+        _ => Reply::json(200, r#"{"a": 1}"#),
+    })
+    .await;
+    let endpoint = |path: &str| json!({"endpoint": path, "output_encoding": "negotiate", "backend": [{"url_pattern": path}]});
+    let sepia = Sepia::start(json!({"version": 2, "host": [backend.url()], "endpoints": [
+        endpoint("/text"), endpoint("/nested"), endpoint("/plain")
+    ]}))
+    .await;
+    let ask = |path: &str, accept: &'static str| {
+        let url = sepia.url(path);
+        async move { request(Method::GET, &url, &[("accept", accept)], b"", false).await }
+    };
+    // lura 1.4's XML is Go's encoding/xml of `content`.
+    let xml = ask("/text", "application/xml").await;
+    assert_eq!(xml.status, 200);
+    assert_eq!(
+        xml.header("content-type"),
+        Some("application/xml; charset=utf-8")
+    );
+    assert_eq!(xml.text(), "<string>a&lt;b</string>");
+    assert_eq!(ask("/plain", "application/xml").await.text(), "");
+    assert_eq!(ask("/nested", "application/xml").await.status, 500);
+    // No YAML offer and no wildcards on gin of 2017: JSON.
+    for accept in ["application/x-yaml", "*/*"] {
+        let answer = ask("/plain", accept).await;
+        assert_eq!(answer.json(), json!({"a": 1}), "{accept}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn disable_compression_asks_backends_for_no_gzip() {
     let backend = TestBackend::always(Reply::json(200, "{}")).await;
     for (disable, asked) in [(false, Some("gzip")), (true, None)] {

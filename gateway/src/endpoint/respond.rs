@@ -42,6 +42,8 @@ pub struct ResponsePhase {
     pass_backend_status: bool,
     /// `X-Krakend`, which lura's endpoint handler puts on every answer.
     version_header: Option<HeaderValue>,
+    /// A version-1/2 file: `negotiate` is lura 1.4's, on gin of 2017.
+    krakend1_negotiation: bool,
     /// The endpoint's `flatmap_filter`.
     flatmap: Option<Vec<sepia_config::FlatmapOp>>,
 }
@@ -57,6 +59,9 @@ struct Answer {
     complete: bool,
     /// Written in Go's canonical JSON encoding.
     canonical: bool,
+    /// KrakenD's render panicked (lura 1.4's XML of an object): gin's
+    /// recovery answers 500, whatever the status.
+    render_failed: bool,
 }
 
 impl ResponsePhase {
@@ -78,6 +83,7 @@ impl ResponsePhase {
             modifiers,
             pass_backend_status: service.pass_backend_status,
             version_header: service.identity.version_header(),
+            krakend1_negotiation: !sepia_plugin_api::is_krakend2(service.config_version),
         }
     }
 
@@ -140,6 +146,7 @@ impl ResponsePhase {
                     body,
                     content_type: JSON_CONTENT_TYPE,
                     canonical: true,
+                    render_failed: false,
                 };
                 self.answer(answer, context).await
             }
@@ -150,18 +157,34 @@ impl ResponsePhase {
                 ..
             } => {
                 let output = match self.output {
+                    OutputEncoding::Negotiate if self.krakend1_negotiation => {
+                        negotiate_krakend1(accept)
+                    }
                     OutputEncoding::Negotiate => negotiate(accept),
                     fixed => fixed,
                 };
                 let canonical = output == OutputEncoding::Json;
                 let has_data = !data.is_empty();
-                let (body, content_type) = render(output, data);
+                let legacy_xml = self.krakend1_negotiation
+                    && self.output == OutputEncoding::Negotiate
+                    && output == OutputEncoding::Xml;
+                let (body, content_type, render_failed) = if legacy_xml {
+                    // lura 1.4's own XML render.
+                    match super::xml::encode_go_content(&data) {
+                        Some(body) => (body, GO_XML_CONTENT_TYPE, false),
+                        None => (Vec::new(), GO_XML_CONTENT_TYPE, true),
+                    }
+                } else {
+                    let (body, content_type) = render(output, data);
+                    (body, content_type, false)
+                };
                 let answer = Answer {
                     status,
                     body,
                     content_type,
                     complete: complete && has_data,
                     canonical,
+                    render_failed,
                 };
                 self.answer(answer, context).await
             }
@@ -269,10 +292,13 @@ impl ResponsePhase {
             content_type,
             complete,
             canonical,
+            render_failed,
         } = answer;
         // lura's renderers write 200 whatever the backend's success status
         // was, in both generations.
-        let status = if self.pass_backend_status {
+        let status = if render_failed {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else if self.pass_backend_status {
             backend_status
         } else {
             StatusCode::OK
@@ -395,6 +421,28 @@ fn render(output: OutputEncoding, mut data: Map<String, Value>) -> (Vec<u8>, &'s
     }
 }
 
+/// gin's XML content type, as lura 1.4's own XML render writes it.
+const GO_XML_CONTENT_TYPE: &str = "application/xml; charset=utf-8";
+
+/// The format lura 1.4's `negotiate` picks with gin of 2017's
+/// `NegotiateFormat` over JSON, plain text and XML: the first `Accept`
+/// entry equal to one (no wildcards, no YAML offer), JSON without an
+/// `Accept` or when none is equal. Plain text is answered as YAML.
+fn negotiate_krakend1(accept: Option<&str>) -> OutputEncoding {
+    const OFFERED: [(&str, OutputEncoding); 3] = [
+        ("application/json", OutputEncoding::Json),
+        ("text/plain", OutputEncoding::Yaml),
+        ("application/xml", OutputEncoding::Xml),
+    ];
+    accept
+        .unwrap_or("")
+        .split(',')
+        .map(|part| part.split(';').next().unwrap_or("").trim())
+        .filter(|part| !part.is_empty())
+        .find_map(|wanted| OFFERED.iter().find(|(offer, _)| *offer == wanted))
+        .map_or(OutputEncoding::Json, |(_, encoding)| *encoding)
+}
+
 /// The format lura's `negotiate` output picks with gin's `NegotiateFormat`
 /// over JSON, plain text, XML and YAML: the first `Accept` entry (in the
 /// header's order, q-values ignored, as gin does) that is a prefix of an
@@ -482,6 +530,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn version_2_negotiation_follows_gin_of_2017() {
+        for (accept, chosen) in [
+            (None, OutputEncoding::Json),
+            (
+                Some("application/xml;q=0.9, text/plain"),
+                OutputEncoding::Xml,
+            ),
+            (Some("text/plain"), OutputEncoding::Yaml),
+            // Equal entries only: no YAML offer, no wildcards.
+            (Some("application/x-yaml"), OutputEncoding::Json),
+            (Some("text/*, application/xml"), OutputEncoding::Xml),
+            (Some("*/*"), OutputEncoding::Json),
+        ] {
+            assert_eq!(negotiate_krakend1(accept), chosen, "{accept:?}");
+        }
+    }
 
     #[test]
     fn negotiation_follows_gins_rules() {

@@ -269,6 +269,61 @@ fn write_element(out: &mut String, key: &str, value: &Value) -> Option<()> {
     Some(())
 }
 
+/// What lura 1.4's own XML render writes (the XML of a version-1/2
+/// `negotiate`): Go's `encoding/xml` of the `content` member, nothing
+/// without one. `None` where Go refuses the value (an object), which gin's
+/// recovery answers with a 500.
+pub fn encode_go_content(data: &Map<String, Value>) -> Option<Vec<u8>> {
+    let mut out = String::new();
+    if let Some(value) = data.get("content") {
+        go_value(&mut out, value)?;
+    }
+    Some(out.into_bytes())
+}
+
+/// One value as `encoding/xml` writes an `interface{}` holding it: the
+/// element named by its Go type (lura decodes numbers as `json.Number`),
+/// a slice as its elements one after the other, `nil` as nothing.
+fn go_value(out: &mut String, value: &Value) -> Option<()> {
+    match value {
+        Value::Null => {}
+        Value::String(text) => {
+            out.push_str("<string>");
+            go_escape_text(out, text);
+            out.push_str("</string>");
+        }
+        Value::Bool(flag) => out.push_str(&format!("<bool>{flag}</bool>")),
+        Value::Number(number) => out.push_str(&format!("<Number>{number}</Number>")),
+        Value::Array(items) => {
+            for item in items {
+                go_value(out, item)?;
+            }
+        }
+        Value::Object(_) => return None,
+    }
+    Some(())
+}
+
+/// Go's `xml.EscapeText`: the five markup characters and the three
+/// whitespace controls as character references.
+fn go_escape_text(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\t' => out.push_str("&#x9;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
+            // Outside XML's character range: Go writes U+FFFD.
+            c if (c as u32) < 0x20 => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
 fn close(out: &mut String, key: &str) {
     out.push_str("</");
     out.push_str(key);
@@ -301,6 +356,27 @@ mod tests {
         );
         assert!(decode(b"<a><b></a>", false).is_err());
         assert!(decode(b"not xml", false).is_err());
+    }
+
+    #[test]
+    fn lura_1s_xml_render_writes_the_content_as_go_does() {
+        let of = |value: Value| {
+            let data = json!({ "content": value }).as_object().unwrap().clone();
+            encode_go_content(&data).map(|b| String::from_utf8(b).unwrap())
+        };
+        assert_eq!(
+            of(json!("a<b> & \"c\"\n")).unwrap(),
+            "<string>a&lt;b&gt; &amp; &#34;c&#34;&#xA;</string>"
+        );
+        assert_eq!(of(json!(42)).unwrap(), "<Number>42</Number>");
+        assert_eq!(
+            of(json!([true, null, "x"])).unwrap(),
+            "<bool>true</bool><string>x</string>"
+        );
+        assert_eq!(of(json!(null)).unwrap(), "");
+        assert_eq!(of(json!({"a": 1})), None);
+        let without = json!({"a": 1}).as_object().unwrap().clone();
+        assert_eq!(encode_go_content(&without).unwrap(), b"");
     }
 
     #[test]
