@@ -185,3 +185,25 @@ async fn krakend_metrics_stats_are_served_at_their_own_listener_in_its_shape() {
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_2_files_get_no_opentelemetry_as_krakend_1_has_none() {
+    let metrics_port = free_port();
+    // Wrong in places too: KrakenD 1.x never reads it.
+    let sepia = Sepia::start(json!({"version": 2,
+        "extra_config": {"telemetry/opentelemetry": {
+            "metric_reporting_period": "soon",
+            "exporters": {"prometheus": [{"name": "local", "port": metrics_port, "host": "127.0.0.1"}]}
+        }},
+        "endpoints": [{"endpoint": "/x", "backend": [{"host": ["http://127.0.0.1:9"], "url_pattern": "/"}]}]}))
+    .await;
+    assert!(
+        sepia
+            .logs()
+            .contains("\"telemetry/opentelemetry\": KrakenD 1.x"),
+        "{}",
+        sepia.logs()
+    );
+    let listening = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).is_ok();
+    assert!(!listening, "no exporter listens for a version-2 file");
+}
