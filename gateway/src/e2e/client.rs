@@ -62,7 +62,8 @@ pub async fn send(
                 .await
                 .map_err(|_| format!("{method} {url}: no answer within {timeout:?}"))?
                 .map_err(|e| format!("{method} {url}: {e}"))?;
-        match go_client::redirect(status, &answer_headers, &url, &method) {
+        // Go's `http.NewRequest` can send a body of bytes again.
+        match go_client::redirect(status, &answer_headers, &url, &method, true) {
             None => {
                 let body = if gzip && go_client::is_gzip(&answer_headers) {
                     go_client::forget_encoding(&mut answer_headers);

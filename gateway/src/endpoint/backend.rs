@@ -417,16 +417,16 @@ impl BackendCall {
                 url: url.clone(),
                 cause,
             })?;
-            match go_client::redirect(response.status(), response.headers(), &url, &method) {
-                // Go's client replays a body on a 307 or 308 only when it
-                // can rewind it, which the stream lura hands it cannot be
-                // unless `send_body_on_redirect` buffers it: the answer is
-                // then the backend's own.
-                Some(Ok(hop))
-                    if hop.keeps_body && !body.is_empty() && !self.send_body_on_redirect =>
-                {
-                    return Ok((self.inflated(response, gzip, &url).await?, url))
-                }
+            // The stream lura hands Go's client cannot be sent again unless
+            // `send_body_on_redirect` buffers it.
+            let replays_body = body.is_empty() || self.send_body_on_redirect;
+            match go_client::redirect(
+                response.status(),
+                response.headers(),
+                &url,
+                &method,
+                replays_body,
+            ) {
                 None => return Ok((self.inflated(response, gzip, &url).await?, url)),
                 Some(Err(reason)) => return Err(ProxyError::BackendRedirect { url, reason }),
                 Some(Ok(hop)) => hops.follow(hop, &mut method, &mut url, &mut body),

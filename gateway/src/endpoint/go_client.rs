@@ -81,12 +81,15 @@ pub struct Redirect {
 }
 
 /// Where an answer redirects to, when it is a redirect Go follows;
-/// `Err` when its `Location` is not a URL.
+/// `Err` when its `Location` is not a URL. `replays_body`: the request has
+/// no body, or one Go can send again (its `GetBody`); without it Go does
+/// not follow a 307 or 308, and the answer is the request's own.
 pub fn redirect(
     status: StatusCode,
     headers: &HeaderMap,
     from: &str,
     method: &Method,
+    replays_body: bool,
 ) -> Option<Result<Redirect, String>> {
     let (method, keeps_body) = match status.as_u16() {
         301..=303 => {
@@ -97,7 +100,7 @@ pub fn redirect(
                 (Method::GET, false)
             }
         }
-        307 | 308 => (method.clone(), true),
+        307 | 308 if replays_body => (method.clone(), true),
         _ => return None,
     };
     let location = headers.get(header::LOCATION)?.to_str().ok()?;
@@ -213,7 +216,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::LOCATION, HeaderValue::from_static("/b?x=1"));
         let from = "http://h:1/a/b";
-        let hop = redirect(StatusCode::FOUND, &headers, from, &Method::POST)
+        let hop = redirect(StatusCode::FOUND, &headers, from, &Method::POST, true)
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -229,11 +232,20 @@ mod tests {
             &headers,
             from,
             &Method::POST,
+            true,
         )
         .unwrap()
         .unwrap();
         assert_eq!((hop.method, hop.keeps_body), (Method::POST, true));
-        assert!(redirect(StatusCode::NOT_MODIFIED, &headers, from, &Method::GET).is_none());
+        // A body Go cannot send again: the 307 is the answer, whatever its
+        // Location says.
+        let mut unparsable = HeaderMap::new();
+        unparsable.insert(header::LOCATION, HeaderValue::from_static("http://[::1"));
+        for headers in [&headers, &unparsable] {
+            let status = StatusCode::TEMPORARY_REDIRECT;
+            assert!(redirect(status, headers, from, &Method::POST, false).is_none());
+        }
+        assert!(redirect(StatusCode::NOT_MODIFIED, &headers, from, &Method::GET, true).is_none());
         let credentials = || {
             let mut headers = HeaderMap::new();
             headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
