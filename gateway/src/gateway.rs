@@ -106,27 +106,10 @@ impl Gateway {
     ) -> Result<(Self, Vec<String>), BuildError> {
         let (builtin, mut warnings) =
             BuiltinRoutes::from_config(config).map_err(BuildError::Router)?;
-        let otel_settings = if !config.krakend2()
-            && config
-                .extra_config
-                .get(crate::telemetry::settings::NAMESPACE)
-                .is_some()
-        {
-            // krakend-otel came with KrakenD 2.x: KrakenD 1.x ignores the
-            // namespace, so no listener nor exporter is started for it.
-            warnings.push(format!("extra_config.\"{}\": KrakenD 1.x, which serves version-1 and 2 files, has no OpenTelemetry: it is ignored (\"version\": 3 reads it)", crate::telemetry::settings::NAMESPACE));
-            None
-        } else {
-            match crate::telemetry::settings::OtelSettings::from_config(config)
-                .map_err(BuildError::Telemetry)?
-            {
-                Some((settings, otel_warnings)) => {
-                    warnings.extend(otel_warnings);
-                    Some(settings)
-                }
-                None => None,
-            }
-        };
+        let (otel_settings, otel_warnings) =
+            crate::telemetry::settings::OtelSettings::from_config(config)
+                .map_err(BuildError::Telemetry)?;
+        warnings.extend(otel_warnings);
         let log_settings =
             crate::logging::LogSettings::from_config(config).map_err(BuildError::Logging)?;
         let stats_settings = crate::telemetry::stats::settings::StatsSettings::from_config(config)

@@ -156,20 +156,18 @@ impl ResponsePhase {
                 complete,
                 ..
             } => {
-                let output = match self.output {
+                // lura 1.4's `negotiate` writes XML with its own render.
+                let (output, legacy_xml) = match self.output {
                     OutputEncoding::Negotiate if self.krakend1_negotiation => {
-                        negotiate_krakend1(accept)
+                        let chosen = negotiate_krakend1(accept);
+                        (chosen, chosen == OutputEncoding::Xml)
                     }
-                    OutputEncoding::Negotiate => negotiate(accept),
-                    fixed => fixed,
+                    OutputEncoding::Negotiate => (negotiate(accept), false),
+                    fixed => (fixed, false),
                 };
                 let canonical = output == OutputEncoding::Json;
                 let has_data = !data.is_empty();
-                let legacy_xml = self.krakend1_negotiation
-                    && self.output == OutputEncoding::Negotiate
-                    && output == OutputEncoding::Xml;
                 let (body, content_type, render_failed) = if legacy_xml {
-                    // lura 1.4's own XML render.
                     match super::xml::encode_go_content(&data) {
                         Some(body) => (body, GO_XML_CONTENT_TYPE, false),
                         None => (Vec::new(), GO_XML_CONTENT_TYPE, true),

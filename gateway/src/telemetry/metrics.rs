@@ -309,7 +309,7 @@ mod tests {
         }})
         .to_string();
         let config = sepia_config::parse_str(&text, false).unwrap().config;
-        let (settings, _) = OtelSettings::from_config(&config).unwrap().unwrap();
+        let settings = OtelSettings::from_config(&config).unwrap().0.unwrap();
         let metrics = install(&settings, Vec::new()).unwrap();
         metrics.record_request(
             &http::Method::GET,

@@ -285,11 +285,16 @@ fn otlp_exporters(list: &Value, default_period: Duration) -> Result<Vec<OtlpExpo
 
 impl OtelSettings {
     /// The settings, and warnings for what is not served yet; `None` when
-    /// the file has no such namespace.
-    pub fn from_config(config: &Config) -> Result<Option<(OtelSettings, Vec<String>)>, String> {
+    /// the file has no such namespace, or is a version-1/2 file.
+    pub fn from_config(config: &Config) -> Result<(Option<OtelSettings>, Vec<String>), String> {
         let Some(value) = config.extra_config.get(NAMESPACE) else {
-            return Ok(None);
+            return Ok((None, Vec::new()));
         };
+        if !config.krakend2() {
+            // krakend-otel came with KrakenD 2.x: KrakenD 1.x ignores the
+            // namespace whatever it holds, so no listener nor exporter.
+            return Ok((None, vec![format!("extra_config.\"{NAMESPACE}\": KrakenD 1.x, which serves version-1 and 2 files, has no OpenTelemetry: it is ignored (\"version\": 3 reads it)")]));
+        }
         let map = object(value, "")?;
         let mut warnings = Vec::new();
         let service_name =
@@ -440,8 +445,8 @@ impl OtelSettings {
                 }
             }
         }
-        Ok(Some((
-            OtelSettings {
+        Ok((
+            Some(OtelSettings {
                 service_name,
                 service_version,
                 deploy_env,
@@ -451,9 +456,9 @@ impl OtelSettings {
                 static_attributes,
                 traces,
                 stages,
-            },
+            }),
             warnings,
-        )))
+        ))
     }
 }
 
@@ -476,6 +481,7 @@ mod tests {
         let text =
             json!({"version": 3, "extra_config": {NAMESPACE: otel}, "endpoints": []}).to_string();
         OtelSettings::from_config(&sepia_config::parse_str(&text, false).unwrap().config)
+            .map(|(settings, warnings)| settings.map(|s| (s, warnings)))
     }
 
     #[test]
