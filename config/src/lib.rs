@@ -15,6 +15,7 @@ pub mod namespace;
 mod parse;
 mod reader;
 mod tls;
+mod transport;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,7 @@ pub use parse::{jwt_claim_reference, placeholders};
 /// Go duration strings; shared with plugins through the plugin interface.
 pub use sepia_plugin_api::parse_duration;
 pub use tls::{BackendTls, ClientCert, ServerTls, TlsKeyPair, TlsVersion};
+pub use transport::{BackendTransport, DialerSetting, DEFAULT_MAX_IDLE_PER_HOST};
 
 /// A configuration that was read, with the problems that did not stop it.
 #[derive(Debug, Clone)]

@@ -370,6 +370,8 @@ pub struct Config {
     /// `disable_compression`: backends are not asked for gzip (Go's
     /// transport then neither adds `Accept-Encoding` nor inflates).
     pub disable_compression: bool,
+    /// How backends are connected to and their connections kept.
+    pub backend_transport: crate::transport::BackendTransport,
     /// HTTPS for the listener (`tls`, unless `disabled`).
     pub tls: Option<crate::tls::ServerTls>,
     /// TLS towards backends (`client_tls`, `allow_insecure_connections`).

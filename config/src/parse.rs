@@ -29,16 +29,7 @@ const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo", "/__plugin
 const TOP_NOT_SUPPORTED: &[&str] = &[
     "read_timeout",
     "write_timeout",
-    "disable_keep_alives",
     "disable_rest",
-    "max_idle_connections",
-    "max_idle_connections_per_host",
-    "idle_connection_timeout",
-    "response_header_timeout",
-    "expect_continue_timeout",
-    "dialer_timeout",
-    "dialer_fallback_delay",
-    "dialer_keep_alive",
     "max_header_bytes",
     "sequential_start",
     "async_agent",
@@ -96,6 +87,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let dns_cache_ttl = dns_cache_ttl(&mut top, version, diags);
     let read_header_timeout = top.duration("read_header_timeout", diags);
     let disable_compression = top.bool("disable_compression", diags).unwrap_or(false);
+    let backend_transport = crate::transport::backend_transport(&mut top, diags);
     let tls = crate::tls::server_tls(&mut top, version, diags);
     let backend_tls = crate::tls::backend_tls(&mut top, version, diags);
     let output_encoding = output_encoding(&mut top, version, diags)
@@ -130,6 +122,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         idle_timeout,
         read_header_timeout,
         disable_compression,
+        backend_transport,
         tls,
         backend_tls,
         endpoints,

@@ -116,14 +116,14 @@ fn not_json_names_line_and_column() {
 #[test]
 fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     let text = r#"{"version":3,"colour":"red","endpoints":[
-        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","encoding":"yaml"}]}],"dialer_timeout":"1s"}"#;
+        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","encoding":"yaml"}]}],"max_header_bytes":1024}"#;
     let loaded = parse_str(text, false).unwrap();
     let w = warnings_of(&loaded);
     assert!(has(&w, "colour: unknown key"), "{w:?}");
     assert!(
         has(
             &w,
-            "dialer_timeout: a KrakenD setting Sepia does not implement yet"
+            "max_header_bytes: a KrakenD setting Sepia does not implement yet"
         ),
         "{w:?}"
     );
@@ -988,4 +988,66 @@ fn unregistered_encodings_fall_back_as_lura_does() {
         "{warnings:?}"
     );
     assert_eq!(warnings.len(), 1, "{warnings:?}");
+}
+
+#[test]
+fn the_backend_transport_keys_read_as_lura_copies_them_into_go_s_transport() {
+    let with = |keys: &str| {
+        let text = format!(
+            r#"{{"version":3,{keys}"endpoints":[{{"endpoint":"/a","backend":[{{"host":["h"],"url_pattern":"/"}}]}}]}}"#
+        );
+        parse_str(&text, false).map(|loaded| loaded.config.backend_transport)
+    };
+    assert_eq!(with("").unwrap(), BackendTransport::default());
+    assert_eq!(
+        with("").unwrap().max_idle_connections_per_host,
+        DEFAULT_MAX_IDLE_PER_HOST
+    );
+    let set = with(
+        r#""dialer_timeout":"1s","dialer_keep_alive":"-1s","dialer_fallback_delay":"50ms",
+        "disable_keep_alives":true,"max_idle_connections":7,"max_idle_connections_per_host":3,
+        "idle_connection_timeout":"10s","response_header_timeout":"500ms",
+        "expect_continue_timeout":"1s","#,
+    )
+    .unwrap();
+    assert_eq!(
+        set,
+        BackendTransport {
+            dialer_timeout: Some(Duration::from_secs(1)),
+            dialer_keep_alive: DialerSetting::Off,
+            dialer_fallback_delay: DialerSetting::Set(Duration::from_millis(50)),
+            disable_keep_alives: true,
+            max_idle_connections: 7,
+            max_idle_connections_per_host: 3,
+            idle_connection_timeout: Some(Duration::from_secs(10)),
+            response_header_timeout: Some(Duration::from_millis(500)),
+            expect_continue_timeout: Some(Duration::from_secs(1)),
+        }
+    );
+    // Zero is Go's "unset": the defaults, 250 idle a host among them.
+    let zero = with(
+        r#""dialer_timeout":"0s","dialer_keep_alive":"0","max_idle_connections_per_host":0,
+        "idle_connection_timeout":"0s","#,
+    )
+    .unwrap();
+    assert_eq!(zero, BackendTransport::default());
+    assert_eq!(DialerSetting::Off.or(Duration::from_secs(15)), None);
+    assert_eq!(
+        DialerSetting::GoDefault.or(Duration::from_secs(15)),
+        Some(Duration::from_secs(15))
+    );
+    // Bad values are named by their key.
+    let Err(ConfigError::Invalid { problems }) = with(
+        r#""dialer_keep_alive":true,"max_idle_connections":-1,"response_header_timeout":"soon","#,
+    ) else {
+        panic!("bad transport keys were accepted");
+    };
+    let problems: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    for key in [
+        "dialer_keep_alive",
+        "max_idle_connections",
+        "response_header_timeout",
+    ] {
+        assert!(has(&problems, key), "{key}: {problems:?}");
+    }
 }

@@ -251,7 +251,11 @@ pub async fn verify(options: VerifyOptions) -> Result<Verified, StartupError> {
         options.checking,
         config.version,
     );
-    let upstreams = BackendClient::per_worker(worker_count(), &checked.backend_tls)?;
+    let upstreams = BackendClient::per_worker(
+        worker_count(),
+        &checked.backend_tls,
+        &config.backend_transport,
+    )?;
     let Checked {
         tls,
         unserved,
@@ -576,12 +580,21 @@ async fn serve_stats(
     Ok(())
 }
 
+/// The OpenTelemetry settings a file's gateway serves: what a reload
+/// compares, so that a version-1/2 file's ignored namespace never asks for
+/// a restart.
+fn otel_served(config: &Config) -> Option<crate::telemetry::settings::OtelSettings> {
+    crate::telemetry::settings::OtelSettings::from_config(config)
+        .ok()
+        .and_then(|(settings, _)| settings)
+}
+
 /// On each SIGHUP, verifies the configuration file again exactly as at
 /// start-up (with the plugins already loaded) and, if it is good, swaps the
 /// new gateway in: new requests go to it, requests in flight finish on the
 /// old one. A bad file changes nothing and is logged. What a running
 /// listener cannot change (address, port, HTTPS on or off, timeouts,
-/// connection cap, TLS to backends) is kept, with a warning to restart;
+/// connection cap, TLS to backends and the backend transport) is kept, with a warning to restart;
 /// the listener's certificates are read again.
 async fn reload_on_sighup(
     watch: bool,
@@ -654,8 +667,12 @@ async fn reload_on_sighup(
                 ),
                 ("client_tls", reloaded.backend_tls != running_backend_tls),
                 (
+                    "the backend transport (dialer_*, max_idle_connections*, …)",
+                    new.backend_transport != running.backend_transport,
+                ),
+                (
                     "extra_config.\"telemetry/opentelemetry\"",
-                    changed(crate::telemetry::settings::NAMESPACE),
+                    otel_served(new) != otel_served(&running),
                 ),
                 (
                     "extra_config.\"telemetry/metrics\"",

@@ -1428,3 +1428,37 @@ async fn lura_2_refuses_path_parameters_encoded_twice_unless_disabled() {
     assert_eq!(get(&off.url("/items/a%2520b")).await.status, 200);
     assert_eq!(backend.requests().len(), before + 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_transport_settings_reach_the_backend_client() {
+    let backend = TestBackend::start(|r| match r.path.as_str() {
+        "/slow" => Reply::json(200, "{}").delayed(Duration::from_millis(800)),
+        _ => Reply::json(200, "{}"),
+    })
+    .await;
+    for disable in [false, true] {
+        let sepia = Sepia::start(json!({"version": 3, "host": [backend.url()],
+            "timeout": "3s", "disable_keep_alives": disable,
+            "response_header_timeout": "200ms", "max_idle_connections_per_host": 1,
+            "idle_connection_timeout": "1s", "dialer_timeout": "1s",
+            "dialer_keep_alive": "-1s", "dialer_fallback_delay": "100ms",
+            "endpoints": [
+                {"endpoint": "/x", "backend": [{"url_pattern": "/x"}]},
+                {"endpoint": "/slow", "backend": [{"url_pattern": "/slow"}]}]}))
+        .await;
+        assert_eq!(get(&sepia.url("/x")).await.status, 200);
+        let seen = backend.requests().last().cloned().unwrap();
+        let close = disable.then_some("close");
+        assert_eq!(seen.header("connection"), close, "{disable}");
+        // A backend slower than response_header_timeout is a failed
+        // backend (lura's 500) long before the endpoint's timeout.
+        let started = Instant::now();
+        let slow = get(&sepia.url("/slow")).await;
+        assert_eq!(slow.status, 500, "{}", slow.text());
+        assert!(
+            started.elapsed() < Duration::from_millis(700),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -145,3 +145,39 @@ async fn with_watch_a_changed_file_is_reloaded_and_a_bad_one_refused() {
         "{logs}"
     );
 }
+
+/// Writes `config` over the running file as an editor saves it, and waits
+/// for the reload it causes.
+async fn save_and_wait_for_reload(sepia: &Sepia, config: &Value, reloads_before: usize) {
+    let dir = sepia.config_path().parent().unwrap().to_owned();
+    let written = write_config(&dir, config);
+    let staged = dir.join("staged.json");
+    fs::rename(&written, &staged).unwrap();
+    fs::rename(&staged, sepia.config_path()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sepia.logs().matches("reloaded: new requests").count() <= reloads_before {
+        assert!(Instant::now() < deadline, "{}", sepia.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_opentelemetry_namespace_asks_for_a_restart_only_where_it_is_served() {
+    let a = TestBackend::always(Reply::json(200, r#"{"from":"a"}"#)).await;
+    let with_otel = |version: u64, name: &str| {
+        json!({"version": version, "port": 0,
+            "extra_config": {"telemetry/opentelemetry": {"service_name": name}},
+            "endpoints": [{"endpoint": "/e", "backend": [{"host": [a.url()], "url_pattern": "/"}]}]})
+    };
+    let restart = "extra_config.\\\"telemetry/opentelemetry\\\"";
+    for (version, warned) in [(2, false), (3, true)] {
+        let sepia = Sepia::start_with(with_otel(version, "one"), &["--watch"], &[]).await;
+        assert!(answers_from(&sepia, "a").await);
+        save_and_wait_for_reload(&sepia, &with_otel(version, "two"), 0).await;
+        let logs = sepia.logs();
+        let asked = logs
+            .lines()
+            .any(|line| line.contains("restart to apply it") && line.contains(restart));
+        assert_eq!(asked, warned, "version {version}: {logs}");
+    }
+}

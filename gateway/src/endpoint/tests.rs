@@ -79,7 +79,9 @@ impl Upstream for MockUpstream {
             .push((uri.clone(), request.headers().clone()));
         let Some(answer) = self.answers.get(request.uri().path()).cloned() else {
             // Nothing listens there.
-            return Err(SendError::Plain(Http1Error::ConnectTimeout));
+            return Err(SendError::Plain(Http1Error::Connect(Box::new(
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
+            ))));
         };
         tokio::time::sleep(answer.delay).await;
         let mut response = Response::new(UpstreamBody::from(Full::new(Bytes::from(answer.body))));

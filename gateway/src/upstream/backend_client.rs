@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{header, HeaderValue, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -13,6 +13,7 @@ use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
     rt::{TokioExecutor, TokioTimer},
 };
+use sepia_config::BackendTransport;
 
 use super::http1_pool::{Http1Error, Http1Pool};
 use super::tls::{client_config, TlsError, TlsSettings};
@@ -22,6 +23,10 @@ use super::tls::{client_config, TlsError, TlsSettings};
 pub struct BackendClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     plain: Arc<Http1Pool>,
+    /// `disable_keep_alives`: each request asks its connection closed.
+    close_connections: bool,
+    /// `response_header_timeout`, for the https client.
+    response_header_timeout: Option<Duration>,
 }
 
 /// Why a backend request failed.
@@ -33,6 +38,12 @@ pub enum SendError {
     /// On a plain-http connection.
     #[error(transparent)]
     Plain(#[from] Http1Error),
+    /// An https backend sent no response head within
+    /// `response_header_timeout` of the request's start (its connection
+    /// and TLS handshake included: hyper-util's client does not tell
+    /// them apart).
+    #[error("timeout awaiting response headers: none within response_header_timeout ({0:?})")]
+    ResponseHeaderTimeout(Duration),
 }
 
 impl SendError {
@@ -40,61 +51,95 @@ impl SendError {
     pub fn is_connect(&self) -> bool {
         match self {
             SendError::Pooled(error) => error.is_connect(),
-            SendError::Plain(error) => matches!(
-                error,
-                Http1Error::Connect(_) | Http1Error::ConnectTimeout | Http1Error::NoHost
-            ),
+            SendError::Plain(error) => matches!(error, Http1Error::Connect(_) | Http1Error::NoHost),
+            SendError::ResponseHeaderTimeout(_) => false,
         }
     }
 }
 
 impl BackendClient {
-    /// A client whose https connections use `tls`.
+    /// A client whose https connections use `tls`, with the transport of a
+    /// file that sets none (plugin fetches, exporters, `sepia e2e`).
     pub fn new(tls: &TlsSettings) -> Result<Self, TlsError> {
-        Ok(Self::with_config(client_config(tls)?))
+        Ok(Self::with_config(
+            client_config(tls)?,
+            &BackendTransport::default(),
+            1,
+        ))
     }
 
-    /// A client with a prepared TLS configuration.
-    fn with_config(tls: rustls::ClientConfig) -> Self {
-        let mut http = HttpConnector::new();
+    /// One of `shares` clients with a prepared TLS configuration.
+    fn with_config(tls: rustls::ClientConfig, transport: &BackendTransport, shares: usize) -> Self {
+        let mut http = super::dialer::connector(transport);
         http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_keepalive(Some(Duration::from_secs(60)));
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
         let connector = HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
+        // hyper-util's pool has no limit over all hosts: the tighter of
+        // the two limits stands for both.
+        let mut per_host = transport.max_idle_connections_per_host;
+        if transport.max_idle_connections > 0 {
+            per_host = per_host.min(transport.max_idle_connections);
+        }
+        if transport.disable_keep_alives {
+            per_host = 0;
+        } else {
+            per_host = per_host.div_ceil(shares.max(1)).max(1);
+        }
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(transport.idle_connection_timeout)
+            .pool_max_idle_per_host(per_host)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .build(connector);
         Self {
             client,
-            plain: Arc::default(),
+            plain: Arc::new(Http1Pool::new(transport, shares)),
+            close_connections: transport.disable_keep_alives,
+            response_header_timeout: transport.response_header_timeout,
         }
     }
 
     /// Sends a request and waits for the response head.
     pub async fn send(
         &self,
-        request: Request<Full<Bytes>>,
+        mut request: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, SendError> {
+        if self.close_connections {
+            // What Go's transport adds with DisableKeepAlives (hyper drops
+            // it on HTTP/2, where it has no meaning).
+            request
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if request.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
             return Ok(self.plain.send(request).await?);
         }
-        Ok(self.client.request(request).await?)
+        let sent = self.client.request(request);
+        match self.response_header_timeout {
+            Some(limit) => tokio::time::timeout(limit, sent)
+                .await
+                .map_err(|_| SendError::ResponseHeaderTimeout(limit))?
+                .map_err(SendError::from),
+            None => Ok(sent.await?),
+        }
     }
 
     /// `workers` clients sharing one TLS configuration (loading the system
-    /// roots is the costly part: once for all).
-    pub fn per_worker(workers: usize, tls: &TlsSettings) -> Result<Vec<Self>, TlsError> {
+    /// roots is the costly part: once for all) and splitting `transport`'s
+    /// connection limits.
+    pub fn per_worker(
+        workers: usize,
+        tls: &TlsSettings,
+        transport: &BackendTransport,
+    ) -> Result<Vec<Self>, TlsError> {
         let config = client_config(tls)?;
-        Ok((0..workers.max(1))
-            .map(|_| Self::with_config(config.clone()))
+        let workers = workers.max(1);
+        Ok((0..workers)
+            .map(|_| Self::with_config(config.clone(), transport, workers))
             .collect())
     }
 }

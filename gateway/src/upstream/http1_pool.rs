@@ -10,7 +10,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex, OnceLock, Weak},
     time::{Duration, Instant},
 };
 
@@ -18,23 +18,14 @@ use bytes::Bytes;
 use http::{header, uri::PathAndQuery, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::{body::Incoming, client::conn::http1};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-
-/// An idle connection this long unused is closed instead of reused, when
-/// its backend is next called (hyper-util's idle timeout, which sepia used
-/// before). Backends as a rule close idle connections sooner themselves;
-/// hyper sees such a close at once and ends the connection, and its entry
-/// goes at the backend's next call.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// How long a TCP connect may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// TCP keep-alive probes on backend connections.
-const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-/// Connections kept a backend; more are closed once their answer is read.
-const MAX_IDLE_PER_BACKEND: usize = 1024;
+use hyper_util::client::legacy::connect::HttpConnector;
+use sepia_config::BackendTransport;
 
 type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// What a connector's failure is, hyper-util's `ConnectError` not being
+/// nameable.
+type ConnectCause = Box<dyn std::error::Error + Send + Sync>;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const X_IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("x-idempotency-key");
@@ -45,15 +36,16 @@ pub enum Http1Error {
     /// The URL has no host.
     #[error("the URL has no host")]
     NoHost,
-    /// The TCP connection could not be made.
-    #[error("tcp connect error")]
-    Connect(#[source] std::io::Error),
-    /// The TCP connection was not made in time.
-    #[error("tcp connect timed out after {}s", CONNECT_TIMEOUT.as_secs())]
-    ConnectTimeout,
+    /// The TCP connection could not be made (in time, when `dialer_timeout`
+    /// is set).
+    #[error(transparent)]
+    Connect(ConnectCause),
     /// HTTP failed on the connection.
     #[error(transparent)]
     Http(hyper::Error),
+    /// The backend sent no response head within `response_header_timeout`.
+    #[error("timeout awaiting response headers: none within response_header_timeout ({0:?})")]
+    ResponseHeaderTimeout(Duration),
 }
 
 /// One connection not in use, and since when.
@@ -62,19 +54,68 @@ struct Idle {
     since: Instant,
 }
 
-/// Idle connections by backend (`host:port`).
-#[derive(Default)]
+/// Idle connections by backend (`host:port`), each list oldest first.
+type IdleConnections = Mutex<HashMap<String, Vec<Idle>>>;
+
+/// How many connections are kept, and how long.
+#[derive(Debug, Clone, Copy)]
+struct KeepRules {
+    /// `disable_keep_alives` off: connections are kept at all.
+    keep: bool,
+    /// Kept a backend (`max_idle_connections_per_host`).
+    per_backend: usize,
+    /// Kept over all backends (`max_idle_connections`), when limited.
+    total: Option<usize>,
+    /// Closed after this long idle (`idle_connection_timeout`).
+    timeout: Option<Duration>,
+}
+
+/// Keep-alive connections to plain-http backends.
 pub struct Http1Pool {
-    idle: Mutex<HashMap<String, Vec<Idle>>>,
+    idle: Arc<IdleConnections>,
+    rules: KeepRules,
+    connector: HttpConnector,
+    response_header_timeout: Option<Duration>,
+    /// Started with the first kept connection when an idle timeout is set,
+    /// on the runtime that owns the connections.
+    sweeper: OnceLock<()>,
 }
 
 impl std::fmt::Debug for Http1Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Http1Pool").finish_non_exhaustive()
+        f.debug_struct("Http1Pool")
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Http1Pool {
+    fn default() -> Self {
+        Self::new(&BackendTransport::default(), 1)
     }
 }
 
 impl Http1Pool {
+    /// A pool for `transport`'s settings, one of `shares` pools (one a
+    /// server worker) that split its connection limits between them, so
+    /// that a backend never sees more kept connections than configured.
+    pub fn new(transport: &BackendTransport, shares: usize) -> Self {
+        let rules = KeepRules {
+            keep: !transport.disable_keep_alives,
+            per_backend: share(transport.max_idle_connections_per_host, shares),
+            total: (transport.max_idle_connections > 0)
+                .then(|| share(transport.max_idle_connections, shares)),
+            timeout: transport.idle_connection_timeout,
+        };
+        Self {
+            idle: Arc::default(),
+            rules,
+            connector: super::dialer::connector(transport),
+            response_header_timeout: transport.response_header_timeout,
+            sweeper: OnceLock::new(),
+        }
+    }
+
     /// Sends `request` (an absolute `http://` URL) on a pooled connection,
     /// or a new one, and waits for the response head.
     pub async fn send(
@@ -110,7 +151,7 @@ impl Http1Pool {
             // and so KrakenD, then sends a replayable request again on a new
             // connection; a copy is kept for that.
             let copy = replayable_copy(&request);
-            match sender.try_send_request(request).await {
+            match self.head(sender.try_send_request(request)).await? {
                 Ok(response) => {
                     self.check_in(key, sender);
                     return Ok(response);
@@ -126,45 +167,141 @@ impl Http1Pool {
                 },
             }
         }
-        let mut sender = connect(&host, port).await?;
-        let response = sender
-            .send_request(request)
-            .await
+        let mut sender = self.connect(uri).await?;
+        let response = self
+            .head(sender.send_request(request))
+            .await?
             .map_err(Http1Error::Http)?;
         self.check_in(key, sender);
         Ok(response)
     }
 
+    /// Waits for a response head, no longer than `response_header_timeout`
+    /// (Go's timer starts once the request is written: here, once a
+    /// connection is there to write it on).
+    async fn head<T>(&self, sent: impl std::future::Future<Output = T>) -> Result<T, Http1Error> {
+        match self.response_header_timeout {
+            Some(limit) => tokio::time::timeout(limit, sent)
+                .await
+                .map_err(|_| Http1Error::ResponseHeaderTimeout(limit)),
+            None => Ok(sent.await),
+        }
+    }
+
     /// A connection ready for a request: the most recently used one, so
     /// the others age out when the load falls.
     fn checkout(&self, key: &str) -> Option<Sender> {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !self.rules.keep {
+            return None;
+        }
+        let mut idle = lock(&self.idle);
         let list = idle.get_mut(key)?;
         let now = Instant::now();
-        list.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT);
+        list.retain(|c| !c.sender.is_closed() && !self.rules.expired(c, now));
         // A connection whose last answer is still being read is not ready.
         let at = list.iter().rposition(|c| c.sender.is_ready())?;
-        Some(list.swap_remove(at).sender)
+        // `remove`, not `swap_remove`: the list stays oldest first, for
+        // `max_idle_connections` to close the oldest.
+        Some(list.remove(at).sender)
     }
 
     /// Returns a connection at once: it becomes ready again when the
-    /// response body has been read.
+    /// response body has been read. One over a limit is dropped, which
+    /// closes it once its answer has been read, as Go closes a connection
+    /// it has no room for.
     fn check_in(&self, key: String, sender: Sender) {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !self.rules.keep {
+            return;
+        }
+        let mut idle = lock(&self.idle);
         let list = idle.entry(key).or_default();
-        if list.len() < MAX_IDLE_PER_BACKEND {
-            list.push(Idle {
-                sender,
-                since: Instant::now(),
-            });
+        if list.len() >= self.rules.per_backend {
+            return;
+        }
+        list.push(Idle {
+            sender,
+            since: Instant::now(),
+        });
+        // Over all backends, Go closes the longest idle one to make room.
+        if let Some(total) = self.rules.total {
+            if idle.values().map(Vec::len).sum::<usize>() > total {
+                if let Some(oldest) = idle
+                    .values_mut()
+                    .filter(|list| !list.is_empty())
+                    .min_by_key(|list| list[0].since)
+                {
+                    oldest.remove(0);
+                }
+            }
+        }
+        drop(idle);
+        if let Some(timeout) = self.rules.timeout {
+            self.sweeper
+                .get_or_init(|| start_sweeper(Arc::downgrade(&self.idle), self.rules, timeout));
         }
     }
+
+    /// Opens a connection to `uri`'s host and starts driving it on the
+    /// current runtime.
+    async fn connect(&self, uri: Uri) -> Result<Sender, Http1Error> {
+        use tower_service::Service as _;
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(|e| Http1Error::Connect(e.into()))?;
+        let io = connector
+            .call(uri)
+            .await
+            .map_err(|e| Http1Error::Connect(e.into()))?;
+        let (sender, connection) = http1::handshake(io).await.map_err(Http1Error::Http)?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "backend connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+impl KeepRules {
+    fn expired(&self, connection: &Idle, now: Instant) -> bool {
+        self.timeout
+            .is_some_and(|limit| now.duration_since(connection.since) >= limit)
+    }
+}
+
+/// One pool's part of a limit shared by `shares` pools, at least one.
+fn share(limit: usize, shares: usize) -> usize {
+    limit.div_ceil(shares.max(1)).max(1)
+}
+
+fn lock(idle: &IdleConnections) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Idle>>> {
+    idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Closes connections idle past `timeout` as Go's idle timer does, though
+/// their backend is not called again; ends with the pool.
+fn start_sweeper(idle: Weak<IdleConnections>, rules: KeepRules, timeout: Duration) {
+    // Each is closed between `timeout` and 1.25 × `timeout` idle.
+    let period = (timeout / 4).max(Duration::from_millis(10));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            let Some(idle) = idle.upgrade() else {
+                return;
+            };
+            let now = Instant::now();
+            let mut idle = lock(&idle);
+            // A connection still streaming its answer is in use, not idle.
+            for list in idle.values_mut() {
+                list.retain(|c| {
+                    let idle_too_long = c.sender.is_ready() && rules.expired(c, now);
+                    !c.sender.is_closed() && !idle_too_long
+                });
+            }
+            idle.retain(|_, list| !list.is_empty());
+        }
+    });
 }
 
 /// A copy of `request` when it may be sent twice, by Go's rule: GET, HEAD,
@@ -206,28 +343,6 @@ fn closed_before_answering(error: &hyper::Error) -> bool {
         source = cause.source();
     }
     false
-}
-
-/// Opens a connection and starts driving it on the current runtime.
-async fn connect(host: &str, port: u16) -> Result<Sender, Http1Error> {
-    // An IPv6 literal comes bracketed in a URL, not in a socket address.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| Http1Error::ConnectTimeout)?
-        .map_err(Http1Error::Connect)?;
-    let _ = stream.set_nodelay(true);
-    let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
-    let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(Http1Error::Http)?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "backend connection ended with an error");
-        }
-    });
-    Ok(sender)
 }
 
 #[cfg(test)]
@@ -437,5 +552,131 @@ mod tests {
         let text = crate::upstream::backend_client::describe(&error.into());
         assert!(text.starts_with("tcp connect error: "), "{text}");
         assert!(text.to_lowercase().contains("refused"), "{text}");
+    }
+
+    fn pool_with(transport: BackendTransport) -> Http1Pool {
+        Http1Pool::new(&transport, 1)
+    }
+
+    fn kept(pool: &Http1Pool) -> usize {
+        lock(&pool.idle).values().map(Vec::len).sum()
+    }
+
+    #[tokio::test]
+    async fn without_keep_alives_each_request_asks_to_close_and_gets_its_own_connection() {
+        let (port, accepted, mut heads) = backend(After::KeepAlive).await;
+        let transport = BackendTransport {
+            disable_keep_alives: true,
+            ..BackendTransport::default()
+        };
+        let client = crate::upstream::BackendClient::per_worker(
+            1,
+            &crate::upstream::tls::TlsSettings::default(),
+            &transport,
+        )
+        .unwrap()
+        .remove(0);
+        for _ in 0..2 {
+            let response = client
+                .send(get(&format!("http://127.0.0.1:{port}/")))
+                .await
+                .unwrap();
+            assert_eq!(body(response).await, "ok");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        let head = heads.recv().await.unwrap().to_ascii_lowercase();
+        assert!(head.contains("connection: close\r\n"), "{head}");
+    }
+
+    #[tokio::test]
+    async fn a_backend_keeps_no_more_connections_than_its_limit() {
+        let (port, accepted, _heads) = backend(After::SlowBody).await;
+        let pool = pool_with(BackendTransport {
+            max_idle_connections_per_host: 1,
+            ..BackendTransport::default()
+        });
+        let url = format!("http://127.0.0.1:{port}/");
+        // Two at once need two connections; one is kept.
+        let (first, second) = (
+            pool.send(get(&url)).await.unwrap(),
+            pool.send(get(&url)).await.unwrap(),
+        );
+        assert_eq!(body(first).await, "okok");
+        assert_eq!(body(second).await, "okok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(kept(&pool), 1);
+    }
+
+    #[tokio::test]
+    async fn over_all_backends_the_longest_idle_connection_makes_room() {
+        let (a, _, _) = backend(After::KeepAlive).await;
+        let (b, _, _) = backend(After::KeepAlive).await;
+        let pool = pool_with(BackendTransport {
+            max_idle_connections: 1,
+            ..BackendTransport::default()
+        });
+        for port in [a, b] {
+            let response = pool.send(get(&format!("http://127.0.0.1:{port}/"))).await;
+            assert_eq!(body(response.unwrap()).await, "ok");
+        }
+        let idle = lock(&pool.idle);
+        let kept: Vec<_> = idle
+            .iter()
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(kept, [format!("127.0.0.1:{b}")]);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_closed_after_its_timeout_though_its_backend_is_not_called() {
+        let (port, accepted, _heads) = backend(After::KeepAlive).await;
+        let pool = pool_with(BackendTransport {
+            idle_connection_timeout: Some(Duration::from_millis(100)),
+            ..BackendTransport::default()
+        });
+        let url = format!("http://127.0.0.1:{port}/");
+        assert_eq!(body(pool.send(get(&url)).await.unwrap()).await, "ok");
+        assert_eq!(kept(&pool), 1);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(kept(&pool), 0);
+        assert_eq!(body(pool.send(get(&url)).await.unwrap()).await, "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_backend_slower_than_the_response_header_timeout_fails_with_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts and reads, never answers.
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buffer = [0u8; 1024];
+            while stream.read(&mut buffer).await.is_ok_and(|n| n > 0) {}
+        });
+        let pool = pool_with(BackendTransport {
+            response_header_timeout: Some(Duration::from_millis(100)),
+            ..BackendTransport::default()
+        });
+        let error = pool
+            .send(get(&format!("http://127.0.0.1:{port}/")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Http1Error::ResponseHeaderTimeout(_)),
+            "{error}"
+        );
+        assert!(error
+            .to_string()
+            .contains("timeout awaiting response headers"));
+        assert_eq!(kept(&pool), 0);
+    }
+
+    #[test]
+    fn limits_are_split_between_workers_rounding_up() {
+        assert_eq!(share(250, 2), 125);
+        assert_eq!(share(3, 2), 2);
+        assert_eq!(share(1, 4), 1);
+        assert_eq!(share(5, 0), 5);
     }
 }
