@@ -367,6 +367,14 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Time allowed to read a request's headers.
     pub read_header_timeout: Option<Duration>,
+    /// `read_timeout`: time allowed to read a whole request, its body
+    /// included (and its headers, the idle wait too, when their own
+    /// timeouts are unset, as Go's server reads it).
+    pub read_timeout: Option<Duration>,
+    /// `write_timeout`: from a request's head being read to its response
+    /// written; past it the connection (HTTP/1) or the stream (HTTP/2)
+    /// is cut, as Go's write deadline does.
+    pub write_timeout: Option<Duration>,
     /// `disable_compression`: backends are not asked for gzip (Go's
     /// transport then neither adds `Accept-Encoding` nor inflates).
     pub disable_compression: bool,

@@ -27,8 +27,6 @@ const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo", "/__plugin
 
 /// Top-level KrakenD settings Sepia does not implement yet.
 const TOP_NOT_SUPPORTED: &[&str] = &[
-    "read_timeout",
-    "write_timeout",
     "disable_rest",
     "max_header_bytes",
     "sequential_start",
@@ -83,9 +81,16 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let cache_ttl = cache_ttl(&mut top, version, diags).filter(|d| !d.is_zero());
     let debug_endpoint = top.bool("debug_endpoint", diags).unwrap_or(false);
     let echo_endpoint = top.bool("echo_endpoint", diags).unwrap_or(false);
-    let idle_timeout = top.duration("idle_timeout", diags);
+    // Go's zero is "unset" for each of the server's timeouts.
+    let idle_timeout = top.duration("idle_timeout", diags).filter(|d| !d.is_zero());
     let dns_cache_ttl = dns_cache_ttl(&mut top, version, diags);
-    let read_header_timeout = top.duration("read_header_timeout", diags);
+    let read_header_timeout = top
+        .duration("read_header_timeout", diags)
+        .filter(|d| !d.is_zero());
+    let read_timeout = top.duration("read_timeout", diags).filter(|d| !d.is_zero());
+    let write_timeout = top
+        .duration("write_timeout", diags)
+        .filter(|d| !d.is_zero());
     let disable_compression = top.bool("disable_compression", diags).unwrap_or(false);
     let backend_transport = crate::transport::backend_transport(&mut top, diags);
     let tls = crate::tls::server_tls(&mut top, version, diags);
@@ -121,6 +126,8 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         timeout,
         idle_timeout,
         read_header_timeout,
+        read_timeout,
+        write_timeout,
         disable_compression,
         backend_transport,
         tls,

@@ -1051,3 +1051,32 @@ fn the_backend_transport_keys_read_as_lura_copies_them_into_go_s_transport() {
         assert!(has(&problems, key), "{key}: {problems:?}");
     }
 }
+
+#[test]
+fn the_server_timeouts_read_zero_as_unset_as_go_does() {
+    let read = |keys: &str| {
+        let text = format!(
+            r#"{{"version":2,{keys}"endpoints":[{{"endpoint":"/a","backend":[{{"host":["h"],"url_pattern":"/"}}]}}]}}"#
+        );
+        parse_str(&text, false).unwrap().config
+    };
+    let set = read(
+        r#""read_timeout":"2s","write_timeout":"3s","idle_timeout":"4s","read_header_timeout":"1s","#,
+    );
+    assert_eq!(set.read_timeout, Some(Duration::from_secs(2)));
+    assert_eq!(set.write_timeout, Some(Duration::from_secs(3)));
+    assert_eq!(set.idle_timeout, Some(Duration::from_secs(4)));
+    assert_eq!(set.read_header_timeout, Some(Duration::from_secs(1)));
+    let zero = read(
+        r#""read_timeout":"0s","write_timeout":"0","idle_timeout":"0s","read_header_timeout":"0ms","#,
+    );
+    assert_eq!(
+        (
+            zero.read_timeout,
+            zero.write_timeout,
+            zero.idle_timeout,
+            zero.read_header_timeout
+        ),
+        (None, None, None, None)
+    );
+}

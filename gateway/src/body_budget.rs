@@ -48,6 +48,16 @@ impl Default for BodyLimits {
     }
 }
 
+/// By when a request's body must have arrived (`read_timeout`): set by the
+/// connection on each request, as Go's server sets its read deadline when a
+/// request begins.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadDeadline {
+    pub at: tokio::time::Instant,
+    /// The `read_timeout` it comes from, for the error.
+    pub limit: std::time::Duration,
+}
+
 /// A body read whole, with its share of the budget.
 pub struct HeldBody {
     pub bytes: Bytes,
@@ -55,9 +65,14 @@ pub struct HeldBody {
     pub reservation: Option<OwnedSemaphorePermit>,
 }
 
-/// Reads `body` whole within `limits`; `size_hint` (the `Content-Length`)
-/// sizes the buffer once instead of growing it.
-pub async fn read<B>(body: B, limits: &BodyLimits) -> Result<HeldBody, ProxyError>
+/// Reads `body` whole within `limits`, and by `deadline` when there is one;
+/// `size_hint` (the `Content-Length`) sizes the buffer once instead of
+/// growing it.
+pub async fn read<B>(
+    body: B,
+    limits: &BodyLimits,
+    deadline: Option<ReadDeadline>,
+) -> Result<HeldBody, ProxyError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -94,7 +109,18 @@ where
     }
     let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0));
     let mut body = std::pin::pin!(body);
-    while let Some(frame) = body.frame().await {
+    loop {
+        let next = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.at, body.frame())
+                .await
+                .map_err(|_| ProxyError::RequestBodyTimeout {
+                    limit: deadline.limit,
+                })?,
+            None => body.frame().await,
+        };
+        let Some(frame) = next else {
+            break;
+        };
         let frame = frame.map_err(|error| ProxyError::RequestBody {
             reason: error.into().to_string(),
             status: StatusCode::BAD_REQUEST,
@@ -148,19 +174,56 @@ mod tests {
     async fn bodies_are_held_within_both_limits_and_released_after() {
         let limits = BodyLimits::new(8 * UNIT, 12 * UNIT);
         let body = |n: usize| Full::new(Bytes::from(vec![b'x'; n]));
-        let first = read(body(6 * UNIT), &limits).await.unwrap();
+        let first = read(body(6 * UNIT), &limits, None).await.unwrap();
         assert_eq!(first.bytes.len(), 6 * UNIT);
-        let error = read(body(9 * UNIT), &limits).await.err().unwrap();
+        let error = read(body(9 * UNIT), &limits, None).await.err().unwrap();
         assert!(
             matches!(error, ProxyError::RequestBody { status, .. } if status == StatusCode::PAYLOAD_TOO_LARGE)
         );
         // 6 KiB held: 7 more do not fit in 12.
-        let error = read(body(7 * UNIT), &limits).await.err().unwrap();
+        let error = read(body(7 * UNIT), &limits, None).await.err().unwrap();
         assert!(
             matches!(error, ProxyError::RequestBody { status, .. } if status == StatusCode::SERVICE_UNAVAILABLE)
         );
         drop(first);
-        assert!(read(body(7 * UNIT), &limits).await.is_ok());
+        assert!(read(body(7 * UNIT), &limits, None).await.is_ok());
         assert_eq!(limits.budget.available_permits(), 12);
+    }
+
+    #[tokio::test]
+    async fn a_body_still_arriving_at_the_read_deadline_fails_with_it() {
+        use futures_util::StreamExt as _;
+        use hyper::body::Frame;
+        let limit = std::time::Duration::from_millis(50);
+        let deadline = ReadDeadline {
+            at: tokio::time::Instant::now() + limit,
+            limit,
+        };
+        // One chunk, then nothing more for ever.
+        let stalled = || {
+            let chunk = Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(b"{")));
+            http_body_util::StreamBody::new(
+                futures_util::stream::once(async move { chunk })
+                    .chain(futures_util::stream::pending()),
+            )
+        };
+        let error = read(stalled(), &BodyLimits::default(), Some(deadline))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(error, ProxyError::RequestBodyTimeout { limit: l } if l == limit),
+            "{error}"
+        );
+        // A whole body before the deadline reads.
+        let deadline = ReadDeadline {
+            at: tokio::time::Instant::now() + limit,
+            limit,
+        };
+        let whole = Full::new(Bytes::from_static(b"{}"));
+        let held = read(whole, &BodyLimits::default(), Some(deadline))
+            .await
+            .unwrap();
+        assert_eq!(held.bytes, Bytes::from_static(b"{}"));
     }
 }

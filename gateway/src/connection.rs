@@ -17,11 +17,18 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
+use http_body_util::Either;
 use hyper::{body::Incoming, service::service_fn, Request};
 use hyper_util::{rt::TokioExecutor, server::conn::auto};
 use tokio::sync::watch;
 
-use crate::{gateway::Gateway, request_context::OverTls, upstream::backend_client::BackendClient};
+use crate::{
+    body_budget::ReadDeadline,
+    gateway::Gateway,
+    request_context::OverTls,
+    upstream::backend_client::BackendClient,
+    write_deadline::{DeadlineIo, WriteDeadline},
+};
 
 /// The deadlines of a connection.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +39,19 @@ pub struct ConnectionLimits {
     /// With no request in flight, how long the connection may wait for the
     /// next one.
     pub idle: Duration,
+    /// `read_timeout`: by when, from its head, a request's body must have
+    /// arrived.
+    pub read: Option<Duration>,
+    /// `write_timeout`: by when, from its head, a request's response must
+    /// have been written.
+    pub write: Option<Duration>,
 }
+
+/// An HTTP/2 stream whose response was not ready by its `write_timeout`:
+/// hyper resets the stream, as Go's server does.
+#[derive(Debug, thiserror::Error)]
+#[error("write_timeout ({0:?}) passed before the response was ready: the stream is reset")]
+pub struct StreamWriteTimeout(Duration);
 
 /// What a connection is doing, as its requests come and go.
 struct Activity {
@@ -123,6 +142,8 @@ where
     } = context;
     let activity = Arc::new(Activity::new());
     let watched = activity.clone();
+    let write_deadline = WriteDeadline::new();
+    let io = DeadlineIo::new(io, write_deadline.clone());
     let service = service_fn(move |mut request: Request<Incoming>| {
         let gateway = gateway.load_full();
         let upstream = upstream.clone();
@@ -130,6 +151,20 @@ where
         if over_tls {
             request.extensions_mut().insert(OverTls);
         }
+        if let Some(limit) = limits.read {
+            let at = tokio::time::Instant::now() + limit;
+            request.extensions_mut().insert(ReadDeadline { at, limit });
+        }
+        // HTTP/1: the connection's writes, as Go's server sets its
+        // deadline; HTTP/2: this stream's, checked here.
+        let stream_deadline = limits.write.and_then(|limit| {
+            if request.version() == http::Version::HTTP_2 {
+                Some((tokio::time::Instant::now() + limit, limit))
+            } else {
+                write_deadline.arm(limit);
+                None
+            }
+        });
         async move {
             let client = gateway.client_addr(&request, remote.ip());
             let entry = gateway
@@ -180,7 +215,16 @@ where
                 );
             }
             drop(in_flight);
-            Ok::<_, std::convert::Infallible>(response)
+            match stream_deadline {
+                None => Ok(response),
+                Some((at, limit)) if tokio::time::Instant::now() >= at => {
+                    Err(StreamWriteTimeout(limit))
+                }
+                Some((at, _)) => Ok(response.map(|body| match body {
+                    Either::Right(streamed) => Either::Right(streamed.until(at)),
+                    buffered => buffered,
+                })),
+            }
         }
     });
     let connection = builder.serve_connection(io, service);
@@ -246,6 +290,8 @@ mod tests {
         let limits = ConnectionLimits {
             first_request: Duration::from_secs(10),
             idle: Duration::from_secs(60),
+            read: None,
+            write: None,
         };
         let activity = Arc::new(Activity::new());
         let first = activity.deadline(&limits).unwrap();

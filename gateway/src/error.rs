@@ -127,6 +127,12 @@ pub enum ProxyError {
         /// 400 or 413.
         status: StatusCode,
     },
+    /// The client's body had not arrived when `read_timeout` passed.
+    #[error("the request body was not received within read_timeout ({limit:?})")]
+    RequestBodyTimeout {
+        /// The `read_timeout`.
+        limit: std::time::Duration,
+    },
     /// The backend could not be reached, or HTTP failed on the way.
     #[error("backend {url} is unreachable: {}", describe(.cause))]
     BackendUnreachable {
@@ -245,7 +251,8 @@ impl ProxyError {
             | ProxyError::MethodNotAllowed { .. }
             | ProxyError::DotSegment { .. }
             | ProxyError::EncodedParam { .. }
-            | ProxyError::RequestBody { .. } => ErrorKind::Client,
+            | ProxyError::RequestBody { .. }
+            | ProxyError::RequestBodyTimeout { .. } => ErrorKind::Client,
             ProxyError::BackendUnreachable { cause, .. } if cause.is_connect() => {
                 ErrorKind::Connect
             }
@@ -274,6 +281,7 @@ impl ProxyError {
             ProxyError::RequestBody { status, .. } | ProxyError::BackendCode { status, .. } => {
                 *status
             }
+            ProxyError::RequestBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::BackendUnreachable { .. }
             | ProxyError::NoHosts { .. }
             | ProxyError::BackendUrl { .. }
@@ -297,7 +305,8 @@ impl ProxyError {
             | ProxyError::MethodNotAllowed { .. }
             | ProxyError::DotSegment { .. }
             | ProxyError::EncodedParam { .. }
-            | ProxyError::RequestBody { .. } => ErrorSource::Client,
+            | ProxyError::RequestBody { .. }
+            | ProxyError::RequestBodyTimeout { .. } => ErrorSource::Client,
             ProxyError::BackendUnreachable { .. }
             | ProxyError::NoHosts { .. }
             | ProxyError::BackendUrl { .. }

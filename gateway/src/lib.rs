@@ -44,6 +44,7 @@ mod server_tls;
 mod startup;
 mod telemetry;
 mod upstream;
+mod write_deadline;
 
 pub use cli::{main, main_with_builtins};
 pub use plugin_host::{loader::load_library, root_module::Builtin};

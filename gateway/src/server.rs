@@ -118,6 +118,11 @@ pub struct ServerSettings {
     pub read_header_timeout: Option<Duration>,
     /// How long an idle connection is kept (`idle_timeout`).
     pub idle_timeout: Option<Duration>,
+    /// `read_timeout`: a whole request, its body included; it stands for
+    /// the header and idle timeouts where those are unset, as in Go.
+    pub read_timeout: Option<Duration>,
+    /// `write_timeout`: from a request's head to its response written.
+    pub write_timeout: Option<Duration>,
     /// How long shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
     /// HTTPS, when the configuration has `tls`; a reload swaps in new
@@ -149,16 +154,22 @@ pub async fn serve(
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).keep_alive(true);
-    if let Some(timeout) = settings.read_header_timeout {
+    // Go's server reads the header and idle timeouts as `read_timeout`
+    // where they are unset.
+    let header_timeout = settings.read_header_timeout.or(settings.read_timeout);
+    if let Some(timeout) = header_timeout {
         builder.http1().header_read_timeout(timeout);
     }
     builder.http2().timer(TokioTimer::new());
     let tls = settings.tls.clone();
     let limits = ConnectionLimits {
-        first_request: settings
-            .read_header_timeout
-            .unwrap_or(FIRST_REQUEST_TIMEOUT),
-        idle: settings.idle_timeout.unwrap_or(IDLE_TIMEOUT),
+        first_request: header_timeout.unwrap_or(FIRST_REQUEST_TIMEOUT),
+        idle: settings
+            .idle_timeout
+            .or(settings.read_timeout)
+            .unwrap_or(IDLE_TIMEOUT),
+        read: settings.read_timeout,
+        write: settings.write_timeout,
     };
     let (stop, stopped) = watch::channel(false);
     let context = ConnectionContext {

@@ -492,6 +492,8 @@ pub async fn serve_until(
     let settings = ServerSettings {
         read_header_timeout: config.read_header_timeout,
         idle_timeout: config.idle_timeout,
+        read_timeout: config.read_timeout,
+        write_timeout: config.write_timeout,
         shutdown_timeout: options.shutdown_timeout,
         tls: tls.clone(),
         max_connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
@@ -661,6 +663,8 @@ async fn reload_on_sighup(
                     new.read_header_timeout != running.read_header_timeout,
                 ),
                 ("idle_timeout", new.idle_timeout != running.idle_timeout),
+                ("read_timeout", new.read_timeout != running.read_timeout),
+                ("write_timeout", new.write_timeout != running.write_timeout),
                 (
                     "sepia.max_connections",
                     new.sepia.max_connections != running.sepia.max_connections,

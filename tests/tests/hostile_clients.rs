@@ -358,3 +358,72 @@ async fn request_bodies_are_bounded_each_and_all_together() {
     let again = request(http::Method::POST, &url, &[], &body, false).await;
     assert_eq!(again.status, 200);
 }
+
+/// A `POST path` whose head says ten bytes of body and which sends two,
+/// then stalls; what came back until the gateway closed.
+async fn stalled_post(port: u16, path: &str) -> String {
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{{\"");
+    raw(port, head.as_bytes()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_and_write_timeouts_cut_what_outlasts_them_in_both_protocols() {
+    let fast = TestBackend::always(Reply::json(200, r#"{"a":1}"#)).await;
+    let slow =
+        TestBackend::always(Reply::json(200, r#"{"a":1}"#).delayed(Duration::from_millis(800)))
+            .await;
+    let config = |switches: serde_json::Value| {
+        json!({"version": 3, "timeout": "3s", "read_timeout": "300ms", "write_timeout": "400ms",
+            "extra_config": {"sepia": switches},
+            "endpoints": [
+                {"endpoint": "/fast", "backend": [{"host": [fast.url()], "url_pattern": "/"}]},
+                {"endpoint": "/post", "method": "POST",
+                 "backend": [{"host": [fast.url()], "url_pattern": "/"}]},
+                {"endpoint": "/slow", "backend": [{"host": [slow.url()], "url_pattern": "/"}]}]})
+    };
+    let sepia = Sepia::start(config(json!({}))).await;
+    let gateway = port(&sepia);
+    // Within both timeouts, in both protocols.
+    for h2c in [false, true] {
+        let answer = request(http::Method::GET, &sepia.url("/fast"), &[], b"", h2c).await;
+        assert_eq!(answer.status, 200, "h2c {h2c}");
+        let posted = request(http::Method::POST, &sepia.url("/post"), &[], b"{}", h2c).await;
+        assert_eq!(posted.status, 200, "h2c {h2c}");
+    }
+    // A body still arriving at read_timeout: the endpoint fails as
+    // lura's does when Go's read deadline cuts the body (500).
+    let started = Instant::now();
+    let answer = stalled_post(gateway, "/post").await;
+    assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // An answer ready after write_timeout is never written: HTTP/1 closes
+    // the connection.
+    let answer = raw(gateway, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(answer, "", "an answer came after write_timeout");
+    // HTTP/2 resets the stream, and the connection serves on.
+    let stream = TcpStream::connect(("127.0.0.1", gateway)).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let get = |path: &str| {
+        http::Request::builder()
+            .uri(format!("http://127.0.0.1:{gateway}{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let reset = sender.send_request(get("/slow")).await.unwrap_err();
+    // RST_STREAM with INTERNAL_ERROR, as Go's server resets it.
+    assert!(format!("{reset:?}").contains("INTERNAL_ERROR"), "{reset:?}");
+    let answer = sender.send_request(get("/fast")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    // Sepia's statuses name the timeout: 408.
+    let sepia = Sepia::start(config(json!({"json_errors": true}))).await;
+    let answer = stalled_post(port(&sepia), "/post").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}

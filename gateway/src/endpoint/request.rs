@@ -107,7 +107,8 @@ impl RequestPhase {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (body, body_reservation) = if self.forwards_body {
-            let held = body_budget::read(body, &self.body_limits).await?;
+            let deadline = parts.extensions.get::<body_budget::ReadDeadline>().copied();
+            let held = body_budget::read(body, &self.body_limits, deadline).await?;
             (held.bytes, held.reservation)
         } else {
             (Bytes::new(), None)

@@ -50,16 +50,24 @@ pub enum UpstreamBody {
     Local(Full<Bytes>),
     /// From the network, cut off at a deadline: a `no-op` endpoint's body
     /// streamed to the client stops when the endpoint's timeout does, as
-    /// lura's cancelled request context stops Go's copy.
+    /// lura's cancelled request context stops Go's copy, or when an HTTP/2
+    /// stream's `write_timeout` does.
     Bounded(Incoming, Pin<Box<tokio::time::Sleep>>),
 }
 
 impl UpstreamBody {
-    /// This body, ending in an error at `deadline` if it has not ended.
+    /// This body, ending in an error at `deadline` if it has not ended (or
+    /// at the earlier deadline it already has).
     pub fn until(self, deadline: tokio::time::Instant) -> Self {
         match self {
-            UpstreamBody::Remote(body) | UpstreamBody::Bounded(body, _) => {
+            UpstreamBody::Remote(body) => {
                 UpstreamBody::Bounded(body, Box::pin(tokio::time::sleep_until(deadline)))
+            }
+            UpstreamBody::Bounded(body, mut sleep) => {
+                if deadline < sleep.deadline() {
+                    sleep.as_mut().reset(deadline);
+                }
+                UpstreamBody::Bounded(body, sleep)
             }
             local => local,
         }
@@ -78,8 +86,9 @@ pub enum BodyError {
     /// The connection failed.
     #[error(transparent)]
     Read(#[from] hyper::Error),
-    /// The endpoint's deadline passed before the body ended.
-    #[error("the endpoint's timeout passed while the backend's body was still streaming")]
+    /// The endpoint's timeout, or the stream's `write_timeout`, passed
+    /// before the body ended.
+    #[error("a deadline (the endpoint's timeout or write_timeout) passed while the backend's body was still streaming")]
     Deadline,
 }
 
