@@ -26,7 +26,7 @@ pub use model::{
     ExtraConfigEntry, FlatmapOp, Method, OutputEncoding, PluginSettings, PropagatedParam,
     SepiaSwitches, ShadowBackend, Shaping, StaticResponse, StaticStrategy,
 };
-pub use parse::{jwt_claim_reference, placeholders};
+pub use parse::{jwt_claim_reference, placeholders, DEFAULT_MAX_HEADER_BYTES};
 /// Go duration strings; shared with plugins through the plugin interface.
 pub use sepia_plugin_api::parse_duration;
 pub use tls::{BackendTls, ClientCert, ServerTls, TlsKeyPair, TlsVersion};

@@ -375,6 +375,9 @@ pub struct Config {
     /// written; past it the connection (HTTP/1) or the stream (HTTP/2)
     /// is cut, as Go's write deadline does.
     pub write_timeout: Option<Duration>,
+    /// `max_header_bytes` (version 3; Go's 1 MiB otherwise): how large a
+    /// request's head may be.
+    pub max_header_bytes: usize,
     /// `disable_compression`: backends are not asked for gzip (Go's
     /// transport then neither adds `Accept-Encoding` nor inflates).
     pub disable_compression: bool,

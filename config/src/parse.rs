@@ -26,12 +26,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo", "/__plugins"];
 
 /// Top-level KrakenD settings Sepia does not implement yet.
-const TOP_NOT_SUPPORTED: &[&str] = &[
-    "disable_rest",
-    "max_header_bytes",
-    "sequential_start",
-    "async_agent",
-];
+const TOP_NOT_SUPPORTED: &[&str] = &["disable_rest", "sequential_start", "async_agent"];
 
 /// Endpoint settings Sepia does not implement yet.
 const ENDPOINT_NOT_SUPPORTED: &[&str] = &[];
@@ -91,6 +86,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let write_timeout = top
         .duration("write_timeout", diags)
         .filter(|d| !d.is_zero());
+    let max_header_bytes = max_header_bytes(&mut top, version, diags);
     let disable_compression = top.bool("disable_compression", diags).unwrap_or(false);
     let backend_transport = crate::transport::backend_transport(&mut top, diags);
     let tls = crate::tls::server_tls(&mut top, version, diags);
@@ -128,6 +124,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         read_header_timeout,
         read_timeout,
         write_timeout,
+        max_header_bytes,
         disable_compression,
         backend_transport,
         tls,
@@ -168,6 +165,37 @@ fn dns_cache_ttl(reader: &mut ObjectReader<'_>, version: u64, diags: &mut Diagno
         return DEFAULT_DNS_TTL;
     }
     ttl
+}
+
+/// Go's `http.DefaultMaxHeaderBytes`.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 1 << 20;
+
+/// `max_header_bytes`: lura 2 hands it to Go's server, where zero (or
+/// less) is Go's default, 1 MiB; lura 1.4 has no such setting.
+fn max_header_bytes(reader: &mut ObjectReader<'_>, version: u64, diags: &mut Diagnostics) -> usize {
+    let path = reader.path_of("max_header_bytes");
+    let Some(value) = reader.raw("max_header_bytes") else {
+        return DEFAULT_MAX_HEADER_BYTES;
+    };
+    let Some(bytes) = value.as_i64() else {
+        diags.invalid(
+            &path,
+            format!("expected a number of bytes, found {}", type_name(value)),
+        );
+        return DEFAULT_MAX_HEADER_BYTES;
+    };
+    if !sepia_plugin_api::is_krakend2(version) {
+        diags.push(
+            &path,
+            crate::ProblemKind::Suspicious,
+            "KrakenD 1.x has no such setting: request heads may be 1 MiB (use version 3 to set it)",
+        );
+        return DEFAULT_MAX_HEADER_BYTES;
+    }
+    usize::try_from(bytes)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_HEADER_BYTES)
 }
 
 struct EndpointDefaults<'a> {

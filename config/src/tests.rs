@@ -116,14 +116,14 @@ fn not_json_names_line_and_column() {
 #[test]
 fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     let text = r#"{"version":3,"colour":"red","endpoints":[
-        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","encoding":"yaml"}]}],"max_header_bytes":1024}"#;
+        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","encoding":"yaml"}]}],"sequential_start":true}"#;
     let loaded = parse_str(text, false).unwrap();
     let w = warnings_of(&loaded);
     assert!(has(&w, "colour: unknown key"), "{w:?}");
     assert!(
         has(
             &w,
-            "max_header_bytes: a KrakenD setting Sepia does not implement yet"
+            "sequential_start: a KrakenD setting Sepia does not implement yet"
         ),
         "{w:?}"
     );
@@ -1078,5 +1078,47 @@ fn the_server_timeouts_read_zero_as_unset_as_go_does() {
             zero.read_header_timeout
         ),
         (None, None, None, None)
+    );
+}
+
+#[test]
+fn max_header_bytes_is_lura_2_s_and_go_s_default_elsewhere() {
+    let read = |version: u64, keys: &str| {
+        let text = format!(
+            r#"{{"version":{version},{keys}"endpoints":[{{"endpoint":"/a","backend":[{{"host":["h"],"url_pattern":"/"}}]}}]}}"#
+        );
+        parse_str(&text, false).unwrap()
+    };
+    assert_eq!(
+        read(3, "").config.max_header_bytes,
+        DEFAULT_MAX_HEADER_BYTES
+    );
+    assert_eq!(
+        read(3, r#""max_header_bytes":8192,"#)
+            .config
+            .max_header_bytes,
+        8192
+    );
+    assert_eq!(
+        read(3, r#""max_header_bytes":0,"#).config.max_header_bytes,
+        DEFAULT_MAX_HEADER_BYTES
+    );
+    let v2 = read(2, r#""max_header_bytes":8192,"#);
+    assert_eq!(v2.config.max_header_bytes, DEFAULT_MAX_HEADER_BYTES);
+    assert!(
+        has(
+            &warnings_of(&v2),
+            "max_header_bytes: KrakenD 1.x has no such setting"
+        ),
+        "{:?}",
+        warnings_of(&v2)
+    );
+    let problems = problems(
+        r#"{"version":3,"max_header_bytes":"1MB","endpoints":[]}"#,
+        false,
+    );
+    assert!(
+        has(&problems, "max_header_bytes: expected a number of bytes"),
+        "{problems:?}"
     );
 }

@@ -45,6 +45,8 @@ pub struct ConnectionLimits {
     /// `write_timeout`: by when, from its head, a request's response must
     /// have been written.
     pub write: Option<Duration>,
+    /// The largest HTTP/1 head served (`max_header_bytes` and Go's slack).
+    pub max_head: usize,
 }
 
 /// An HTTP/2 stream whose response was not ready by its `write_timeout`:
@@ -180,7 +182,12 @@ where
             let trace = crate::telemetry::traces::installed()
                 .filter(|_| observed)
                 .map(|t| t.begin(&request, remote));
-            let handled = gateway.handle(request, client, upstream.as_ref());
+            let handled = async {
+                match crate::http_rules::oversized_head(&request, limits.max_head) {
+                    Some(refused) => refused,
+                    None => gateway.handle(request, client, upstream.as_ref()).await,
+                }
+            };
             let response = match &trace {
                 Some(trace) => {
                     opentelemetry::trace::FutureExt::with_context(handled, trace.context()).await
@@ -292,6 +299,7 @@ mod tests {
             idle: Duration::from_secs(60),
             read: None,
             write: None,
+            max_head: 1 << 20,
         };
         let activity = Arc::new(Activity::new());
         let first = activity.deadline(&limits).unwrap();

@@ -66,6 +66,33 @@ fn valid_host(value: &HeaderValue) -> bool {
             .is_some()
 }
 
+/// Go's refusal of an HTTP/1 head larger than its server reads
+/// (`max_header_bytes` and 4 KiB of slack), or `None`. hyper's own bound,
+/// its read buffer, is only approximate: a head that arrives in one read
+/// may overshoot it. The head is measured as written on the wire.
+pub fn oversized_head<B>(request: &Request<B>, max_head: usize) -> Option<Response<ResponseBody>> {
+    if request.version() == Version::HTTP_2 {
+        // HTTP/2 header lists are bounded by the connection's setting.
+        return None;
+    }
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |p| p.as_str().len());
+    // "METHOD target HTTP/1.1\r\n", "name: value\r\n" each, "\r\n".
+    let mut size = request.method().as_str().len() + target + 12;
+    for (name, value) in request.headers() {
+        size += name.as_str().len() + value.len() + 4;
+        if size > max_head {
+            return Some(refuse(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "431 Request Header Fields Too Large",
+            ));
+        }
+    }
+    None
+}
+
 fn refuse(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
     let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
@@ -152,5 +179,20 @@ mod tests {
             )),
             Some(501)
         );
+    }
+
+    #[test]
+    fn an_http_1_head_over_the_limit_is_go_s_431() {
+        let head = request(
+            Version::HTTP_11,
+            &[("host", "h"), ("x-big", &"a".repeat(100))],
+        );
+        // GET /x HTTP/1.1 (16), host: h (9), x-big: a… (109), blank line.
+        assert!(oversized_head(&head, 140).is_none());
+        let refused = oversized_head(&head, 120).unwrap();
+        assert_eq!(refused.status(), 431);
+        assert_eq!(refused.headers()[header::CONNECTION], "close");
+        let http2 = request(Version::HTTP_2, &[("x-big", &"a".repeat(100))]);
+        assert!(oversized_head(&http2, 10).is_none());
     }
 }

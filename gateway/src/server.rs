@@ -123,6 +123,8 @@ pub struct ServerSettings {
     pub read_timeout: Option<Duration>,
     /// `write_timeout`: from a request's head to its response written.
     pub write_timeout: Option<Duration>,
+    /// `max_header_bytes`: how large a request's head may be.
+    pub max_header_bytes: usize,
     /// How long shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
     /// HTTPS, when the configuration has `tls`; a reload swaps in new
@@ -160,7 +162,18 @@ pub async fn serve(
     if let Some(timeout) = header_timeout {
         builder.http1().header_read_timeout(timeout);
     }
-    builder.http2().timer(TokioTimer::new());
+    // Go reads `max_header_bytes` and 4 KiB more of an HTTP/1 head: hyper's
+    // buffer bounds what is read (8 KiB at the least), the connection's
+    // service refuses the rest as Go does. An HTTP/2 header list may be 320
+    // bytes more (ten fields' overhead).
+    let max_head = settings.max_header_bytes.saturating_add(4096);
+    builder.http1().max_buf_size(max_head.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(
+            u32::try_from(settings.max_header_bytes.saturating_add(320)).unwrap_or(u32::MAX),
+        );
     let tls = settings.tls.clone();
     let limits = ConnectionLimits {
         first_request: header_timeout.unwrap_or(FIRST_REQUEST_TIMEOUT),
@@ -170,6 +183,7 @@ pub async fn serve(
             .unwrap_or(IDLE_TIMEOUT),
         read: settings.read_timeout,
         write: settings.write_timeout,
+        max_head,
     };
     let (stop, stopped) = watch::channel(false);
     let context = ConnectionContext {

@@ -494,6 +494,7 @@ pub async fn serve_until(
         idle_timeout: config.idle_timeout,
         read_timeout: config.read_timeout,
         write_timeout: config.write_timeout,
+        max_header_bytes: config.max_header_bytes,
         shutdown_timeout: options.shutdown_timeout,
         tls: tls.clone(),
         max_connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
@@ -665,6 +666,10 @@ async fn reload_on_sighup(
                 ("idle_timeout", new.idle_timeout != running.idle_timeout),
                 ("read_timeout", new.read_timeout != running.read_timeout),
                 ("write_timeout", new.write_timeout != running.write_timeout),
+                (
+                    "max_header_bytes",
+                    new.max_header_bytes != running.max_header_bytes,
+                ),
                 (
                     "sepia.max_connections",
                     new.sepia.max_connections != running.sepia.max_connections,

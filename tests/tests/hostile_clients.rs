@@ -427,3 +427,56 @@ async fn read_and_write_timeouts_cut_what_outlasts_them_in_both_protocols() {
     let answer = stalled_post(port(&sepia), "/post").await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_heads_may_be_as_large_as_go_s_server_allows() {
+    let backend = TestBackend::always(Reply::json(200, "{}")).await;
+    let config = |version: u64, limit: Option<u64>| {
+        let mut file = json!({"version": version,
+            "endpoints": [{"endpoint": "/e", "backend": [{"host": [backend.url()], "url_pattern": "/"}]}]});
+        if let Some(limit) = limit {
+            file["max_header_bytes"] = json!(limit);
+        }
+        file
+    };
+    let head_with = |bytes: usize| {
+        format!(
+            "GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(bytes)
+        )
+    };
+    // Go's default, 1 MiB (and 4 KiB of slack), in both generations: more
+    // than hyper's own 400 KiB.
+    for version in [2, 3] {
+        let sepia = Sepia::start(config(version, None)).await;
+        let answer = raw(port(&sepia), head_with(900 << 10).as_bytes()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{}",
+            &answer[..answer.len().min(200)]
+        );
+        let answer = raw(port(&sepia), head_with((1 << 20) + 8192).as_bytes()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{}",
+            &answer[..answer.len().min(200)]
+        );
+        // An HTTP/2 header list over hyper's 16 KiB.
+        let big = "b".repeat(64 << 10);
+        let answer = request(
+            http::Method::GET,
+            &sepia.url("/e"),
+            &[("x-big", &big)],
+            b"",
+            true,
+        )
+        .await;
+        assert_eq!(answer.status, 200, "version {version}");
+    }
+    // Version 3 sets it.
+    let sepia = Sepia::start(config(3, Some(16 << 10))).await;
+    let answer = raw(port(&sepia), head_with(10 << 10).as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let answer = raw(port(&sepia), head_with(24 << 10).as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
