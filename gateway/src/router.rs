@@ -1,24 +1,25 @@
 //! Maps a request's method and path to an endpoint, extracting `{param}`
-//! values. Static paths are a hash look-up; paths with parameters are matched
-//! segment by segment. A path that misses but would match with its trailing
-//! slash toggled, or cleaned and compared without case, is redirected there,
-//! as gin (KrakenD's router, both generations) does.
+//! values. Static paths are one hash look-up; paths with parameters are
+//! walked down a tree of segments, one per method as gin keeps them, so a
+//! look-up costs the path's depth, not the number of endpoints. A literal
+//! segment wins over a parameter, and the walk backs up when a literal
+//! leads nowhere (gin's order since 1.8). A path that misses but would match
+//! with its trailing slash toggled, or cleaned and compared without case,
+//! is redirected there, as gin (KrakenD's router, both generations) does.
 
 use std::collections::HashMap;
 
 use http::Method;
 
-/// One path segment of a route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Param,
-}
-
-#[derive(Debug)]
-struct ParamRoute<T> {
-    segments: Vec<Segment>,
-    methods: Vec<(Method, T)>,
+/// One segment of the parameter routes' tree: the routes that go on with
+/// a literal segment, with a parameter, and the one ending here (its index
+/// in [`Router::values`]: a value is an endpoint, kilobytes, and most nodes
+/// end no route).
+#[derive(Debug, Default)]
+struct Node {
+    literals: HashMap<Box<str>, Node>,
+    param: Option<Box<Node>>,
+    value: Option<usize>,
 }
 
 /// The outcome of a look-up.
@@ -41,14 +42,26 @@ pub enum RouteMatch<'r, 'p, T> {
 #[derive(Debug)]
 pub struct Router<T> {
     statics: HashMap<String, Vec<(Method, T)>>,
-    params: Vec<ParamRoute<T>>,
+    /// The static paths by their lower-cased text, for the case-blind
+    /// redirect.
+    folded_statics: HashMap<String, Vec<String>>,
+    /// The parameter routes, a tree a method.
+    trees: HashMap<Method, Node>,
+    /// The parameter routes' values.
+    values: Vec<T>,
+    /// The methods in the order their first route came, which is the order
+    /// gin lists them in (its trees').
+    methods: Vec<Method>,
 }
 
 impl<T> Default for Router<T> {
     fn default() -> Self {
         Self {
             statics: HashMap::new(),
-            params: Vec::new(),
+            folded_statics: HashMap::new(),
+            trees: HashMap::new(),
+            values: Vec::new(),
+            methods: Vec::new(),
         }
     }
 }
@@ -108,32 +121,36 @@ pub fn clean_path(path: &str) -> String {
 }
 
 impl<T> Router<T> {
-    /// Adds a route. `path` uses `{name}` segments for parameters.
+    /// Adds a route. `path` uses `{name}` segments for parameters. A second
+    /// route of one method and path shape replaces nothing: the first stays
+    /// (configurations are checked for duplicates before).
     pub fn insert(&mut self, method: Method, path: &str, value: T) {
-        let segments: Vec<Segment> = path
-            .split('/')
-            .skip(1)
-            .map(|s| {
-                if s.starts_with('{') && s.ends_with('}') {
-                    Segment::Param
-                } else {
-                    Segment::Literal(s.to_owned())
-                }
-            })
-            .collect();
-        if !segments.contains(&Segment::Param) {
+        if !self.methods.contains(&method) {
+            self.methods.push(method.clone());
+        }
+        let is_param = |s: &str| s.starts_with('{') && s.ends_with('}');
+        if !path.split('/').skip(1).any(is_param) {
+            self.folded_statics
+                .entry(path.to_lowercase())
+                .or_default()
+                .push(path.to_owned());
             self.statics
                 .entry(path.to_owned())
                 .or_default()
                 .push((method, value));
             return;
         }
-        match self.params.iter_mut().find(|r| r.segments == segments) {
-            Some(route) => route.methods.push((method, value)),
-            None => self.params.push(ParamRoute {
-                segments,
-                methods: vec![(method, value)],
-            }),
+        let mut node = self.trees.entry(method).or_default();
+        for segment in path.split('/').skip(1) {
+            node = if is_param(segment) {
+                node.param.get_or_insert_with(Box::default)
+            } else {
+                node.literals.entry(segment.into()).or_default()
+            };
+        }
+        if node.value.is_none() {
+            node.value = Some(self.values.len());
+            self.values.push(value);
         }
     }
 
@@ -180,11 +197,10 @@ impl<T> Router<T> {
                 return Some((value, Vec::new()));
             }
         }
-        self.params.iter().find_map(|route| {
-            let values = match_segments(&route.segments, path, Case::Exact)?;
-            let (_, value) = route.methods.iter().find(|(m, _)| m == method)?;
-            Some((value, values))
-        })
+        let tree = self.trees.get(method)?;
+        let mut values = Vec::new();
+        let at = walk_exact(tree, path.strip_prefix('/')?, &mut values)?;
+        Some((&self.values[at], values))
     }
 
     /// The path as the route this method serves spells it, when `path`
@@ -207,70 +223,115 @@ impl<T> Router<T> {
     /// `path` as the route spells its literal segments, the request's
     /// values in its parameters.
     fn spelled(&self, method: &Method, path: &str) -> Option<String> {
-        if let Some((route, _)) = self.statics.iter().find(|(route, methods)| {
-            same_text(route, path, Case::Any) && methods.iter().any(|(m, _)| m == method)
-        }) {
-            return Some(route.clone());
-        }
-        let route = self.params.iter().find(|route| {
-            route.methods.iter().any(|(m, _)| m == method)
-                && match_segments(&route.segments, path, Case::Any).is_some()
-        })?;
-        let mut out = String::with_capacity(path.len());
-        for (segment, part) in route.segments.iter().zip(path.split('/').skip(1)) {
-            out.push('/');
-            match segment {
-                Segment::Literal(literal) => out.push_str(literal),
-                Segment::Param => out.push_str(part),
+        if let Some(routes) = self.folded_statics.get(&path.to_lowercase()) {
+            let served = routes.iter().find(|route| {
+                self.statics
+                    .get(route.as_str())
+                    .is_some_and(|methods| methods.iter().any(|(m, _)| m == method))
+            });
+            if let Some(route) = served {
+                return Some(route.clone());
             }
+        }
+        let tree = self.trees.get(method)?;
+        let mut segments = Vec::new();
+        walk_folded(tree, path.strip_prefix('/')?, &mut segments)?;
+        let mut out = String::with_capacity(path.len());
+        for segment in segments {
+            out.push('/');
+            out.push_str(segment);
         }
         Some(out)
     }
 
-    /// The methods this exact path is served with.
+    /// The methods this exact path is served with, in gin's order.
     fn methods_of(&self, path: &str) -> Vec<Method> {
-        if let Some(methods) = self.statics.get(path) {
-            return methods.iter().map(|(m, _)| m.clone()).collect();
-        }
-        self.params
+        let statics = self.statics.get(path);
+        let Some(rest) = path.strip_prefix('/') else {
+            return Vec::new();
+        };
+        self.methods
             .iter()
-            .filter(|route| match_segments(&route.segments, path, Case::Exact).is_some())
-            .flat_map(|route| route.methods.iter().map(|(m, _)| m.clone()))
+            .filter(|method| {
+                statics.is_some_and(|methods| methods.iter().any(|(m, _)| m == *method))
+                    || self
+                        .trees
+                        .get(*method)
+                        .is_some_and(|tree| walk_exact(tree, rest, &mut Vec::new()).is_some())
+            })
+            .cloned()
             .collect()
     }
 }
 
-/// How literal segments compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Case {
-    Exact,
-    /// Without regard to case, as gin's fixed-path redirect compares.
-    Any,
-}
-
-fn same_text(a: &str, b: &str, case: Case) -> bool {
-    match case {
-        Case::Exact => a == b,
-        Case::Any => a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase(),
+/// The next segment of `rest` (a path less its leading `/`), and what
+/// follows it, if anything does.
+fn split_segment(rest: &str) -> (&str, Option<&str>) {
+    match rest.find('/') {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
     }
 }
 
-fn match_segments<'p>(segments: &[Segment], path: &'p str, case: Case) -> Option<Vec<&'p str>> {
-    let mut values = Vec::new();
-    let mut parts = path.split('/').skip(1);
-    for segment in segments {
-        let part = parts.next()?;
-        match segment {
-            Segment::Literal(literal) if same_text(literal, part, case) => {}
-            Segment::Literal(_) => return None,
-            Segment::Param if part.is_empty() => return None,
-            Segment::Param => values.push(part),
+/// The route (its value's index) `rest` reaches from `node`, its
+/// parameters' values pushed on `values`: a literal child first, then the
+/// parameter one.
+fn walk_exact<'p>(node: &Node, rest: &'p str, values: &mut Vec<&'p str>) -> Option<usize> {
+    let (segment, tail) = split_segment(rest);
+    let next = |child: &Node, values: &mut Vec<&'p str>| match tail {
+        Some(tail) => walk_exact(child, tail, values),
+        None => child.value,
+    };
+    if let Some(found) = node
+        .literals
+        .get(segment)
+        .and_then(|child| next(child, values))
+    {
+        return Some(found);
+    }
+    let child = node.param.as_deref().filter(|_| !segment.is_empty())?;
+    values.push(segment);
+    let found = next(child, values);
+    if found.is_none() {
+        values.pop();
+    }
+    found
+}
+
+/// As [`walk_exact`], literal segments compared without case; `spelled`
+/// gets each segment as the route writes it (the request's value for a
+/// parameter).
+fn walk_folded<'r, 'p>(node: &'r Node, rest: &'p str, spelled: &mut Vec<&'r str>) -> Option<()>
+where
+    'p: 'r,
+{
+    let (segment, tail) = split_segment(rest);
+    let next = |child: &'r Node, spelled: &mut Vec<&'r str>| match tail {
+        Some(tail) => walk_folded(child, tail, spelled),
+        None => child.value.map(|_| ()),
+    };
+    for (literal, child) in &node.literals {
+        if same_folded(literal, segment) {
+            spelled.push(literal);
+            if next(child, spelled).is_some() {
+                return Some(());
+            }
+            spelled.pop();
         }
     }
-    if parts.next().is_some() {
-        return None;
+    let child = node.param.as_deref().filter(|_| !segment.is_empty())?;
+    spelled.push(segment);
+    let found = next(child, spelled);
+    if found.is_none() {
+        spelled.pop();
     }
-    Some(values)
+    found
+}
+
+/// Whether two segments are the same without regard to case, as gin's
+/// fixed-path redirect compares them.
+fn same_folded(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
 }
 
 #[cfg(test)]
@@ -390,5 +451,132 @@ mod tests {
             find(&r, Method::GET, "/nope"),
             RouteMatch::NotFound
         ));
+    }
+
+    #[test]
+    fn a_literal_wins_over_a_parameter_and_the_walk_backs_up() {
+        let mut r = Router::default();
+        r.insert(Method::GET, "/a/{x}/c", 1);
+        r.insert(Method::GET, "/a/b/{y}", 2);
+        r.insert(Method::GET, "/a/b/d/e", 3);
+        r.insert(Method::DELETE, "/a/{x}", 4);
+        r.insert(Method::GET, "/a/new", 5);
+        match find(&r, Method::GET, "/a/b/c") {
+            RouteMatch::Found(2, values) => assert_eq!(values, ["c"]),
+            other => panic!("{other:?}"),
+        }
+        // `b` leads to no route of two more segments but /d/e: back to
+        // the parameter.
+        match find(&r, Method::GET, "/a/b/x/c") {
+            RouteMatch::NotFound => {}
+            other => panic!("{other:?}"),
+        }
+        match find(&r, Method::GET, "/a/z/c") {
+            RouteMatch::Found(1, values) => assert_eq!(values, ["z"]),
+            other => panic!("{other:?}"),
+        }
+        // A tree a method, as gin's: DELETE's parameter serves /a/new.
+        match find(&r, Method::DELETE, "/a/new") {
+            RouteMatch::Found(4, values) => assert_eq!(values, ["new"]),
+            other => panic!("{other:?}"),
+        }
+        match find(&r, Method::PUT, "/a/new") {
+            RouteMatch::MethodNotAllowed(m) => assert_eq!(m, [Method::GET, Method::DELETE]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(redirect_of(&r, "/A/B/Q"), "/a/b/Q");
+    }
+
+    #[test]
+    fn five_thousand_routes_each_found() {
+        let mut r = Router::default();
+        for n in 0..5000u32 {
+            r.insert(Method::GET, &format!("/svc{n}/items/{{id}}"), n);
+        }
+        for n in [0u32, 2500, 4999] {
+            let path = format!("/svc{n}/items/7");
+            match find(&r, Method::GET, &path) {
+                RouteMatch::Found(value, values) => {
+                    assert_eq!((*value, values), (n, vec!["7"]));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(redirect_of(&r, "/SVC4999/Items/7"), "/svc4999/items/7");
+    }
+
+    mod against_a_reference {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Segments from a small alphabet, so that routes overlap.
+        fn route() -> impl Strategy<Value = Vec<&'static str>> {
+            prop::collection::vec(prop::sample::select(vec!["a", "b", "{p}", ""]), 1..4)
+        }
+
+        fn path() -> impl Strategy<Value = Vec<&'static str>> {
+            prop::collection::vec(prop::sample::select(vec!["a", "b", "c", ""]), 1..4)
+        }
+
+        /// gin's choice spelled plainly: of the routes that match, the one
+        /// with a literal where the others first have a parameter.
+        fn reference(routes: &[(bool, Vec<&str>)], post: bool, path: &[&str]) -> Option<usize> {
+            let matches =
+                |route: &[&str]| {
+                    route.len() == path.len()
+                        && route.iter().zip(path).all(|(r, p)| {
+                            if *r == "{p}" {
+                                !p.is_empty()
+                            } else {
+                                r == p
+                            }
+                        })
+                };
+            let mut best: Option<usize> = None;
+            for (i, (is_post, route)) in routes.iter().enumerate() {
+                if *is_post != post || !matches(route) {
+                    continue;
+                }
+                best = match best {
+                    None => Some(i),
+                    Some(b) => {
+                        let rank = |r: &[&str]| r.iter().map(|s| *s != "{p}").collect::<Vec<_>>();
+                        let same_shape = rank(&routes[b].1) == rank(route);
+                        // The first of one shape stays; else more literal
+                        // earlier wins.
+                        if !same_shape && rank(route) > rank(&routes[b].1) {
+                            Some(i)
+                        } else {
+                            Some(b)
+                        }
+                    }
+                };
+            }
+            best
+        }
+
+        proptest! {
+            #[test]
+            fn the_tree_finds_what_the_plain_rule_finds(
+                routes in prop::collection::vec((any::<bool>(), route()), 1..12),
+                post in any::<bool>(),
+                path in path(),
+            ) {
+                let mut r = Router::default();
+                for (i, (is_post, route)) in routes.iter().enumerate() {
+                    let method = if *is_post { Method::POST } else { Method::GET };
+                    r.insert(method, &format!("/{}", route.join("/")), i);
+                }
+                let method = if post { Method::POST } else { Method::GET };
+                let text = format!("/{}", path.join("/"));
+                let found = match r.find(&method, &text, Redirects::NONE) {
+                    RouteMatch::Found(i, _) => Some(*i),
+                    _ => None,
+                };
+                let wanted = reference(&routes, post, &path);
+                prop_assert_eq!(found, wanted, "routes {:?}, {} {}", routes, method, text);
+            }
+        }
     }
 }
