@@ -87,6 +87,7 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
         .duration("write_timeout", diags)
         .filter(|d| !d.is_zero());
     let max_header_bytes = max_header_bytes(&mut top, version, diags);
+    sequential_start(&mut top, version, diags);
     let disable_compression = top.bool("disable_compression", diags).unwrap_or(false);
     let backend_transport = crate::transport::backend_transport(&mut top, diags);
     let tls = crate::tls::server_tls(&mut top, version, diags);
@@ -165,6 +166,21 @@ fn dns_cache_ttl(reader: &mut ObjectReader<'_>, version: u64, diags: &mut Diagno
         return DEFAULT_DNS_TTL;
     }
     ttl
+}
+
+/// `sequential_start`: KrakenD CE starts its async agents before the router
+/// instead of beside it, and does nothing else with it; without
+/// `async_agent` (which Sepia names as not served yet) it changes nothing,
+/// so it is only checked. lura 1.4 has neither.
+fn sequential_start(reader: &mut ObjectReader<'_>, version: u64, diags: &mut Diagnostics) {
+    let path = reader.path_of("sequential_start");
+    if reader.bool("sequential_start", diags).is_some() && !sepia_plugin_api::is_krakend2(version) {
+        diags.push(
+            &path,
+            crate::ProblemKind::Suspicious,
+            "KrakenD 1.x has no such setting (nor async agents): ignored",
+        );
+    }
 }
 
 /// Go's `http.DefaultMaxHeaderBytes`.

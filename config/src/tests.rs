@@ -116,14 +116,14 @@ fn not_json_names_line_and_column() {
 #[test]
 fn unknown_and_unsupported_keys_warn_and_fail_with_lint() {
     let text = r#"{"version":3,"colour":"red","endpoints":[
-        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","encoding":"yaml"}]}],"sequential_start":true}"#;
+        {"endpoint":"/a","backend":[{"host":["h"],"url_pattern":"/","encoding":"yaml"}]}],"async_agent":[]}"#;
     let loaded = parse_str(text, false).unwrap();
     let w = warnings_of(&loaded);
     assert!(has(&w, "colour: unknown key"), "{w:?}");
     assert!(
         has(
             &w,
-            "sequential_start: a KrakenD setting Sepia does not implement yet"
+            "async_agent: a KrakenD setting Sepia does not implement yet"
         ),
         "{w:?}"
     );
@@ -1121,4 +1121,23 @@ fn max_header_bytes_is_lura_2_s_and_go_s_default_elsewhere() {
         has(&problems, "max_header_bytes: expected a number of bytes"),
         "{problems:?}"
     );
+}
+
+#[test]
+fn sequential_start_is_checked_and_changes_nothing_without_async_agents() {
+    let read = |version: u64, value: &str| {
+        parse_str(
+            &format!(
+                r#"{{"version":{version},"sequential_start":{value},"endpoints":[{{"endpoint":"/a","backend":[{{"host":["h"],"url_pattern":"/"}}]}}]}}"#
+            ),
+            false,
+        )
+    };
+    assert!(warnings_of(&read(3, "true").unwrap()).is_empty());
+    let v2 = warnings_of(&read(2, "true").unwrap());
+    assert!(
+        has(&v2, "sequential_start: KrakenD 1.x has no such setting"),
+        "{v2:?}"
+    );
+    assert!(read(3, r#""yes""#).is_err());
 }
