@@ -84,11 +84,11 @@ impl BackendClient {
         if transport.max_idle_connections > 0 {
             per_host = per_host.min(transport.max_idle_connections);
         }
-        if transport.disable_keep_alives {
-            per_host = 0;
+        per_host = if transport.disable_keep_alives {
+            0
         } else {
-            per_host = per_host.div_ceil(shares.max(1)).max(1);
-        }
+            super::http1_pool::share(per_host, shares)
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(transport.idle_connection_timeout)
             .pool_max_idle_per_host(per_host)

@@ -271,7 +271,7 @@ impl KeepRules {
 }
 
 /// One pool's part of a limit shared by `shares` pools, at least one.
-fn share(limit: usize, shares: usize) -> usize {
+pub(super) fn share(limit: usize, shares: usize) -> usize {
     limit.div_ceil(shares.max(1)).max(1)
 }
 
