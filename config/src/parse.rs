@@ -26,7 +26,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESERVED_PATHS: &[&str] = &["/__health", "/__debug", "/__echo", "/__plugins"];
 
 /// Top-level KrakenD settings Sepia does not implement yet.
-const TOP_NOT_SUPPORTED: &[&str] = &["disable_rest", "sequential_start", "async_agent"];
+const TOP_NOT_SUPPORTED: &[&str] = &["disable_rest", "async_agent"];
 
 /// Endpoint settings Sepia does not implement yet.
 const ENDPOINT_NOT_SUPPORTED: &[&str] = &[];

@@ -70,7 +70,7 @@ pub struct BackendTransport {
     /// `expect_continue_timeout`: Go's wait for a `100 Continue` before a
     /// request body carrying `Expect: 100-continue`. Sepia's client sends
     /// the body with the head, as Go does once that wait ends, so a backend
-    /// receives the same request; the value is kept for `sepia check`.
+    /// receives the same request; the value is only read and checked.
     pub expect_continue_timeout: Option<Duration>,
 }
 
