@@ -76,16 +76,11 @@ pub(crate) fn parse_document(root: &Value, diags: &mut Diagnostics) -> Option<Co
     let cache_ttl = cache_ttl(&mut top, version, diags).filter(|d| !d.is_zero());
     let debug_endpoint = top.bool("debug_endpoint", diags).unwrap_or(false);
     let echo_endpoint = top.bool("echo_endpoint", diags).unwrap_or(false);
-    // Go's zero is "unset" for each of the server's timeouts.
-    let idle_timeout = top.duration("idle_timeout", diags).filter(|d| !d.is_zero());
+    let idle_timeout = top.timeout("idle_timeout", diags);
     let dns_cache_ttl = dns_cache_ttl(&mut top, version, diags);
-    let read_header_timeout = top
-        .duration("read_header_timeout", diags)
-        .filter(|d| !d.is_zero());
-    let read_timeout = top.duration("read_timeout", diags).filter(|d| !d.is_zero());
-    let write_timeout = top
-        .duration("write_timeout", diags)
-        .filter(|d| !d.is_zero());
+    let read_header_timeout = top.timeout("read_header_timeout", diags);
+    let read_timeout = top.timeout("read_timeout", diags);
+    let write_timeout = top.timeout("write_timeout", diags);
     let max_header_bytes = max_header_bytes(&mut top, version, diags);
     sequential_start(&mut top, version, diags);
     let disable_compression = top.bool("disable_compression", diags).unwrap_or(false);

@@ -142,6 +142,12 @@ impl<'a> ObjectReader<'a> {
         Some(value)
     }
 
+    /// A timeout Go reads as unset when it is zero (the server's and the
+    /// transport's): `None` for absent or zero.
+    pub(crate) fn timeout(&mut self, key: &'a str, diags: &mut Diagnostics) -> Option<Duration> {
+        self.duration(key, diags).filter(|d| !d.is_zero())
+    }
+
     /// A Go duration string. KrakenD also accepts a bare number of
     /// nanoseconds; so does Sepia.
     pub(crate) fn duration(&mut self, key: &'a str, diags: &mut Diagnostics) -> Option<Duration> {

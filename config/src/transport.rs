@@ -97,20 +97,19 @@ pub(crate) fn backend_transport(
     top: &mut ObjectReader<'_>,
     diags: &mut Diagnostics,
 ) -> BackendTransport {
-    let nonzero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
     let per_host = count(top, "max_idle_connections_per_host", diags)
         .filter(|n| *n > 0)
         .unwrap_or(DEFAULT_MAX_IDLE_PER_HOST);
     BackendTransport {
-        dialer_timeout: nonzero(top.duration("dialer_timeout", diags)),
+        dialer_timeout: top.timeout("dialer_timeout", diags),
         dialer_keep_alive: dialer_setting(top, "dialer_keep_alive", diags),
         dialer_fallback_delay: dialer_setting(top, "dialer_fallback_delay", diags),
         disable_keep_alives: top.bool("disable_keep_alives", diags).unwrap_or(false),
         max_idle_connections: count(top, "max_idle_connections", diags).unwrap_or(0),
         max_idle_connections_per_host: per_host,
-        idle_connection_timeout: nonzero(top.duration("idle_connection_timeout", diags)),
-        response_header_timeout: nonzero(top.duration("response_header_timeout", diags)),
-        expect_continue_timeout: nonzero(top.duration("expect_continue_timeout", diags)),
+        idle_connection_timeout: top.timeout("idle_connection_timeout", diags),
+        response_header_timeout: top.timeout("response_header_timeout", diags),
+        expect_continue_timeout: top.timeout("expect_continue_timeout", diags),
     }
 }
 
