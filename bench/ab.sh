@@ -8,6 +8,8 @@
 #
 #   bench/ab.sh OLD_SEPIA NEW_SEPIA            # 5 rounds of 10 s a scenario
 #   ROUNDS=7 DURATION=15s bench/ab.sh A B
+#   EXTRA='{"telemetry/opentelemetry": {...}}' bench/ab.sh A B   # both served with this extra_config
+#   (@PORT@ in it is a port of each side's own, for a listener it opens)
 # Needs wrk and nginx (apt-get install wrk nginx-light). Not part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ B=$2
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-5}
+EXTRA=${EXTRA:-"{}"}
 BACKEND_PORT=18201
 A_PORT=18202
 B_PORT=18203
@@ -33,6 +36,7 @@ bench_nginx $BACKEND_PORT
 config() {
     cat <<JSON
 {"version": 3, "listen_ip": "127.0.0.1", "port": $1, "host": ["http://127.0.0.1:$BACKEND_PORT"],
+ "extra_config": ${EXTRA//@PORT@/$2},
  "endpoints": [
    {"endpoint": "/json", "backend": [{"url_pattern": "/data.json"}]},
    {"endpoint": "/noop", "output_encoding": "no-op", "backend": [{"url_pattern": "/data.json", "encoding": "no-op"}]},
@@ -40,8 +44,8 @@ config() {
  ]}
 JSON
 }
-config $A_PORT > "$work/a.json"
-config $B_PORT > "$work/b.json"
+config $A_PORT $((A_PORT + 100)) > "$work/a.json"
+config $B_PORT $((B_PORT + 100)) > "$work/b.json"
 RUST_LOG=warn "$A" run -c "$work/a.json" >"$work/a.out" 2>"$work/a.log" &
 a_pid=$!
 pids+=($a_pid)

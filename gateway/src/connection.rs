@@ -205,7 +205,7 @@ where
             };
             if let Some(trace) = trace {
                 trace.end(
-                    route(),
+                    route().map(|r| r.name().clone()),
                     response.status().as_u16(),
                     crate::body::known_size(&response).unwrap_or(0),
                 );
@@ -215,7 +215,7 @@ where
                 metrics.record_request(
                     &method,
                     over_tls,
-                    route,
+                    route.as_deref(),
                     response.status().as_u16(),
                     started.elapsed(),
                     crate::body::known_size(&response).unwrap_or(0),

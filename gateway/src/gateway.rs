@@ -90,10 +90,10 @@ pub struct Gateway {
     stats_settings: Option<crate::telemetry::stats::settings::StatsSettings>,
 }
 
-/// The endpoint pattern that answered a request (`/items/{id}`), as a
-/// response extension for the metrics' `http.route`.
+/// The endpoint that answered a request, by its route's meter (its
+/// `http.route`), as a response extension for the metrics and traces.
 #[derive(Debug, Clone)]
-pub struct MatchedRoute(pub std::sync::Arc<str>);
+pub struct MatchedRoute(pub std::sync::Arc<crate::telemetry::metrics::RouteMeter>);
 
 impl Gateway {
     /// Builds every endpoint's pipeline, with the modifiers its plugins

@@ -115,8 +115,8 @@ pub struct BackendCall {
     response_hooks: ModifierChain,
     /// Those told how each call went.
     result_hooks: ModifierChain,
-    /// The backend stage's metric attributes, when it is measured.
-    stage: Option<Vec<opentelemetry::KeyValue>>,
+    /// The backend stage's meter, when it is measured.
+    stage: Option<crate::telemetry::metrics::StageMeter>,
     /// The backend stage's span, when it is traced.
     trace: Option<crate::telemetry::traces::StageTrace>,
     /// The span of each HTTP exchange, when those are traced.
@@ -250,7 +250,9 @@ impl BackendCall {
             request_hooks: modifiers.declaring(Hooks::REQUEST),
             response_hooks: modifiers.declaring(Hooks::RESPONSE),
             result_hooks: modifiers.declaring(Hooks::BACKEND_RESULT),
-            stage: observed.filter(|s| s.backend).map(&metric_attributes),
+            stage: observed
+                .filter(|s| s.backend)
+                .map(|s| crate::telemetry::metrics::StageMeter::new(metric_attributes(s))),
             stats: service.stats.as_ref().filter(|s| s.backend).map(|_| {
                 crate::telemetry::stats::registry::registry().layer(
                     "backend",
@@ -598,7 +600,7 @@ impl BackendCall {
         let mut report = CallReport::start(
             &self.result_hooks,
             outgoing.context.as_deref(),
-            self.stage.as_deref(),
+            self.stage.as_ref(),
             self.trace.as_ref(),
             self.stats.as_ref(),
         );

@@ -15,8 +15,8 @@ use crate::{
 /// One backend call being watched.
 pub struct CallReport<'a> {
     hooks: &'a ModifierChain,
-    /// The backend stage's metric attributes, when it is measured.
-    stage: Option<&'a [opentelemetry::KeyValue]>,
+    /// The backend stage's meter, when it is measured.
+    stage: Option<&'a crate::telemetry::metrics::StageMeter>,
     /// The backend stage's span, when it is traced.
     span: Option<opentelemetry::Context>,
     /// `telemetry/metrics`' backend layer, when it is kept.
@@ -38,7 +38,7 @@ impl<'a> CallReport<'a> {
     pub fn start(
         hooks: &'a ModifierChain,
         context: Option<&RequestContext>,
-        stage: Option<&'a [opentelemetry::KeyValue]>,
+        stage: Option<&'a crate::telemetry::metrics::StageMeter>,
         trace: Option<&crate::telemetry::traces::StageTrace>,
         stats: Option<&'a crate::telemetry::stats::registry::LayerStats>,
     ) -> Option<Self> {

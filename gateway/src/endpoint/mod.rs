@@ -92,9 +92,9 @@ pub struct Endpoint {
     /// The endpoint path as configured, for logs.
     pub path: String,
     /// The same, for the metrics' `http.route`, when requests are measured.
-    pub route: Option<std::sync::Arc<str>>,
+    pub route: Option<std::sync::Arc<crate::telemetry::metrics::RouteMeter>>,
     /// The proxy stage's metric attributes, when it is measured.
-    proxy_stage: Option<Vec<opentelemetry::KeyValue>>,
+    proxy_stage: Option<crate::telemetry::metrics::StageMeter>,
     /// The shadow backends (`proxy.shadow`), when it has some.
     shadow: Option<shadow::Shadow>,
     /// The proxy stage's span, when it is traced.
@@ -218,7 +218,12 @@ impl Endpoint {
             shadow,
             path: endpoint.endpoint.clone(),
             proxy_stage: observed.filter(|s| s.proxy).map(|s| {
-                crate::telemetry::metrics::proxy_attributes(&endpoint.endpoint, &s.proxy_attributes)
+                crate::telemetry::metrics::StageMeter::new(
+                    crate::telemetry::metrics::proxy_attributes(
+                        &endpoint.endpoint,
+                        &s.proxy_attributes,
+                    ),
+                )
             }),
             proxy_trace: observed.filter(|s| s.proxy_traces).map(|s| {
                 crate::telemetry::traces::StageTrace::proxy(
@@ -239,7 +244,7 @@ impl Endpoint {
                 .map(|_| crate::telemetry::stats::registry::registry().layer("pipe", &route)),
             route: service
                 .measure_requests
-                .then(|| std::sync::Arc::from(route.as_str())),
+                .then(|| std::sync::Arc::new(crate::telemetry::metrics::RouteMeter::new(&route))),
             request: RequestPhase::new(
                 endpoint,
                 modifiers.declaring(Hooks::REQUEST),
@@ -413,10 +418,10 @@ impl Endpoint {
                 started.elapsed(),
             );
         }
-        if let (Some(fixed), Some(started)) = (&self.proxy_stage, proxy_started) {
+        if let (Some(meter), Some(started)) = (&self.proxy_stage, proxy_started) {
             crate::telemetry::metrics::record_stage(
                 crate::telemetry::metrics::Stage::Proxy,
-                fixed,
+                meter,
                 started.elapsed(),
                 crate::telemetry::metrics::StageOutcome {
                     error: collected.as_ref().map_or(true, |c| c.errored()),

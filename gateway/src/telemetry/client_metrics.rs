@@ -8,14 +8,20 @@
 //! read, `http.client.response.read.size`, `.size-hist`, `.time`,
 //! `.time-hist`.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
 
 use opentelemetry::{
-    metrics::{Counter, Histogram, Meter},
+    metrics::{BoundCounter, BoundHistogram, Counter, Histogram, Meter},
     KeyValue,
 };
 
-use super::metrics::{installed, SIZE_BUCKETS, TIME_BUCKETS};
+use super::{
+    bound::{Bindings, Held},
+    metrics::{installed, SIZE_BUCKETS, TIME_BUCKETS},
+};
 
 /// The instruments, made once with the metrics.
 pub struct ClientInstruments {
@@ -80,8 +86,9 @@ impl ClientInstruments {
     }
 }
 
-/// One backend's client metrics, as configured once.
-#[derive(Debug, Clone)]
+/// One backend's client metrics, as configured once, and its instruments
+/// bound as they are first used.
+#[derive(Debug)]
 pub struct ClientMeter {
     /// The backend stage's fixed attributes (see
     /// [`super::metrics::backend_attributes`]).
@@ -96,6 +103,10 @@ pub struct ClientMeter {
     /// The endpoint's timeout: an exchange dropped past it timed out, one
     /// dropped before was canceled (a faster twin won, the client left).
     timeout: Duration,
+    /// The exchanges' instruments, by method, host and port, then status.
+    peers: Bindings<PeerKey, Peer>,
+    /// The body's instruments, read whole (`false`) or failed (`true`).
+    reads: Bindings<bool, BoundRead>,
 }
 
 impl ClientMeter {
@@ -121,6 +132,9 @@ impl ClientMeter {
             round_trip,
             read_payload,
             timeout,
+            // A backend's hosts, each with the methods it is called with.
+            peers: Bindings::new(8),
+            reads: Bindings::new(2),
         }
     }
 
@@ -135,15 +149,40 @@ impl ClientMeter {
         if !self.round_trip {
             return None;
         }
-        installed()?.client()?;
+        let instruments = installed()?.client()?;
+        let host = uri.host().unwrap_or("");
+        // krakend-otel's `requestServerAndPort` keeps 80 when the URL
+        // names a port and writes 0 when it does not (its parse check is
+        // inverted); dashboards see these values, so Sepia's match.
+        let port = if uri.port_u16().is_some() { 80 } else { 0 };
+        let peer = self.peers.get(
+            |k| k.method == method && k.host == host && k.port == port,
+            || {
+                let mut attributes = Vec::with_capacity(self.exchange.len() + 4);
+                attributes.extend(self.exchange.iter().cloned());
+                attributes.push(KeyValue::new(
+                    "http.request.method",
+                    method.as_str().to_owned(),
+                ));
+                attributes.push(KeyValue::new("server.address", host.to_owned()));
+                attributes.push(KeyValue::new("server.port", port));
+                let key = PeerKey {
+                    method: method.clone(),
+                    host: host.to_owned(),
+                    port,
+                };
+                let peer = Peer {
+                    attributes,
+                    statuses: Bindings::new(8),
+                };
+                (key, peer)
+            },
+        );
         Some(Exchange {
-            meter: self,
-            method: method.clone(),
-            host: uri.host().unwrap_or("").to_owned(),
-            // krakend-otel's `requestServerAndPort` keeps 80 when the URL
-            // names a port and writes 0 when it does not (its parse check
-            // is inverted); dashboards see these values, so Sepia's match.
-            port: if uri.port_u16().is_some() { 80 } else { 0 },
+            instruments,
+            timeout: self.timeout,
+            head: *method == http::Method::HEAD,
+            peer,
             body_size: u64::try_from(body_size).unwrap_or(u64::MAX),
             started: Instant::now(),
             done: false,
@@ -156,11 +195,51 @@ impl ClientMeter {
         if !self.read_payload {
             return None;
         }
-        installed()?.client()?;
         Some(Read {
             meter: self,
+            instruments: installed()?.client()?,
             started: Instant::now(),
         })
+    }
+}
+
+/// The attributes of an exchange that vary but its status.
+#[derive(Debug)]
+struct PeerKey {
+    method: http::Method,
+    host: String,
+    port: i64,
+}
+
+/// The attributes of one method, host and port, and the instruments bound
+/// to them for each status.
+struct Peer {
+    attributes: Vec<KeyValue>,
+    statuses: Bindings<u16, BoundExchange>,
+}
+
+/// The instruments of the exchanges that ended with one status. Those
+/// that not every exchange records are bound when first recorded, so that
+/// no series KrakenD would not export appears.
+struct BoundExchange {
+    attributes: Vec<KeyValue>,
+    started: BoundCounter<u64>,
+    request_size: BoundCounter<u64>,
+    duration: BoundHistogram<f64>,
+    response_size: OnceLock<BoundHistogram<u64>>,
+    no_length: OnceLock<BoundCounter<u64>>,
+}
+
+impl BoundExchange {
+    fn new(instruments: &ClientInstruments, attributes: Vec<KeyValue>) -> Self {
+        Self {
+            started: instruments.started.bind(&attributes),
+            request_size: instruments.request_size.bind(&attributes),
+            duration: instruments.duration.bind(&attributes),
+            response_size: OnceLock::new(),
+            no_length: OnceLock::new(),
+            attributes,
+        }
     }
 }
 
@@ -175,10 +254,10 @@ pub enum ExchangeEnd {
 /// One exchange being measured; measured as canceled or timed out when
 /// dropped before it ends.
 pub struct Exchange<'a> {
-    meter: &'a ClientMeter,
-    method: http::Method,
-    host: String,
-    port: i64,
+    instruments: &'static ClientInstruments,
+    timeout: Duration,
+    head: bool,
+    peer: Held<'a, Peer>,
     body_size: u64,
     started: Instant,
     done: bool,
@@ -192,45 +271,49 @@ impl Exchange<'_> {
     }
 
     fn record(&mut self, end: Option<ExchangeEnd>) {
-        let Some(instruments) = installed().and_then(|m| m.client()) else {
-            return;
-        };
+        let instruments = self.instruments;
         let latency = self.started.elapsed();
         let status = match &end {
-            Some(ExchangeEnd::Answered { status, .. }) => i64::from(*status),
+            Some(ExchangeEnd::Answered { status, .. }) => *status,
             _ => 0,
         };
-        let mut attributes = Vec::with_capacity(self.meter.exchange.len() + 4);
-        attributes.extend(self.meter.exchange.iter().cloned());
-        attributes.push(KeyValue::new(
-            "http.request.method",
-            self.method.as_str().to_owned(),
-        ));
-        attributes.push(KeyValue::new(
-            "server.address",
-            std::mem::take(&mut self.host),
-        ));
-        attributes.push(KeyValue::new("server.port", self.port));
-        attributes.push(KeyValue::new("http.response.status_code", status));
-        instruments.started.add(1, &attributes);
-        instruments.request_size.add(self.body_size, &attributes);
+        let peer = &*self.peer;
+        let bound = peer.statuses.get(
+            |k| *k == status,
+            || {
+                let mut attributes = Vec::with_capacity(peer.attributes.len() + 1);
+                attributes.extend(peer.attributes.iter().cloned());
+                attributes.push(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status),
+                ));
+                (status, BoundExchange::new(instruments, attributes))
+            },
+        );
+        let attributes = &bound.attributes;
+        bound.started.add(1);
+        bound.request_size.add(self.body_size);
         match &end {
-            None if latency >= self.meter.timeout => {
-                instruments.timed_out.add(1, &attributes);
-                instruments.failed.add(1, &attributes);
+            None if latency >= self.timeout => {
+                instruments.timed_out.add(1, attributes);
+                instruments.failed.add(1, attributes);
             }
-            None => instruments.canceled.add(1, &attributes),
-            Some(ExchangeEnd::Failed) => instruments.failed.add(1, &attributes),
+            None => instruments.canceled.add(1, attributes),
+            Some(ExchangeEnd::Failed) => instruments.failed.add(1, attributes),
             Some(ExchangeEnd::Answered { .. }) => {}
         }
-        instruments
-            .duration
-            .record(latency.as_secs_f64(), &attributes);
+        bound.duration.record(latency.as_secs_f64());
         if let Some(ExchangeEnd::Answered { length, .. }) = end {
-            if self.method != http::Method::HEAD {
+            if !self.head {
                 match length {
-                    Some(length) => instruments.response_size.record(length, &attributes),
-                    None => instruments.no_length.add(1, &attributes),
+                    Some(length) => bound
+                        .response_size
+                        .get_or_init(|| instruments.response_size.bind(attributes))
+                        .record(length),
+                    None => bound
+                        .no_length
+                        .get_or_init(|| instruments.no_length.bind(attributes))
+                        .add(1),
                 }
             }
         }
@@ -245,9 +328,19 @@ impl Drop for Exchange<'_> {
     }
 }
 
+/// The body instruments of one outcome, all bound at once: each reading
+/// records them all.
+struct BoundRead {
+    size: BoundCounter<u64>,
+    size_hist: BoundHistogram<u64>,
+    time: BoundCounter<f64>,
+    time_hist: BoundHistogram<f64>,
+}
+
 /// The reading of one body being measured.
 pub struct Read<'a> {
     meter: &'a ClientMeter,
+    instruments: &'static ClientInstruments,
     started: Instant,
 }
 
@@ -256,21 +349,27 @@ impl Read<'_> {
     /// reading failed; krakend-otel then adds `error=true` (its `.errors`
     /// counter is made but never counted, so it is not exported).
     pub fn finish(self, size: u64, failed: bool) {
-        let Some(instruments) = installed().and_then(|m| m.client()) else {
-            return;
-        };
         let seconds = self.started.elapsed().as_secs_f64();
-        let mut with_error;
-        let attributes = if failed {
-            with_error = self.meter.fixed.clone();
-            with_error.push(KeyValue::new("error", "true"));
-            &with_error
-        } else {
-            &self.meter.fixed
-        };
-        instruments.read_size.add(size, attributes);
-        instruments.read_size_hist.record(size, attributes);
-        instruments.read_time.add(seconds, attributes);
-        instruments.read_time_hist.record(seconds, attributes);
+        let instruments = self.instruments;
+        let bound = self.meter.reads.get(
+            |k| *k == failed,
+            || {
+                let mut attributes = self.meter.fixed.clone();
+                if failed {
+                    attributes.push(KeyValue::new("error", "true"));
+                }
+                let bound = BoundRead {
+                    size: instruments.read_size.bind(&attributes),
+                    size_hist: instruments.read_size_hist.bind(&attributes),
+                    time: instruments.read_time.bind(&attributes),
+                    time_hist: instruments.read_time_hist.bind(&attributes),
+                };
+                (failed, bound)
+            },
+        );
+        bound.size.add(size);
+        bound.size_hist.record(size);
+        bound.time.add(seconds);
+        bound.time_hist.record(seconds);
     }
 }

@@ -11,13 +11,13 @@ use std::{
 };
 
 use opentelemetry::{
-    metrics::{Histogram, MeterProvider as _},
+    metrics::{BoundHistogram, Histogram, MeterProvider as _},
     KeyValue,
 };
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus::{Encoder as _, TextEncoder};
 
-use super::settings::OtelSettings;
+use super::{bound::Bindings, settings::OtelSettings};
 
 /// krakend-otel's meter name (`otel_scope_name`).
 const METER: &str = "io.krakend.krakend-otel";
@@ -47,6 +47,44 @@ pub fn route_of(endpoint: &str) -> String {
         out.push(':');
         out.push_str(name);
     })
+}
+
+/// An endpoint's `http.route` (see [`route_of`]) and the server
+/// instruments bound to it, one set a method, scheme and status.
+#[derive(Debug)]
+pub struct RouteMeter {
+    name: Arc<str>,
+    bound: Bindings<ServerKey, ServerBound>,
+}
+
+impl RouteMeter {
+    /// The meter of an endpoint whose route is `route` (see [`route_of`]).
+    pub fn new(route: &str) -> Self {
+        Self {
+            name: Arc::from(route),
+            // An endpoint answers with a handful of statuses; any beyond
+            // are measured unbound.
+            bound: Bindings::new(16),
+        }
+    }
+
+    /// The route, as `http.route` says it.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+}
+
+/// The attributes of a served request that are not its route's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ServerKey {
+    method: &'static str,
+    over_tls: bool,
+    status: u16,
+}
+
+struct ServerBound {
+    duration: BoundHistogram<f64>,
+    size: BoundHistogram<u64>,
 }
 
 /// krakend-otel's route of an answer no endpoint gave: `404 Not Found`.
@@ -143,26 +181,60 @@ pub fn lowercase_params(route: &str) -> String {
         .join("/")
 }
 
+/// One stage's fixed attributes (see [`proxy_attributes`] and
+/// [`backend_attributes`]) and its duration histogram bound to them, one
+/// for each outcome.
+#[derive(Debug)]
+pub struct StageMeter {
+    fixed: Vec<KeyValue>,
+    bound: Bindings<u8, BoundHistogram<f64>>,
+}
+
+impl StageMeter {
+    pub fn new(fixed: Vec<KeyValue>) -> Self {
+        Self {
+            fixed,
+            // Every outcome: three flags.
+            bound: Bindings::new(8),
+        }
+    }
+}
+
+impl StageOutcome {
+    fn key(self) -> u8 {
+        u8::from(self.error) | u8::from(self.canceled) << 1 | u8::from(self.complete) << 2
+    }
+}
+
 /// Records a stage's duration, once the metrics are installed.
-pub fn record_stage(stage: Stage, fixed: &[KeyValue], latency: Duration, outcome: StageOutcome) {
+pub fn record_stage(stage: Stage, meter: &StageMeter, latency: Duration, outcome: StageOutcome) {
     let Some(metrics) = installed() else { return };
     let histogram = match stage {
         Stage::Proxy => metrics.proxy.as_ref(),
         Stage::Backend => metrics.backend.as_ref(),
     };
     let Some(histogram) = histogram else { return };
-    let mut attributes = Vec::with_capacity(fixed.len() + 3);
-    attributes.extend(fixed.iter().cloned());
-    attributes.push(KeyValue::new("error", outcome.error));
-    attributes.push(KeyValue::new("canceled", outcome.canceled));
-    attributes.push(KeyValue::new("complete", outcome.complete));
-    histogram.record(latency.as_secs_f64(), &attributes);
+    let key = outcome.key();
+    let bound = meter.bound.get(
+        |k| *k == key,
+        || {
+            let mut attributes = Vec::with_capacity(meter.fixed.len() + 3);
+            attributes.extend(meter.fixed.iter().cloned());
+            attributes.push(KeyValue::new("error", outcome.error));
+            attributes.push(KeyValue::new("canceled", outcome.canceled));
+            attributes.push(KeyValue::new("complete", outcome.complete));
+            (key, histogram.bind(&attributes))
+        },
+    );
+    bound.record(latency.as_secs_f64());
 }
 
 struct ServerInstruments {
     duration: Histogram<f64>,
     size: Histogram<u64>,
     fixed: Vec<KeyValue>,
+    /// Bound for answers no endpoint gave, whose route is their status.
+    unrouted: Bindings<ServerKey, ServerBound>,
 }
 
 static METRICS: OnceLock<GatewayMetrics> = OnceLock::new();
@@ -210,6 +282,7 @@ pub fn install(
             .iter()
             .map(|(k, v)| shared(k, v))
             .collect(),
+        unrouted: Bindings::new(32),
     });
     let stage = |on: bool, name: &'static str| {
         on.then(|| {
@@ -249,42 +322,61 @@ impl GatewayMetrics {
         self.server.is_some()
     }
 
-    /// Records one served request; `route` is its endpoint's (see
-    /// [`route_of`]), `None` for an answer no endpoint gave, which
-    /// krakend-otel names by its status (`404 Not Found`).
+    /// Records one served request; `route` is its endpoint's, `None` for
+    /// an answer no endpoint gave, which krakend-otel names by its status
+    /// (`404 Not Found`).
     pub fn record_request(
         &self,
         method: &http::Method,
         over_tls: bool,
-        route: Option<Arc<str>>,
+        route: Option<&RouteMeter>,
         status: u16,
         latency: Duration,
         size: u64,
     ) {
         let Some(server) = &self.server else { return };
-        let method = METHODS
-            .iter()
-            .find(|m| **m == method.as_str())
-            .copied()
-            .unwrap_or("_OTHER");
-        let mut attributes = Vec::with_capacity(server.fixed.len() + 4);
-        attributes.extend(server.fixed.iter().cloned());
-        attributes.push(KeyValue::new("http.request.method", method));
-        attributes.push(KeyValue::new(
-            "url.scheme",
-            if over_tls { "https" } else { "http" },
-        ));
-        let route: opentelemetry::Value = match route {
-            Some(route) => route.into(),
-            None => status_route(status).into(),
+        let key = ServerKey {
+            method: METHODS
+                .iter()
+                .find(|m| **m == method.as_str())
+                .copied()
+                .unwrap_or("_OTHER"),
+            over_tls,
+            status,
         };
-        attributes.push(KeyValue::new("http.route", route));
-        attributes.push(KeyValue::new(
-            "http.response.status_code",
-            i64::from(status),
-        ));
-        server.duration.record(latency.as_secs_f64(), &attributes);
-        server.size.record(size, &attributes);
+        let attributes = || {
+            let mut attributes = Vec::with_capacity(server.fixed.len() + 4);
+            attributes.extend(server.fixed.iter().cloned());
+            attributes.push(KeyValue::new("http.request.method", key.method));
+            attributes.push(KeyValue::new(
+                "url.scheme",
+                if over_tls { "https" } else { "http" },
+            ));
+            let route: opentelemetry::Value = match route {
+                Some(route) => route.name.clone().into(),
+                None => status_route(status).into(),
+            };
+            attributes.push(KeyValue::new("http.route", route));
+            attributes.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+            attributes
+        };
+        let bindings = route.map_or(&server.unrouted, |r| &r.bound);
+        let bound = bindings.get(
+            |k| *k == key,
+            || {
+                let attributes = attributes();
+                let bound = ServerBound {
+                    duration: server.duration.bind(&attributes),
+                    size: server.size.bind(&attributes),
+                };
+                (key, bound)
+            },
+        );
+        bound.duration.record(latency.as_secs_f64());
+        bound.size.record(size);
     }
 
     /// The metrics in Prometheus's text format.
@@ -314,7 +406,7 @@ mod tests {
         metrics.record_request(
             &http::Method::GET,
             false,
-            Some(Arc::from(route_of("/items/{id}"))),
+            Some(&RouteMeter::new(&route_of("/items/{id}"))),
             200,
             Duration::from_millis(30),
             700,
@@ -352,7 +444,13 @@ mod tests {
         assert_eq!(route_of("/plain"), "/plain");
         record_stage(
             Stage::Backend,
-            &backend_attributes("GET", "/users/{userId}", "/u/{userId}", "GET", &[]),
+            &StageMeter::new(backend_attributes(
+                "GET",
+                "/users/{userId}",
+                "/u/{userId}",
+                "GET",
+                &[],
+            )),
             Duration::from_millis(5),
             StageOutcome {
                 error: false,
@@ -375,5 +473,32 @@ mod tests {
         }
         assert!(text.contains("http_server_response_size_bucket"), "{text}");
         assert!(text.contains("service_name=\"shop\""), "{text}");
+
+        // More statuses on one route than it binds: each still counted
+        // once, the ones beyond its slots through a binding made for the
+        // one measurement.
+        let route = RouteMeter::new("/statuses");
+        for round in 0..2 {
+            for status in 200..240 {
+                metrics.record_request(
+                    &http::Method::GET,
+                    false,
+                    Some(&route),
+                    status,
+                    Duration::from_millis(1),
+                    1,
+                );
+            }
+            let text = String::from_utf8(metrics.encode()).unwrap();
+            let counts: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    l.starts_with("http_server_duration_count{") && l.contains("\"/statuses\"")
+                })
+                .collect();
+            assert_eq!(counts.len(), 40, "{text}");
+            let expected = format!(" {}", round + 1);
+            assert!(counts.iter().all(|l| l.ends_with(&expected)), "{counts:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! on listeners of their own and pushed to OTLP collectors, and the traces
 //! of each request, pushed to OTLP collectors.
 
+mod bound;
 pub mod client_metrics;
 pub mod metrics;
 pub mod otlp;
