@@ -208,6 +208,7 @@ where
                     route().map(|r| r.name().clone()),
                     response.status().as_u16(),
                     crate::body::known_size(&response).unwrap_or(0),
+                    response.headers(),
                 );
             }
             if let Some((metrics, started, method)) = measured {

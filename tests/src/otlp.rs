@@ -51,6 +51,33 @@ impl ReceivedSpan {
         attribute(&self.span.attributes, key)
     }
 
+    /// A list of strings the span holds under `key` (a header's values,
+    /// as `report_headers` records them).
+    pub fn strings(&self, key: &str) -> Option<Vec<String>> {
+        let value = self.span.attributes.iter().find(|kv| kv.key == key)?;
+        match value.value.as_ref()?.value.as_ref()? {
+            AnyValue::ArrayValue(array) => array
+                .values
+                .iter()
+                .map(|v| match v.value.as_ref()? {
+                    AnyValue::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+
+    /// The keys of its attributes that start with `prefix`.
+    pub fn keys_starting(&self, prefix: &str) -> Vec<String> {
+        self.span
+            .attributes
+            .iter()
+            .filter(|kv| kv.key.starts_with(prefix))
+            .map(|kv| kv.key.clone())
+            .collect()
+    }
+
     /// The span's id, as lowercase hex (as a `traceparent` writes it).
     pub fn span_id(&self) -> String {
         hex(&self.span.span_id)

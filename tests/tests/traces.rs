@@ -185,6 +185,139 @@ async fn a_requests_spans_reach_an_otlp_http_collector_as_krakend_otel_makes_the
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn report_headers_puts_each_layers_headers_on_its_spans_but_those_skipped() {
+    let collector = TestCollector::start().await;
+    let backend = TestBackend::always(
+        Reply::json(200, r#"{"stock":3}"#)
+            .with_header("X-Backend", "b1")
+            .with_header("X-Secret", "s"),
+    )
+    .await;
+    let (host, port) = collector.http_endpoint();
+    let sepia = Sepia::start_with(
+        json!({"version": 3,
+        "extra_config": {"telemetry/opentelemetry": {
+            "exporters": {"otlp": [{"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}]},
+            "layers": {
+                "global": {"report_headers": true, "skip_headers": ["authorization"]},
+                "proxy": {"report_headers": true},
+                "backend": {"traces": {"round_trip": true, "report_headers": true, "skip_headers": ["X-SECRET"]}}
+            }
+        }},
+        "endpoints": [{"endpoint": "/items/{id}", "input_headers": ["X-Tenant", "Authorization"],
+                       "backend": [{"host": [backend.url()], "url_pattern": "/stock/{id}"}]}]}),
+        &[],
+        QUICK_EXPORT,
+    )
+    .await;
+    let answer = request(
+        Method::GET,
+        &sepia.url("/items/7"),
+        &[
+            ("X-Tenant", "t1"),
+            ("Authorization", "Bearer x"),
+            ("X-Other", "o"),
+        ],
+        b"",
+        false,
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        collector
+            .wait_for(Duration::from_secs(15), |spans| spans.len() >= 4)
+            .await,
+        "{:#?}",
+        collector.spans()
+    );
+    let spans = collector.spans();
+    let header = |span: &ReceivedSpan, key: &str| span.strings(key);
+    let one_value = |v: &str| Some(vec![v.to_owned()]);
+
+    // The server span: every header the client sent but the skipped one
+    // (and Host, which Go keeps out of a request's headers), and the
+    // answer's headers.
+    let server = one(&spans, "global");
+    assert_eq!(
+        header(server, "http.request.header.x-tenant"),
+        one_value("t1")
+    );
+    assert_eq!(
+        header(server, "http.request.header.x-other"),
+        one_value("o")
+    );
+    let requested = server.keys_starting("http.request.header.");
+    assert!(
+        !requested
+            .iter()
+            .any(|k| k.ends_with(".authorization") || k.ends_with(".host")),
+        "{requested:?}"
+    );
+    assert_eq!(
+        header(server, "http.response.header.content-type"),
+        one_value("application/json; charset=utf-8")
+    );
+
+    // The stages get the request as input_headers lets it through; the
+    // proxy layer skips nothing.
+    let proxy = one(&spans, "proxy");
+    assert_eq!(
+        header(proxy, "http.request.header.authorization"),
+        one_value("Bearer x")
+    );
+    assert_eq!(header(proxy, "http.request.header.x-other"), None);
+    let stage = one(&spans, "backend");
+    assert_eq!(
+        header(stage, "http.request.header.x-tenant"),
+        one_value("t1")
+    );
+
+    // The exchange: what was sent but what Go's transport adds itself,
+    // and what the backend answered but the skipped header.
+    let exchange = one(&spans, "backend-request");
+    assert_eq!(
+        header(exchange, "http.request.header.x-tenant"),
+        one_value("t1")
+    );
+    let sent = exchange.keys_starting("http.request.header.");
+    assert!(
+        !sent.iter().any(|k| k.ends_with(".accept-encoding")
+            || k.ends_with(".content-length")
+            || k.ends_with(".traceparent")),
+        "{sent:?}"
+    );
+    assert_eq!(
+        header(exchange, "http.response.header.x-backend"),
+        one_value("b1")
+    );
+    assert_eq!(header(exchange, "http.response.header.x-secret"), None);
+
+    // Without report_headers, no span holds a header.
+    let quiet = Sepia::start_with(
+        config(
+            json!({"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}),
+            &backend,
+        ),
+        &[],
+        QUICK_EXPORT,
+    )
+    .await;
+    assert_eq!(get(&quiet.url("/items/8")).await.status, 200);
+    assert!(
+        collector
+            .wait_for(Duration::from_secs(15), |spans| spans.len() >= 9)
+            .await
+    );
+    for span in collector.spans().iter().skip(spans.len()) {
+        assert!(
+            span.keys_starting("http.request.header.").is_empty()
+                && span.keys_starting("http.response.header.").is_empty(),
+            "{span:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn spans_and_metrics_reach_an_otlp_grpc_collector() {
     let collector = TestCollector::start().await;
     let backend = TestBackend::always(Reply::json(200, r#"{"stock":3}"#)).await;

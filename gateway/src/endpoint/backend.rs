@@ -235,6 +235,7 @@ impl BackendCall {
                     &endpoint.endpoint,
                     method_of(endpoint.method).as_str(),
                     &s.backend_trace_attributes,
+                    s.backend_headers.as_ref(),
                 )
             });
         let metric_attributes = |s: &crate::telemetry::settings::StageSettings| {
@@ -399,10 +400,21 @@ impl BackendCall {
                 url: url.clone(),
                 cause,
             })?;
+            // Go's request holds neither its framing nor the gzip its
+            // transport asks for in its headers.
+            let added = [
+                header::CONTENT_LENGTH,
+                header::TRANSFER_ENCODING,
+                if gzip {
+                    header::ACCEPT_ENCODING
+                } else {
+                    header::CONTENT_LENGTH
+                },
+            ];
             let span = self
                 .client_trace
                 .as_ref()
-                .and_then(|t| t.start(&method, &url, &mut hop_headers, body.len()));
+                .and_then(|t| t.start(&method, &url, &mut hop_headers, &added, body.len()));
             let measured = self
                 .client_meter
                 .as_ref()
@@ -602,6 +614,7 @@ impl BackendCall {
             outgoing.context.as_deref(),
             self.stage.as_ref(),
             self.trace.as_ref(),
+            &outgoing.headers,
             self.stats.as_ref(),
         );
         let span = report.as_ref().and_then(CallReport::span);
@@ -884,7 +897,7 @@ fn observe_exchange(
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse().ok());
             if let Some(span) = span {
-                span.answered(status, length);
+                span.answered(status, length, response.headers());
             }
             if let Some(measured) = measured {
                 measured.finish(ExchangeEnd::Answered { status, length });

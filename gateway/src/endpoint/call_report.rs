@@ -32,7 +32,8 @@ pub struct CallReport<'a> {
 }
 
 impl<'a> CallReport<'a> {
-    /// Starts watching a call (and its span, under the current context);
+    /// Starts watching a call (and its span, under the current context,
+    /// given the request's headers as the stage gets them);
     /// `None` (and no copy, no clock read) when no hook wants the result
     /// and the stage is neither measured, traced nor counted.
     pub fn start(
@@ -40,9 +41,10 @@ impl<'a> CallReport<'a> {
         context: Option<&RequestContext>,
         stage: Option<&'a crate::telemetry::metrics::StageMeter>,
         trace: Option<&crate::telemetry::traces::StageTrace>,
+        request_headers: &http::HeaderMap,
         stats: Option<&'a crate::telemetry::stats::registry::LayerStats>,
     ) -> Option<Self> {
-        let span = trace.and_then(|t| t.start());
+        let span = trace.and_then(|t| t.start(request_headers));
         (!hooks.is_empty() || stage.is_some() || span.is_some() || stats.is_some()).then(|| Self {
             hooks,
             stage,

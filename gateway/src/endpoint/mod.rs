@@ -230,6 +230,7 @@ impl Endpoint {
                     &endpoint.endpoint,
                     method_of(endpoint.method).as_str(),
                     &s.proxy_trace_attributes,
+                    s.proxy_headers.as_ref(),
                 )
             }),
             router_stats: service
@@ -378,7 +379,10 @@ impl Endpoint {
         );
         let proxy_started =
             (self.proxy_stage.is_some() || self.pipe_stats.is_some()).then(std::time::Instant::now);
-        let proxy_span = self.proxy_trace.as_ref().and_then(|t| t.start());
+        let proxy_span = self
+            .proxy_trace
+            .as_ref()
+            .and_then(|t| t.start(&outgoing.headers));
         let backends = async {
             if self.strategy.bounds_itself() {
                 backends.await

@@ -52,6 +52,26 @@ pub struct TraceSettings {
     pub global: bool,
     /// `layers.global.traces_static_attributes`.
     pub global_attributes: Vec<(String, String)>,
+    /// `layers.global.report_headers`: the server span records the
+    /// request's and the answer's headers.
+    pub global_headers: Option<HeaderReport>,
+}
+
+/// A layer's `report_headers` and `skip_headers`: its spans record each
+/// header as `http.request.header.<name>` (and `http.response.header.`),
+/// but those skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeaderReport {
+    /// `skip_headers`, lower case (Go compares them canonicalised, so
+    /// case does not matter).
+    pub skip: Vec<String>,
+}
+
+impl HeaderReport {
+    /// Whether `name` (lower case, as `http` names headers) is recorded.
+    pub fn records(&self, name: &str) -> bool {
+        !self.skip.iter().any(|s| s == name)
+    }
 }
 
 /// What Sepia does of the namespace.
@@ -119,6 +139,12 @@ pub struct StageSettings {
     pub backend_round_trip: bool,
     /// `layers.backend.traces.static_attributes`.
     pub backend_trace_attributes: Vec<(String, String)>,
+    /// `layers.proxy.report_headers`: the proxy stage's spans record the
+    /// request's headers.
+    pub proxy_headers: Option<HeaderReport>,
+    /// `layers.backend.traces.report_headers`: the backend stage's and
+    /// the client's spans record the headers.
+    pub backend_headers: Option<HeaderReport>,
     /// `skip_paths`: endpoints (and request paths) neither measured nor
     /// traced; krakend-otel's defaults unless the list is given.
     pub skip_paths: Vec<String>,
@@ -359,6 +385,7 @@ impl OtelSettings {
             propagation: true,
             global: traced,
             global_attributes: Vec::new(),
+            global_headers: None,
         };
         let mut stages = StageSettings {
             proxy: true,
@@ -372,6 +399,8 @@ impl OtelSettings {
             backend_traces: traced,
             backend_round_trip: traced,
             backend_trace_attributes: Vec::new(),
+            proxy_headers: None,
+            backend_headers: None,
             skip_paths,
         };
         if let Some(layers) = map.get("layers") {
@@ -389,7 +418,7 @@ impl OtelSettings {
                     global.get("traces_static_attributes"),
                     "layers.global.traces_static_attributes",
                 )?;
-                report_headers_warning(global, "layers.global", &mut warnings);
+                traces.global_headers = header_report(global, "layers.global")?.filter(|_| traced);
             }
             if let Some(proxy) = layers.get("proxy") {
                 let proxy = object(proxy, "layers.proxy")?;
@@ -403,7 +432,7 @@ impl OtelSettings {
                     proxy.get("traces_static_attributes"),
                     "layers.proxy.traces_static_attributes",
                 )?;
-                report_headers_warning(proxy, "layers.proxy", &mut warnings);
+                stages.proxy_headers = header_report(proxy, "layers.proxy")?.filter(|_| traced);
             }
             if let Some(backend) = layers.get("backend") {
                 let backend = object(backend, "layers.backend")?;
@@ -435,7 +464,7 @@ impl OtelSettings {
                         backend_traces.get("static_attributes"),
                         "layers.backend.traces.static_attributes",
                     )?;
-                    report_headers_warning(backend_traces, at, &mut warnings);
+                    stages.backend_headers = header_report(backend_traces, at)?.filter(|_| traced);
                     if flag(backend_traces, "detailed_connection") {
                         warnings.push(format!(
                             "{}: the client span's connection details are not recorded yet",
@@ -462,13 +491,28 @@ impl OtelSettings {
     }
 }
 
-fn report_headers_warning(layer: &Map<String, Value>, at: &str, warnings: &mut Vec<String>) {
-    if flag(layer, "report_headers") {
-        warnings.push(format!(
-            "{}: headers are not recorded on spans yet",
-            path(&format!("{at}.report_headers"))
-        ));
-    }
+/// A layer's `report_headers` and `skip_headers`; `skip_headers` is
+/// checked even when headers are not reported, as Go's JSON reads it.
+fn header_report(layer: &Map<String, Value>, at: &str) -> Result<Option<HeaderReport>, String> {
+    let invalid = || {
+        format!(
+            "{}: must be a list of header names",
+            path(&format!("{at}.skip_headers"))
+        )
+    };
+    let skip = match layer.get("skip_headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(names)) => names
+            .iter()
+            .map(|name| {
+                name.as_str()
+                    .map(str::to_ascii_lowercase)
+                    .ok_or_else(invalid)
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(invalid()),
+    };
+    Ok(flag(layer, "report_headers").then_some(HeaderReport { skip }))
 }
 
 #[cfg(test)]
@@ -576,5 +620,47 @@ mod tests {
         assert!(settings(json!({"exporters": {"otlp": [{"host": "a b"}]}}))
             .unwrap_err()
             .contains("exporters.otlp[0].host"));
+    }
+
+    #[test]
+    fn report_headers_is_read_per_layer_and_only_where_spans_are_made() {
+        let layers = json!({
+            "global": {"report_headers": true, "skip_headers": ["Authorization", "X-Key"]},
+            "proxy": {"skip_headers": ["Cookie"]},
+            "backend": {"traces": {"report_headers": true}}
+        });
+        let (s, warnings) = settings(json!({
+            "exporters": {"otlp": [{"name": "a"}]},
+            "layers": layers.clone()
+        }))
+        .unwrap()
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let global = s.traces.global_headers.unwrap();
+        assert_eq!(global.skip, vec!["authorization", "x-key"]);
+        assert!(!global.records("x-key") && global.records("x-tenant"));
+        // skip_headers alone reports nothing.
+        assert_eq!(s.stages.proxy_headers, None);
+        assert_eq!(s.stages.backend_headers, Some(HeaderReport::default()));
+        // No exporter takes spans: nothing is reported.
+        let (untraced, _) = settings(json!({
+            "exporters": {"prometheus": [{"name": "p"}]},
+            "layers": layers
+        }))
+        .unwrap()
+        .unwrap();
+        assert_eq!(untraced.traces.global_headers, None);
+        assert_eq!(untraced.stages.backend_headers, None);
+        for bad in [json!("Authorization"), json!([1])] {
+            let error = settings(json!({
+                "layers": {"backend": {"traces": {"report_headers": true, "skip_headers": bad}}}
+            }))
+            .unwrap_err();
+            assert!(
+                error
+                    .contains("layers.backend.traces.skip_headers: must be a list of header names"),
+                "{error}"
+            );
+        }
     }
 }

@@ -11,9 +11,14 @@
 //! futures it awaits in its own span's, so that no layer passes spans to
 //! another by hand.
 
-use std::{fmt::Display, net::SocketAddr, sync::OnceLock, time::Instant};
+use std::{
+    fmt::Display,
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
 
-use http::{HeaderMap, Request};
+use http::{header::HeaderName, HeaderMap, Request};
 use opentelemetry::{
     propagation::{TextMapCompositePropagator, TextMapPropagator as _},
     trace::{SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _},
@@ -27,7 +32,7 @@ use opentelemetry_sdk::{
 use super::{
     metrics::{lowercase_params, route_of, shared, status_route},
     otlp::{span_exporter, ExportClient, OtlpError},
-    settings::OtelSettings,
+    settings::{HeaderReport, OtelSettings},
 };
 
 /// krakend-otel's tracer name (the spans' instrumentation scope).
@@ -44,6 +49,8 @@ pub struct GatewayTracer {
     /// The server span's fixed attributes; `None` with
     /// `layers.global.disable_traces`.
     global: Option<Vec<KeyValue>>,
+    /// `layers.global.report_headers`.
+    global_headers: Option<HeaderReport>,
 }
 
 static TRACER: OnceLock<GatewayTracer> = OnceLock::new();
@@ -88,6 +95,7 @@ pub fn install(
         ]),
         propagation: settings.traces.propagation,
         global,
+        global_headers: settings.traces.global_headers.clone(),
     })))
 }
 
@@ -133,18 +141,51 @@ fn user_agent(headers: &HeaderMap) -> Option<KeyValue> {
         .map(|agent| KeyValue::new("user_agent.original", agent.to_owned()))
 }
 
+/// krakend-otel's `report_headers`: each of `headers` as
+/// `http.{direction}.header.{name}` with all its values, but those the
+/// report skips and those `left_out` says Go's request would not hold.
+fn header_attributes(
+    report: &HeaderReport,
+    direction: &str,
+    headers: &HeaderMap,
+    left_out: impl Fn(&HeaderName) -> bool,
+    out: &mut Vec<KeyValue>,
+) {
+    for name in headers.keys() {
+        if left_out(name) || !report.records(name.as_str()) {
+            continue;
+        }
+        let values = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().into())
+            .collect();
+        out.push(KeyValue::new(
+            format!("http.{direction}.header.{name}"),
+            opentelemetry::Value::Array(opentelemetry::Array::String(values)),
+        ));
+    }
+}
+
+/// Go keeps a request's `Host` out of its headers (it is `Request.Host`).
+fn is_host(name: &HeaderName) -> bool {
+    name == http::header::HOST
+}
+
 /// One request's trace: the context its stages run in.
 pub struct RequestTrace {
     context: Context,
     /// The context holds the request's own span (it may hold only a
     /// client's remote parent).
     has_span: bool,
+    /// `layers.global.report_headers`.
+    headers: Option<&'static HeaderReport>,
 }
 
 impl GatewayTracer {
     /// Starts a request's trace: its parent from the client's
     /// `traceparent` (unless propagation is off), and its server span.
-    pub fn begin<B>(&self, request: &Request<B>, remote: SocketAddr) -> RequestTrace {
+    pub fn begin<B>(&'static self, request: &Request<B>, remote: SocketAddr) -> RequestTrace {
         let parent = if self.propagation {
             self.propagator
                 .extract(&opentelemetry_http::HeaderExtractor(request.headers()))
@@ -155,6 +196,7 @@ impl GatewayTracer {
             return RequestTrace {
                 context: parent,
                 has_span: false,
+                headers: None,
             };
         };
         let headers = request.headers();
@@ -176,6 +218,9 @@ impl GatewayTracer {
         attributes.extend(user_agent(headers));
         attributes.push(KeyValue::new("client.address", remote.to_string()));
         attributes.extend(fixed.iter().cloned());
+        if let Some(report) = &self.global_headers {
+            header_attributes(report, "request", headers, is_host, &mut attributes);
+        }
         let span = self
             .tracer
             .span_builder(request.uri().path().to_owned())
@@ -185,6 +230,7 @@ impl GatewayTracer {
         RequestTrace {
             context: parent.with_span(span),
             has_span: true,
+            headers: self.global_headers.as_ref(),
         }
     }
 }
@@ -196,8 +242,9 @@ impl RequestTrace {
     }
 
     /// Ends the server span: `route` is the endpoint's (`None` when no
-    /// endpoint answered: krakend-otel then names the status).
-    pub fn end(self, route: Option<std::sync::Arc<str>>, status: u16, size: u64) {
+    /// endpoint answered: krakend-otel then names the status); `headers`
+    /// the answer's.
+    pub fn end(self, route: Option<Arc<str>>, status: u16, size: u64, headers: &HeaderMap) {
         if !self.has_span {
             return;
         }
@@ -214,6 +261,11 @@ impl RequestTrace {
                 i64::try_from(size).unwrap_or(i64::MAX),
             ),
         ]);
+        if let Some(report) = self.headers {
+            let mut reported = Vec::new();
+            header_attributes(report, "response", headers, |_| false, &mut reported);
+            span.set_attributes(reported);
+        }
         span.set_status(Status::Ok);
         span.end();
     }
@@ -224,6 +276,8 @@ impl RequestTrace {
 pub struct StageTrace {
     name: String,
     attributes: Vec<KeyValue>,
+    /// The layer's `report_headers`.
+    headers: Option<Arc<HeaderReport>>,
 }
 
 /// How a stage ended, for its span.
@@ -237,7 +291,12 @@ pub struct StageEnd<'a> {
 
 impl StageTrace {
     /// An endpoint's proxy stage: named by its route (`/items/:id`).
-    pub fn proxy(endpoint: &str, method: &str, statics_: &[(String, String)]) -> Self {
+    pub fn proxy(
+        endpoint: &str,
+        method: &str,
+        statics_: &[(String, String)],
+        headers: Option<&HeaderReport>,
+    ) -> Self {
         let route = route_of(endpoint);
         let mut attributes = vec![
             shared("http.request.method", method),
@@ -248,6 +307,7 @@ impl StageTrace {
         Self {
             name: route,
             attributes,
+            headers: headers.cloned().map(Arc::new),
         }
     }
 
@@ -259,6 +319,7 @@ impl StageTrace {
         endpoint: &str,
         endpoint_method: &str,
         statics_: &[(String, String)],
+        headers: Option<&HeaderReport>,
     ) -> Self {
         let pattern = lowercase_params(&route_of(url_pattern));
         let mut attributes = vec![
@@ -272,6 +333,7 @@ impl StageTrace {
         Self {
             name: pattern,
             attributes,
+            headers: headers.cloned().map(Arc::new),
         }
     }
 
@@ -288,18 +350,24 @@ impl StageTrace {
         ClientTrace(StageTrace {
             name: self.name.clone(),
             attributes,
+            headers: self.headers.clone(),
         })
     }
 
     /// Starts the stage's span under the current context; `None` when
-    /// nothing is traced.
-    pub fn start(&self) -> Option<Context> {
+    /// nothing is traced. `headers` are the request's as the stage gets
+    /// it (those `input_headers` lets through).
+    pub fn start(&self, headers: &HeaderMap) -> Option<Context> {
         let tracer = installed()?;
         let parent = Context::current();
+        let mut attributes = self.attributes.clone();
+        if let Some(report) = &self.headers {
+            header_attributes(report, "request", headers, is_host, &mut attributes);
+        }
         let span = tracer
             .tracer
             .span_builder(self.name.clone())
-            .with_attributes(self.attributes.clone())
+            .with_attributes(attributes)
             .start_with_context(&tracer.tracer, &parent);
         Some(parent.with_span(span))
     }
@@ -331,17 +399,22 @@ pub struct ClientTrace(StageTrace);
 pub struct ClientSpan {
     context: Context,
     sent: Instant,
+    /// `layers.backend.traces.report_headers`.
+    headers: Option<Arc<HeaderReport>>,
 }
 
 impl ClientTrace {
     /// Starts the span of one exchange under the current context and, when
     /// it records, writes its `traceparent` into `headers` (krakend-otel
-    /// propagates only from a recording span).
+    /// propagates only from a recording span). `added` are headers that
+    /// Sepia writes where Go's transport would, which Go's request does not
+    /// hold when krakend-otel reports its headers.
     pub fn start(
         &self,
         method: &http::Method,
         url: &str,
         headers: &mut HeaderMap,
+        added: &[HeaderName],
         body_size: usize,
     ) -> Option<ClientSpan> {
         let tracer = installed()?;
@@ -363,6 +436,10 @@ impl ClientTrace {
             i64::try_from(body_size).unwrap_or(i64::MAX),
         ));
         attributes.extend(user_agent(headers));
+        if let Some(report) = &self.0.headers {
+            let left_out = |name: &HeaderName| is_host(name) || added.contains(name);
+            header_attributes(report, "request", headers, left_out, &mut attributes);
+        }
         let span = tracer
             .tracer
             .span_builder(self.0.name.clone())
@@ -379,14 +456,15 @@ impl ClientTrace {
         Some(ClientSpan {
             context,
             sent: Instant::now(),
+            headers: self.0.headers.clone(),
         })
     }
 }
 
 impl ClientSpan {
-    /// The backend answered with `status`; `length` is its
+    /// The backend answered with `status` and `headers`; `length` is its
     /// `Content-Length` (Go's -1 when unknown).
-    pub fn answered(self, status: u16, length: Option<u64>) {
+    pub fn answered(self, status: u16, length: Option<u64>, headers: &HeaderMap) {
         let span = self.context.span();
         span.set_attributes([
             KeyValue::new("http.response.status_code", i64::from(status)),
@@ -396,6 +474,11 @@ impl ClientSpan {
             ),
             KeyValue::new("response-duration", self.sent.elapsed().as_secs_f64()),
         ]);
+        if let Some(report) = &self.headers {
+            let mut reported = Vec::new();
+            header_attributes(report, "response", headers, |_| false, &mut reported);
+            span.set_attributes(reported);
+        }
         span.set_status(Status::Ok);
         span.end();
     }
@@ -452,7 +535,7 @@ mod tests {
 
     #[test]
     fn stage_spans_are_named_and_marked_as_krakend_otel_does() {
-        let proxy = StageTrace::proxy("/items/{id}", "GET", &[("a".into(), "b".into())]);
+        let proxy = StageTrace::proxy("/items/{id}", "GET", &[("a".into(), "b".into())], None);
         assert_eq!(proxy.name, "/items/:id");
         let keys: Vec<_> = proxy
             .attributes
@@ -461,7 +544,8 @@ mod tests {
             .collect();
         assert!(keys.contains(&("krakend.stage".into(), "proxy".into())));
         assert!(keys.contains(&("a".into(), "b".into())));
-        let backend = StageTrace::backend("POST", "/users/{userId}", "/u/{userId}", "GET", &[]);
+        let backend =
+            StageTrace::backend("POST", "/users/{userId}", "/u/{userId}", "GET", &[], None);
         assert_eq!(backend.name, "/users/:userid");
         let client = backend.client();
         assert!(client
@@ -470,10 +554,12 @@ mod tests {
             .iter()
             .any(|kv| kv.key.as_str() == "krakend.stage"
                 && kv.value.to_string() == "backend-request"));
-        assert!(StageTrace::proxy("/x", "GET", &[("".into(), "v".into())])
-            .attributes
-            .iter()
-            .all(|kv| !kv.key.as_str().is_empty()));
+        assert!(
+            StageTrace::proxy("/x", "GET", &[("".into(), "v".into())], None)
+                .attributes
+                .iter()
+                .all(|kv| !kv.key.as_str().is_empty())
+        );
     }
 
     #[test]
