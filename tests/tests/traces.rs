@@ -72,13 +72,13 @@ async fn a_requests_spans_reach_an_otlp_http_collector_as_krakend_otel_makes_the
     assert_eq!(answer.json()["seen"], true);
     assert!(
         collector
-            .wait_for(Duration::from_secs(15), |spans| spans.len() >= 5)
+            .wait_for(Duration::from_secs(15), |spans| spans.len() >= 6)
             .await,
         "{:#?}",
         collector.spans()
     );
     let spans = collector.spans();
-    assert_eq!(spans.len(), 5, "{spans:#?}");
+    assert_eq!(spans.len(), 6, "{spans:#?}");
 
     // The server span: named by the path, child of the client's span.
     let server = one(&spans, "global");
@@ -129,7 +129,13 @@ async fn a_requests_spans_reach_an_otlp_http_collector_as_krakend_otel_makes_the
 
     // The HTTP exchange under the backend stage: its traceparent is what
     // the backend got.
-    let exchange = one(&spans, "backend-request");
+    let exchanges: Vec<_> = spans.iter().filter(|s| s.span.kind == 3).collect();
+    assert_eq!(exchanges.len(), 1, "{spans:#?}");
+    let exchange = exchanges[0];
+    assert_eq!(
+        exchange.attribute("krakend.stage").as_deref(),
+        Some("backend-request")
+    );
     assert_eq!(exchange.span.kind, 3, "SPAN_KIND_CLIENT");
     assert_eq!(exchange.parent_id(), stage.span_id());
     assert_eq!(
@@ -145,6 +151,25 @@ async fn a_requests_spans_reach_an_otlp_http_collector_as_krakend_otel_makes_the
         .expect("the backend gets a traceparent")
         .to_owned();
     assert_eq!(sent, format!("00-{CLIENT_TRACE}-{}-01", exchange.span_id()));
+
+    // The answer's body read, under the exchange (read_payload, on by
+    // default): its size and time, with the exchange's fixed attributes.
+    let read = spans
+        .iter()
+        .find(|s| s.span.name == "http.client.response.read.tracker")
+        .unwrap_or_else(|| panic!("a read span: {spans:#?}"));
+    assert_eq!(read.parent_id(), exchange.span_id());
+    assert_eq!(
+        read.attribute("http.client.response.read.size").as_deref(),
+        Some("11")
+    );
+    assert!(read
+        .attribute("http.client.response.read.time")
+        .is_some_and(|t| t.parse::<f64>().is_ok_and(|t| t >= 0.0)));
+    assert_eq!(
+        read.attribute("krakend.endpoint.route").as_deref(),
+        Some("/items/:id")
+    );
 
     // Sepia's own: the Lua hook's span, under the server span (an endpoint's
     // hooks run around its proxy stage).
@@ -164,12 +189,12 @@ async fn a_requests_spans_reach_an_otlp_http_collector_as_krakend_otel_makes_the
     assert_eq!(get(&sepia.url("/nowhere")).await.status, 404);
     assert!(
         collector
-            .wait_for(Duration::from_secs(15), |spans| spans.len() >= 6)
+            .wait_for(Duration::from_secs(15), |spans| spans.len() >= 7)
             .await
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let spans = collector.spans();
-    assert_eq!(spans.len(), 6, "{spans:#?}");
+    assert_eq!(spans.len(), 7, "{spans:#?}");
     let missing = spans
         .iter()
         .find(|s| s.span.name == "/nowhere")
@@ -275,6 +300,7 @@ async fn report_headers_puts_each_layers_headers_on_its_spans_but_those_skipped(
     // The exchange: what was sent but what Go's transport adds itself,
     // and what the backend answered but the skipped header.
     let exchange = one(&spans, "backend-request");
+    assert_eq!(exchange.span.kind, 3, "SPAN_KIND_CLIENT");
     assert_eq!(
         header(exchange, "http.request.header.x-tenant"),
         one_value("t1")
@@ -315,6 +341,59 @@ async fn report_headers_puts_each_layers_headers_on_its_spans_but_those_skipped(
             "{span:#?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gzip_answer_is_read_once_and_its_read_span_counts_the_plain_body() {
+    use std::io::Write;
+    let plain = br#"{"packed":true,"padding":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(plain).unwrap();
+    let packed = encoder.finish().unwrap();
+    assert_ne!(packed.len(), plain.len());
+    let backend = TestBackend::always(Reply {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("content-encoding".into(), "gzip".into()),
+        ],
+        body: packed,
+        delay: Duration::ZERO,
+    })
+    .await;
+    let collector = TestCollector::start().await;
+    let (host, port) = collector.http_endpoint();
+    let sepia = Sepia::start_with(
+        json!({"version": 3,
+        "extra_config": {"telemetry/opentelemetry": {
+            "exporters": {"otlp": [{"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}]}
+        }},
+        "endpoints": [{"endpoint": "/packed", "backend": [{"host": [backend.url()], "url_pattern": "/p"}]}]}),
+        &[],
+        QUICK_EXPORT,
+    )
+    .await;
+    let answer = get(&sepia.url("/packed")).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["packed"], true);
+    assert!(
+        collector
+            .wait_for(Duration::from_secs(15), |spans| spans.len() >= 5)
+            .await,
+        "{:#?}",
+        collector.spans()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spans = collector.spans();
+    let reads: Vec<_> = spans
+        .iter()
+        .filter(|s| s.span.name == "http.client.response.read.tracker")
+        .collect();
+    assert_eq!(reads.len(), 1, "{spans:#?}");
+    assert_eq!(
+        reads[0].attribute("http.client.response.read.size"),
+        Some(plain.len().to_string())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

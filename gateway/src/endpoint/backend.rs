@@ -273,10 +273,11 @@ impl BackendCall {
                         endpoint.timeout,
                     )
                 }),
-            client_trace: stage_trace
-                .as_ref()
-                .filter(|_| observed.is_some_and(|s| s.backend_round_trip))
-                .map(crate::telemetry::traces::StageTrace::client),
+            client_trace: stage_trace.as_ref().and_then(|t| {
+                observed
+                    .filter(|s| s.backend_round_trip)
+                    .map(|s| t.client(s.backend_read_payload))
+            }),
             trace: stage_trace.filter(|_| observed.is_some_and(|s| s.backend_traces)),
             modifiers,
             hosts: match service.discovery.hosts_of(&backend.json_path) {
@@ -424,10 +425,12 @@ impl BackendCall {
             *request.headers_mut() = hop_headers;
             *request.uri_mut() = uri;
             let response = upstream.send(request).await;
-            if span.is_some() || measured.is_some() {
-                observe_exchange(&response, span, measured);
-            }
-            let response = response.map_err(|cause| ProxyError::BackendUnreachable {
+            let read_trace = if span.is_some() || measured.is_some() {
+                observe_exchange(&response, span, measured)
+            } else {
+                None
+            };
+            let mut response = response.map_err(|cause| ProxyError::BackendUnreachable {
                 url: url.clone(),
                 cause,
             })?;
@@ -441,7 +444,12 @@ impl BackendCall {
                 &method,
                 replays_body,
             ) {
-                None => return Ok((self.inflated(response, gzip, &url).await?, url)),
+                None => {
+                    if read_trace.is_some() || self.client_meter.is_some() {
+                        response.extensions_mut().insert(BodyWatch(read_trace));
+                    }
+                    return Ok((self.inflated(response, gzip, &url).await?, url));
+                }
                 Some(Err(reason)) => return Err(ProxyError::BackendRedirect { url, reason }),
                 Some(Ok(hop)) => hops.follow(hop, &mut method, &mut url, &mut body),
             }
@@ -463,13 +471,19 @@ impl BackendCall {
             return Ok(response);
         }
         let (mut parts, body) = response.into_parts();
-        let packed = self.read_body(body).await?;
-        let plain = go_client::gunzip(&packed, MAX_BACKEND_BODY).map_err(|cause| {
-            ProxyError::BackendBodyRead {
-                url: url.to_owned(),
-                cause: Box::new(cause),
-            }
-        })?;
+        // Go's transport undoes the gzip it asked for under the reader
+        // krakend-otel measures: one read, of the plain body.
+        let watch = self.watch_read(&mut parts.extensions);
+        let plain = self.read_body(body).await.and_then(|packed| {
+            go_client::gunzip(&packed, MAX_BACKEND_BODY).map_err(|cause| {
+                ProxyError::BackendBodyRead {
+                    url: url.to_owned(),
+                    cause: Box::new(cause),
+                }
+            })
+        });
+        watch.finish(&plain);
+        let plain = plain?;
         go_client::forget_encoding(&mut parts.headers);
         Ok(Response::from_parts(
             parts,
@@ -591,8 +605,11 @@ impl BackendCall {
         response: Response<UpstreamBody>,
         url: String,
     ) -> Result<BackendReply, ProxyError> {
-        let (parts, body) = response.into_parts();
-        let body = self.read_body(body).await?;
+        let (mut parts, body) = response.into_parts();
+        let watch = self.watch_read(&mut parts.extensions);
+        let body = self.read_body(body).await;
+        watch.finish(&body);
+        let body = body?;
         Ok(BackendReply {
             status: parts.status,
             headers: parts.headers,
@@ -640,21 +657,26 @@ impl BackendCall {
     }
 
     async fn read_body(&self, body: UpstreamBody) -> Result<Bytes, ProxyError> {
-        let measured = self.client_meter.as_ref().and_then(|m| m.read());
-        let read = Limited::new(body, MAX_BACKEND_BODY)
+        Limited::new(body, MAX_BACKEND_BODY)
             .collect()
             .await
-            .map(|c| c.to_bytes());
-        if let Some(measured) = measured {
-            match &read {
-                Ok(body) => measured.finish(u64::try_from(body.len()).unwrap_or(u64::MAX), false),
-                Err(_) => measured.finish(0, true),
-            }
+            .map(|c| c.to_bytes())
+            .map_err(|cause| ProxyError::BackendBodyRead {
+                url: self.label(),
+                cause,
+            })
+    }
+
+    /// Starts watching the read of an answer's body, once: the exchange
+    /// left a [`BodyWatch`] in the answer's extensions, which this takes.
+    fn watch_read(&self, extensions: &mut http::Extensions) -> BodyRead<'_> {
+        let Some(BodyWatch(trace)) = extensions.remove::<BodyWatch>() else {
+            return BodyRead::default();
+        };
+        BodyRead {
+            measured: self.client_meter.as_ref().and_then(|m| m.read()),
+            span: trace.and_then(crate::telemetry::traces::ReadTrace::start),
         }
-        read.map_err(|cause| ProxyError::BackendBodyRead {
-            url: self.label(),
-            cause,
-        })
     }
 
     /// Sorts an answer by its status: `Ok(reply)` to decode (200 or 201:
@@ -882,12 +904,44 @@ fn error_details(name: &str, reply: &BackendReply) -> Map<String, Value> {
     data
 }
 
-/// Ends an exchange's span and metrics with how it went.
+/// What watches the read of the last answer's body, left in its
+/// extensions: the read is measured (the client's `read_payload` metrics)
+/// and traced (under this, when its span is on) once, as krakend-otel's
+/// reader wrapper around the answer's body does.
+#[derive(Clone)]
+struct BodyWatch(Option<crate::telemetry::traces::ReadTrace>);
+
+/// One body read being measured and traced.
+#[derive(Default)]
+struct BodyRead<'a> {
+    measured: Option<crate::telemetry::client_metrics::Read<'a>>,
+    span: Option<crate::telemetry::traces::ReadSpan>,
+}
+
+impl BodyRead<'_> {
+    fn finish(self, read: &Result<Bytes, ProxyError>) {
+        let size = read
+            .as_ref()
+            .map_or(0, |body| u64::try_from(body.len()).unwrap_or(u64::MAX));
+        if let Some(measured) = self.measured {
+            measured.finish(size, read.is_err());
+        }
+        if let Some(span) = self.span {
+            span.end(
+                size,
+                read.as_ref().err().map(|e| e as &dyn std::fmt::Display),
+            );
+        }
+    }
+}
+
+/// Ends an exchange's span and metrics with how it went; what is left is
+/// the trace its body's read goes under, when that is traced.
 fn observe_exchange(
     response: &Result<Response<UpstreamBody>, crate::upstream::SendError>,
     span: Option<crate::telemetry::traces::ClientSpan>,
     measured: Option<crate::telemetry::client_metrics::Exchange<'_>>,
-) {
+) -> Option<crate::telemetry::traces::ReadTrace> {
     use crate::telemetry::client_metrics::ExchangeEnd;
     match response {
         Ok(response) => {
@@ -896,12 +950,10 @@ fn observe_exchange(
                 .headers()
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse().ok());
-            if let Some(span) = span {
-                span.answered(status, length, response.headers());
-            }
             if let Some(measured) = measured {
                 measured.finish(ExchangeEnd::Answered { status, length });
             }
+            span.and_then(|span| span.answered(status, length, response.headers()))
         }
         Err(cause) => {
             if let Some(span) = span {
@@ -910,6 +962,7 @@ fn observe_exchange(
             if let Some(measured) = measured {
                 measured.finish(ExchangeEnd::Failed);
             }
+            None
         }
     }
 }

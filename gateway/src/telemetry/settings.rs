@@ -137,6 +137,9 @@ pub struct StageSettings {
     /// the `traceparent`: `layers.backend.traces.round_trip` or
     /// `read_payload` (both on by default).
     pub backend_round_trip: bool,
+    /// `layers.backend.traces.read_payload`: a span for the reading of
+    /// each answer's body, under its exchange's (on by default).
+    pub backend_read_payload: bool,
     /// `layers.backend.traces.static_attributes`.
     pub backend_trace_attributes: Vec<(String, String)>,
     /// `layers.proxy.report_headers`: the proxy stage's spans record the
@@ -398,6 +401,7 @@ impl OtelSettings {
             proxy_trace_attributes: Vec::new(),
             backend_traces: traced,
             backend_round_trip: traced,
+            backend_read_payload: traced,
             backend_trace_attributes: Vec::new(),
             proxy_headers: None,
             backend_headers: None,
@@ -460,6 +464,7 @@ impl OtelSettings {
                     stages.backend_round_trip = traced
                         && (flag(backend_traces, "round_trip")
                             || flag(backend_traces, "read_payload"));
+                    stages.backend_read_payload = traced && flag(backend_traces, "read_payload");
                     stages.backend_trace_attributes = attributes(
                         backend_traces.get("static_attributes"),
                         "layers.backend.traces.static_attributes",
@@ -607,7 +612,7 @@ mod tests {
         );
         assert!(!s.stages.proxy_traces && s.stages.backend_traces);
         // A traces object given without round_trip: Go reads false.
-        assert!(!s.stages.backend_round_trip);
+        assert!(!s.stages.backend_round_trip && !s.stages.backend_read_payload);
         assert!(s.skips("/private") && !s.skips("/__health"));
         let duplicate = settings(json!({"exporters": {
             "otlp": [{"name": "x"}], "prometheus": [{"name": "x"}]}}));

@@ -338,8 +338,9 @@ impl StageTrace {
     }
 
     /// The same fixed attributes for the backend's client spans
-    /// (`krakend.stage=backend-request`).
-    pub fn client(&self) -> ClientTrace {
+    /// (`krakend.stage=backend-request`); `read_payload`: each answer's
+    /// body read has a span of its own.
+    pub fn client(&self, read_payload: bool) -> ClientTrace {
         let mut attributes = self.attributes.clone();
         if let Some(stage) = attributes
             .iter_mut()
@@ -347,11 +348,14 @@ impl StageTrace {
         {
             *stage = KeyValue::new("krakend.stage", "backend-request");
         }
-        ClientTrace(StageTrace {
-            name: self.name.clone(),
-            attributes,
-            headers: self.headers.clone(),
-        })
+        ClientTrace {
+            stage: StageTrace {
+                name: self.name.clone(),
+                attributes,
+                headers: self.headers.clone(),
+            },
+            read_payload,
+        }
     }
 
     /// Starts the stage's span under the current context; `None` when
@@ -393,7 +397,11 @@ pub fn end_stage(context: &Context, end: StageEnd<'_>) {
 
 /// A backend's client spans, one per HTTP exchange (each redirect too).
 #[derive(Debug, Clone)]
-pub struct ClientTrace(StageTrace);
+pub struct ClientTrace {
+    stage: StageTrace,
+    /// `read_payload`.
+    read_payload: bool,
+}
 
 /// One exchange's span.
 pub struct ClientSpan {
@@ -401,6 +409,8 @@ pub struct ClientSpan {
     sent: Instant,
     /// `layers.backend.traces.report_headers`.
     headers: Option<Arc<HeaderReport>>,
+    /// The read span's attributes, when the body's reading is traced.
+    read: Option<Vec<KeyValue>>,
 }
 
 impl ClientTrace {
@@ -419,7 +429,7 @@ impl ClientTrace {
     ) -> Option<ClientSpan> {
         let tracer = installed()?;
         let parent = Context::current();
-        let mut attributes = self.0.attributes.clone();
+        let mut attributes = self.stage.attributes.clone();
         attributes.push(KeyValue::new("url.full", url.to_owned()));
         let host = url
             .parse::<http::Uri>()
@@ -436,13 +446,13 @@ impl ClientTrace {
             i64::try_from(body_size).unwrap_or(i64::MAX),
         ));
         attributes.extend(user_agent(headers));
-        if let Some(report) = &self.0.headers {
+        if let Some(report) = &self.stage.headers {
             let left_out = |name: &HeaderName| is_host(name) || added.contains(name);
             header_attributes(report, "request", headers, left_out, &mut attributes);
         }
         let span = tracer
             .tracer
-            .span_builder(self.0.name.clone())
+            .span_builder(self.stage.name.clone())
             .with_kind(SpanKind::Client)
             .with_attributes(attributes)
             .start_with_context(&tracer.tracer, &parent);
@@ -456,15 +466,22 @@ impl ClientTrace {
         Some(ClientSpan {
             context,
             sent: Instant::now(),
-            headers: self.0.headers.clone(),
+            headers: self.stage.headers.clone(),
+            read: self.read_payload.then(|| self.stage.attributes.clone()),
         })
     }
 }
 
 impl ClientSpan {
     /// The backend answered with `status` and `headers`; `length` is its
-    /// `Content-Length` (Go's -1 when unknown).
-    pub fn answered(self, status: u16, length: Option<u64>, headers: &HeaderMap) {
+    /// `Content-Length` (Go's -1 when unknown). The span ends; what is
+    /// left is the trace of its body's reading, when that is traced.
+    pub fn answered(
+        self,
+        status: u16,
+        length: Option<u64>,
+        headers: &HeaderMap,
+    ) -> Option<ReadTrace> {
         let span = self.context.span();
         span.set_attributes([
             KeyValue::new("http.response.status_code", i64::from(status)),
@@ -481,17 +498,87 @@ impl ClientSpan {
         }
         span.set_status(Status::Ok);
         span.end();
+        let attributes = self.read?;
+        Some(ReadTrace {
+            parent: self.context.clone(),
+            attributes,
+        })
     }
 
     /// The exchange failed.
     pub fn failed(self, error: &dyn Display) {
         let span = self.context.span();
-        let message = error.to_string();
-        span.add_event(
-            "exception",
-            vec![KeyValue::new("exception.message", message.clone())],
-        );
-        span.set_status(Status::error(message));
+        record_error(&span, error);
+        span.end();
+    }
+}
+
+/// An error as Go's `span.RecordError` and `SetStatus(codes.Error)`
+/// record it: an `exception` event and the error status, both with its
+/// message.
+fn record_error(span: &opentelemetry::trace::SpanRef<'_>, error: &dyn Display) {
+    let message = error.to_string();
+    span.add_event(
+        "exception",
+        vec![KeyValue::new("exception.message", message.clone())],
+    );
+    span.set_status(Status::error(message));
+}
+
+/// What an answer's body read is traced under: its exchange's span, as
+/// krakend-otel's reader wrapper takes the request's context, which holds
+/// the client span.
+#[derive(Clone)]
+pub struct ReadTrace {
+    parent: Context,
+    attributes: Vec<KeyValue>,
+}
+
+/// krakend-otel's span of an answer's body being read.
+const READ_SPAN: &str = "http.client.response.read.tracker";
+
+impl ReadTrace {
+    /// Starts the read's span.
+    pub fn start(self) -> Option<ReadSpan> {
+        let tracer = installed()?;
+        let span = tracer
+            .tracer
+            .span_builder(READ_SPAN)
+            .with_attributes(self.attributes)
+            .start_with_context(&tracer.tracer, &self.parent);
+        Some(ReadSpan {
+            context: self.parent.with_span(span),
+            started: Instant::now(),
+        })
+    }
+}
+
+/// The span of one body being read.
+pub struct ReadSpan {
+    context: Context,
+    started: Instant,
+}
+
+impl ReadSpan {
+    /// The body was read whole, `size` bytes, or its reading failed with
+    /// `error`: the span records the size and the time it took
+    /// (`http.client.response.read.size`, `.time`), as krakend-otel's.
+    pub fn end(self, size: u64, error: Option<&dyn Display>) {
+        let span = self.context.span();
+        match error {
+            Some(error) => record_error(&span, error),
+            None => span.set_status(Status::Ok),
+        }
+        span.set_attributes([
+            KeyValue::new(
+                "http.client.response.read.size",
+                i64::try_from(size).unwrap_or(i64::MAX),
+            ),
+            KeyValue::new(
+                "http.client.response.read.time",
+                self.started.elapsed().as_secs_f64(),
+            ),
+        ]);
         span.end();
     }
 }
@@ -547,9 +634,9 @@ mod tests {
         let backend =
             StageTrace::backend("POST", "/users/{userId}", "/u/{userId}", "GET", &[], None);
         assert_eq!(backend.name, "/users/:userid");
-        let client = backend.client();
+        let client = backend.client(false);
         assert!(client
-            .0
+            .stage
             .attributes
             .iter()
             .any(|kv| kv.key.as_str() == "krakend.stage"
