@@ -81,6 +81,13 @@ async fn prometheus_scrapes_the_request_counts_krakend_otel_exports() {
         ("http_client_request_size_total{", " 0"),
         ("http_client_response_read_size_total{", " 35"),
         ("http_client_response_read_time_hist_seconds_count{", " 5"),
+        // detailed_connection, on when layers.backend.metrics is absent.
+        ("http_client_request_get_conn_duration_count{", " 5"),
+        ("http_client_request_dns_duration_count{", " 5"),
+        ("http_client_request_tls_duration_count{", " 5"),
+        // Plain http to an IP: neither looked up nor shaken hands with.
+        ("http_client_request_dns_duration_sum{", " 0"),
+        ("http_client_request_tls_duration_sum{", " 0"),
     ] {
         assert!(stage(name).ends_with(value), "{name}: {text}");
     }

@@ -397,6 +397,82 @@ async fn a_gzip_answer_is_read_once_and_its_read_span_counts_the_plain_body() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn detailed_connection_times_a_new_https_connection_its_handshake_and_none_when_kept() {
+    let pki = sepia_e2e::tls::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let backend = TestBackend::start_tls(pki.server_config.clone(), |_| {
+        Reply::json(200, r#"{"tls":1}"#)
+    })
+    .await;
+    let collector = TestCollector::start().await;
+    let (host, port) = collector.http_endpoint();
+    // detailed_connection is on when layers.backend.traces is absent, as
+    // in krakend-otel.
+    let sepia = Sepia::start_with(
+        json!({"version": 3,
+        "client_tls": {"ca_certs": [ca], "disable_system_ca_pool": true},
+        "extra_config": {"telemetry/opentelemetry": {
+            "exporters": {"otlp": [{"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}]}
+        }},
+        "endpoints": [{"endpoint": "/secure", "backend": [{"host": [backend.https_url()], "url_pattern": "/"}]}]}),
+        &[],
+        QUICK_EXPORT,
+    )
+    .await;
+    // Six requests; each of the gateway's two workers has its own pool, so
+    // at most two of them dial.
+    for _ in 0..6 {
+        assert_eq!(get(&sepia.url("/secure")).await.status, 200);
+    }
+    assert!(
+        collector
+            .wait_for(Duration::from_secs(15), |spans| {
+                spans.iter().filter(|s| s.span.kind == 3).count() >= 6
+            })
+            .await,
+        "{:#?}",
+        collector.spans()
+    );
+    let spans = collector.spans();
+    let mut exchanges: Vec<_> = spans.iter().filter(|s| s.span.kind == 3).collect();
+    exchanges.sort_by_key(|s| s.span.start_time_unix_nano);
+    let seconds = |span: &ReceivedSpan, key: &str| -> f64 {
+        span.attribute(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key}: {span:#?}"))
+    };
+    // The first exchange dialled and shook hands; the IP was not looked up.
+    let first = exchanges[0];
+    let handshake = seconds(first, "tls-duration");
+    assert!(handshake > 0.0, "{first:#?}");
+    assert!(
+        seconds(first, "get-conn-duration") >= handshake,
+        "{first:#?}"
+    );
+    for exchange in &exchanges {
+        assert_eq!(seconds(exchange, "dns-duration"), 0.0);
+    }
+    // The others went out on kept connections, but one a worker dialled.
+    let kept = exchanges
+        .iter()
+        .filter(|s| seconds(s, "tls-duration") == 0.0 && seconds(s, "get-conn-duration") == 0.0)
+        .count();
+    assert!(kept >= 4, "{exchanges:#?}");
+    for exchange in &exchanges {
+        let event = exchange
+            .span
+            .events
+            .iter()
+            .find(|e| e.name == "first-byte-time")
+            .unwrap_or_else(|| panic!("a first-byte-time event: {exchange:#?}"));
+        assert!(event.time_unix_nano >= exchange.span.start_time_unix_nano);
+        assert!(event.time_unix_nano <= exchange.span.end_time_unix_nano);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn spans_and_metrics_reach_an_otlp_grpc_collector() {
     let collector = TestCollector::start().await;
     let backend = TestBackend::always(Reply::json(200, r#"{"stock":3}"#)).await;

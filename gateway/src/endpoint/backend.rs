@@ -270,13 +270,14 @@ impl BackendCall {
                         ),
                         s.client_round_trip,
                         s.client_read_payload,
+                        s.client_detailed,
                         endpoint.timeout,
                     )
                 }),
             client_trace: stage_trace.as_ref().and_then(|t| {
                 observed
                     .filter(|s| s.backend_round_trip)
-                    .map(|s| t.client(s.backend_read_payload))
+                    .map(|s| t.client(s.backend_read_payload, s.backend_detailed))
             }),
             trace: stage_trace.filter(|_| observed.is_some_and(|s| s.backend_traces)),
             modifiers,
@@ -424,9 +425,16 @@ impl BackendCall {
             *request.method_mut() = method.clone();
             *request.headers_mut() = hop_headers;
             *request.uri_mut() = uri;
-            let response = upstream.send(request).await;
+            // detailed_connection: what the connection took, told apart.
+            let timed = span.as_ref().is_some_and(|s| s.detailed())
+                || measured.as_ref().is_some_and(|m| m.detailed());
+            let (response, connection) = if timed {
+                crate::upstream::connection_timings::timed(upstream.send(request)).await
+            } else {
+                (upstream.send(request).await, Default::default())
+            };
             let read_trace = if span.is_some() || measured.is_some() {
-                observe_exchange(&response, span, measured)
+                observe_exchange(&response, span, measured, connection)
             } else {
                 None
             };
@@ -941,8 +949,10 @@ fn observe_exchange(
     response: &Result<Response<UpstreamBody>, crate::upstream::SendError>,
     span: Option<crate::telemetry::traces::ClientSpan>,
     measured: Option<crate::telemetry::client_metrics::Exchange<'_>>,
+    connection: crate::upstream::connection_timings::ConnectionTimings,
 ) -> Option<crate::telemetry::traces::ReadTrace> {
     use crate::telemetry::client_metrics::ExchangeEnd;
+    let first_byte = std::time::SystemTime::now();
     match response {
         Ok(response) => {
             let status = response.status().as_u16();
@@ -951,16 +961,18 @@ fn observe_exchange(
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse().ok());
             if let Some(measured) = measured {
-                measured.finish(ExchangeEnd::Answered { status, length });
+                measured.finish(ExchangeEnd::Answered { status, length }, connection);
             }
-            span.and_then(|span| span.answered(status, length, response.headers()))
+            span.and_then(|span| {
+                span.answered(status, length, response.headers(), connection, first_byte)
+            })
         }
         Err(cause) => {
             if let Some(span) = span {
                 span.failed(cause);
             }
             if let Some(measured) = measured {
-                measured.finish(ExchangeEnd::Failed);
+                measured.finish(ExchangeEnd::Failed, connection);
             }
             None
         }

@@ -22,6 +22,7 @@ use super::{
     bound::{Bindings, Held},
     metrics::{installed, SIZE_BUCKETS, TIME_BUCKETS},
 };
+use crate::upstream::connection_timings::ConnectionTimings;
 
 /// The instruments, made once with the metrics.
 pub struct ClientInstruments {
@@ -37,6 +38,9 @@ pub struct ClientInstruments {
     read_size_hist: Histogram<u64>,
     read_time: Counter<f64>,
     read_time_hist: Histogram<f64>,
+    get_conn: Histogram<f64>,
+    dns: Histogram<f64>,
+    tls: Histogram<f64>,
 }
 
 impl ClientInstruments {
@@ -82,6 +86,9 @@ impl ClientInstruments {
                 .with_unit("s")
                 .with_boundaries(TIME_BUCKETS.to_vec())
                 .build(),
+            get_conn: seconds("http.client.request.get-conn.duration"),
+            dns: seconds("http.client.request.dns.duration"),
+            tls: seconds("http.client.request.tls.duration"),
         }
     }
 }
@@ -100,6 +107,8 @@ pub struct ClientMeter {
     round_trip: bool,
     /// `read_payload`: the body's.
     read_payload: bool,
+    /// `detailed_connection`: the exchange's connection durations.
+    detailed: bool,
     /// The endpoint's timeout: an exchange dropped past it timed out, one
     /// dropped before was canceled (a faster twin won, the client left).
     timeout: Duration,
@@ -117,6 +126,7 @@ impl ClientMeter {
         client: &str,
         round_trip: bool,
         read_payload: bool,
+        detailed: bool,
         timeout: Duration,
     ) -> Self {
         // The exchange's own method is added to each measurement.
@@ -131,6 +141,7 @@ impl ClientMeter {
             exchange,
             round_trip,
             read_payload,
+            detailed,
             timeout,
             // A backend's hosts, each with the methods it is called with.
             peers: Bindings::new(8),
@@ -180,6 +191,7 @@ impl ClientMeter {
         );
         Some(Exchange {
             instruments,
+            detailed: self.detailed,
             timeout: self.timeout,
             head: *method == http::Method::HEAD,
             peer,
@@ -228,11 +240,18 @@ struct BoundExchange {
     duration: BoundHistogram<f64>,
     response_size: OnceLock<BoundHistogram<u64>>,
     no_length: OnceLock<BoundCounter<u64>>,
+    /// get-conn, DNS and TLS, with `detailed_connection`: every exchange
+    /// records them.
+    connection: Option<[BoundHistogram<f64>; 3]>,
 }
 
 impl BoundExchange {
-    fn new(instruments: &ClientInstruments, attributes: Vec<KeyValue>) -> Self {
+    fn new(instruments: &ClientInstruments, detailed: bool, attributes: Vec<KeyValue>) -> Self {
         Self {
+            connection: detailed.then(|| {
+                [&instruments.get_conn, &instruments.dns, &instruments.tls]
+                    .map(|histogram| histogram.bind(&attributes))
+            }),
             started: instruments.started.bind(&attributes),
             request_size: instruments.request_size.bind(&attributes),
             duration: instruments.duration.bind(&attributes),
@@ -255,6 +274,7 @@ pub enum ExchangeEnd {
 /// dropped before it ends.
 pub struct Exchange<'a> {
     instruments: &'static ClientInstruments,
+    detailed: bool,
     timeout: Duration,
     head: bool,
     peer: Held<'a, Peer>,
@@ -264,13 +284,18 @@ pub struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
-    /// Records how it ended.
-    pub fn finish(mut self, end: ExchangeEnd) {
-        self.done = true;
-        self.record(Some(end));
+    /// Whether its connection's durations are measured.
+    pub fn detailed(&self) -> bool {
+        self.detailed
     }
 
-    fn record(&mut self, end: Option<ExchangeEnd>) {
+    /// Records how it ended, and what its connection took.
+    pub fn finish(mut self, end: ExchangeEnd, connection: ConnectionTimings) {
+        self.done = true;
+        self.record(Some(end), connection);
+    }
+
+    fn record(&mut self, end: Option<ExchangeEnd>, connection: ConnectionTimings) {
         let instruments = self.instruments;
         let latency = self.started.elapsed();
         let status = match &end {
@@ -287,7 +312,10 @@ impl Exchange<'_> {
                     "http.response.status_code",
                     i64::from(status),
                 ));
-                (status, BoundExchange::new(instruments, attributes))
+                (
+                    status,
+                    BoundExchange::new(instruments, self.detailed, attributes),
+                )
             },
         );
         let attributes = &bound.attributes;
@@ -303,6 +331,11 @@ impl Exchange<'_> {
             Some(ExchangeEnd::Answered { .. }) => {}
         }
         bound.duration.record(latency.as_secs_f64());
+        if let Some([get_conn, dns, tls]) = &bound.connection {
+            get_conn.record(connection.get_conn.as_secs_f64());
+            dns.record(connection.dns.as_secs_f64());
+            tls.record(connection.tls.as_secs_f64());
+        }
         if let Some(ExchangeEnd::Answered { length, .. }) = end {
             if !self.head {
                 match length {
@@ -323,7 +356,8 @@ impl Exchange<'_> {
 impl Drop for Exchange<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.record(None);
+            // Dropped mid-way: what its connection took is not known.
+            self.record(None, ConnectionTimings::default());
         }
     }
 }

@@ -125,6 +125,9 @@ pub struct StageSettings {
     /// `layers.backend.metrics` is absent; an object given without them
     /// turns them off, as Go reads it.
     pub client_read_payload: bool,
+    /// And the get-conn, DNS and TLS durations of each exchange:
+    /// `detailed_connection` (on when `layers.backend.metrics` is absent).
+    pub client_detailed: bool,
     /// Spans of the proxy stage: traces are exported and not
     /// `layers.proxy.disable_traces`.
     pub proxy_traces: bool,
@@ -140,6 +143,10 @@ pub struct StageSettings {
     /// `layers.backend.traces.read_payload`: a span for the reading of
     /// each answer's body, under its exchange's (on by default).
     pub backend_read_payload: bool,
+    /// `layers.backend.traces.detailed_connection`: the client span holds
+    /// its connection's durations and the first byte's time (on when
+    /// `layers.backend.traces` is absent).
+    pub backend_detailed: bool,
     /// `layers.backend.traces.static_attributes`.
     pub backend_trace_attributes: Vec<(String, String)>,
     /// `layers.proxy.report_headers`: the proxy stage's spans record the
@@ -397,11 +404,13 @@ impl OtelSettings {
             backend_attributes: Vec::new(),
             client_round_trip: true,
             client_read_payload: true,
+            client_detailed: true,
             proxy_traces: traced,
             proxy_trace_attributes: Vec::new(),
             backend_traces: traced,
             backend_round_trip: traced,
             backend_read_payload: traced,
+            backend_detailed: traced,
             backend_trace_attributes: Vec::new(),
             proxy_headers: None,
             backend_headers: None,
@@ -423,6 +432,21 @@ impl OtelSettings {
                     "layers.global.traces_static_attributes",
                 )?;
                 traces.global_headers = header_report(global, "layers.global")?.filter(|_| traced);
+                // krakend-otel knows "1.27" and reads any other value as
+                // its own names.
+                if text(
+                    global,
+                    "semantic_convention",
+                    "layers.global.semantic_convention",
+                )?
+                .is_some_and(|v| v == "1.27")
+                {
+                    warnings.push(format!(
+                        "{}: OpenTelemetry's 1.27 metric names are not exported yet; \
+                         krakend-otel's own names are",
+                        path("layers.global.semantic_convention")
+                    ));
+                }
             }
             if let Some(proxy) = layers.get("proxy") {
                 let proxy = object(proxy, "layers.proxy")?;
@@ -449,12 +473,7 @@ impl OtelSettings {
                     )?;
                     stages.client_round_trip = flag(metrics, "round_trip");
                     stages.client_read_payload = flag(metrics, "read_payload");
-                    if flag(metrics, "detailed_connection") {
-                        warnings.push(format!(
-                            "{}: the connection's get-conn, DNS and TLS durations are not measured yet",
-                            path("layers.backend.metrics.detailed_connection")
-                        ));
-                    }
+                    stages.client_detailed = flag(metrics, "detailed_connection");
                 }
                 if let Some(backend_traces) = backend.get("traces") {
                     let at = "layers.backend.traces";
@@ -470,12 +489,7 @@ impl OtelSettings {
                         "layers.backend.traces.static_attributes",
                     )?;
                     stages.backend_headers = header_report(backend_traces, at)?.filter(|_| traced);
-                    if flag(backend_traces, "detailed_connection") {
-                        warnings.push(format!(
-                            "{}: the client span's connection details are not recorded yet",
-                            path(&format!("{at}.detailed_connection"))
-                        ));
-                    }
+                    stages.backend_detailed = traced && flag(backend_traces, "detailed_connection");
                 }
             }
         }
@@ -555,9 +569,9 @@ mod tests {
         );
         assert_eq!(s.static_attributes, vec![("env".into(), "prod".into())]);
         assert!(s.stages.proxy && s.stages.backend);
-        // The backend client's connection details.
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings.is_empty(), "{warnings:?}");
         assert!(s.stages.client_round_trip && !s.stages.client_read_payload);
+        assert!(s.stages.client_detailed);
         assert_eq!(s.otlp[0].endpoint, "http://collector:4317");
         assert!(!s.otlp[0].use_http && s.otlp[0].traces && s.otlp[0].metrics);
         assert_eq!(s.otlp[0].reporting_period, Duration::from_secs(30));
@@ -613,6 +627,7 @@ mod tests {
         assert!(!s.stages.proxy_traces && s.stages.backend_traces);
         // A traces object given without round_trip: Go reads false.
         assert!(!s.stages.backend_round_trip && !s.stages.backend_read_payload);
+        assert!(!s.stages.backend_detailed && s.stages.client_detailed);
         assert!(s.skips("/private") && !s.skips("/__health"));
         let duplicate = settings(json!({"exporters": {
             "otlp": [{"name": "x"}], "prometheus": [{"name": "x"}]}}));

@@ -34,6 +34,7 @@ use super::{
     otlp::{span_exporter, ExportClient, OtlpError},
     settings::{HeaderReport, OtelSettings},
 };
+use crate::upstream::connection_timings::ConnectionTimings;
 
 /// krakend-otel's tracer name (the spans' instrumentation scope).
 const SCOPE: &str = "io.krakend.krakend-otel";
@@ -339,8 +340,9 @@ impl StageTrace {
 
     /// The same fixed attributes for the backend's client spans
     /// (`krakend.stage=backend-request`); `read_payload`: each answer's
-    /// body read has a span of its own.
-    pub fn client(&self, read_payload: bool) -> ClientTrace {
+    /// body read has a span of its own; `detailed`: the span holds its
+    /// connection's durations.
+    pub fn client(&self, read_payload: bool, detailed: bool) -> ClientTrace {
         let mut attributes = self.attributes.clone();
         if let Some(stage) = attributes
             .iter_mut()
@@ -355,6 +357,7 @@ impl StageTrace {
                 headers: self.headers.clone(),
             },
             read_payload,
+            detailed,
         }
     }
 
@@ -401,6 +404,8 @@ pub struct ClientTrace {
     stage: StageTrace,
     /// `read_payload`.
     read_payload: bool,
+    /// `detailed_connection`.
+    detailed: bool,
 }
 
 /// One exchange's span.
@@ -411,6 +416,8 @@ pub struct ClientSpan {
     headers: Option<Arc<HeaderReport>>,
     /// The read span's attributes, when the body's reading is traced.
     read: Option<Vec<KeyValue>>,
+    /// `detailed_connection`.
+    detailed: bool,
 }
 
 impl ClientTrace {
@@ -468,12 +475,19 @@ impl ClientTrace {
             sent: Instant::now(),
             headers: self.stage.headers.clone(),
             read: self.read_payload.then(|| self.stage.attributes.clone()),
+            detailed: self.detailed,
         })
     }
 }
 
 impl ClientSpan {
-    /// The backend answered with `status` and `headers`; `length` is its
+    /// Whether its connection's durations are recorded.
+    pub fn detailed(&self) -> bool {
+        self.detailed
+    }
+
+    /// The backend answered with `status` and `headers` (its first byte at
+    /// `first_byte`, its connection taking `connection`); `length` is its
     /// `Content-Length` (Go's -1 when unknown). The span ends; what is
     /// left is the trace of its body's reading, when that is traced.
     pub fn answered(
@@ -481,6 +495,8 @@ impl ClientSpan {
         status: u16,
         length: Option<u64>,
         headers: &HeaderMap,
+        connection: ConnectionTimings,
+        first_byte: std::time::SystemTime,
     ) -> Option<ReadTrace> {
         let span = self.context.span();
         span.set_attributes([
@@ -495,6 +511,14 @@ impl ClientSpan {
             let mut reported = Vec::new();
             header_attributes(report, "response", headers, |_| false, &mut reported);
             span.set_attributes(reported);
+        }
+        if self.detailed {
+            span.set_attributes([
+                KeyValue::new("get-conn-duration", connection.get_conn.as_secs_f64()),
+                KeyValue::new("dns-duration", connection.dns.as_secs_f64()),
+                KeyValue::new("tls-duration", connection.tls.as_secs_f64()),
+            ]);
+            span.add_event_with_timestamp("first-byte-time", first_byte, Vec::new());
         }
         span.set_status(Status::Ok);
         span.end();
@@ -634,7 +658,7 @@ mod tests {
         let backend =
             StageTrace::backend("POST", "/users/{userId}", "/u/{userId}", "GET", &[], None);
         assert_eq!(backend.name, "/users/:userid");
-        let client = backend.client(false);
+        let client = backend.client(false, false);
         assert!(client
             .stage
             .attributes

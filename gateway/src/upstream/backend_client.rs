@@ -10,18 +10,20 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
+    client::legacy::Client,
     rt::{TokioExecutor, TokioTimer},
 };
 use sepia_config::BackendTransport;
 
+use super::connection_timings::{Leg, TimedConnector};
+use super::dialer::Dialer;
 use super::http1_pool::{Http1Error, Http1Pool};
 use super::tls::{client_config, TlsError, TlsSettings};
 
 /// A pooled HTTP/1.1 and HTTP/2 client.
 #[derive(Clone, Debug)]
 pub struct BackendClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<TimedConnector<HttpsConnector<TimedConnector<Dialer>>>, Full<Bytes>>,
     plain: Arc<Http1Pool>,
     /// `disable_keep_alives`: each request asks its connection closed.
     close_connections: bool,
@@ -77,7 +79,8 @@ impl BackendClient {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(http);
+            .wrap_connector(TimedConnector::new(http, Leg::Dial));
+        let connector = TimedConnector::new(connector, Leg::Whole);
         // hyper-util's pool has no limit over all hosts: the tighter of
         // the two limits stands for both.
         let mut per_host = transport.max_idle_connections_per_host;

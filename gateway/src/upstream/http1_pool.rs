@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http::{header, uri::PathAndQuery, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::{body::Incoming, client::conn::http1};
-use hyper_util::client::legacy::connect::HttpConnector;
 use sepia_config::BackendTransport;
 
 type Sender = http1::SendRequest<Full<Bytes>>;
@@ -74,7 +73,7 @@ struct KeepRules {
 pub struct Http1Pool {
     idle: Arc<IdleConnections>,
     rules: KeepRules,
-    connector: HttpConnector,
+    connector: super::dialer::Dialer,
     response_header_timeout: Option<Duration>,
     /// Started with the first kept connection when an idle timeout is set,
     /// on the runtime that owns the connections.
@@ -245,6 +244,7 @@ impl Http1Pool {
     /// current runtime.
     async fn connect(&self, uri: Uri) -> Result<Sender, Http1Error> {
         use tower_service::Service as _;
+        let started = Instant::now();
         let mut connector = self.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx))
             .await
@@ -254,6 +254,7 @@ impl Http1Pool {
             .await
             .map_err(|e| Http1Error::Connect(e.into()))?;
         let (sender, connection) = http1::handshake(io).await.map_err(Http1Error::Http)?;
+        super::connection_timings::connected(started.elapsed());
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "backend connection ended with an error");

@@ -7,6 +7,7 @@
 //! belongs to the runtime that opened it) and tests implement in memory.
 
 pub mod backend_client;
+pub mod connection_timings;
 pub mod dialer;
 pub mod http1_pool;
 pub mod service_discovery;
