@@ -226,3 +226,64 @@ async fn version_2_files_get_no_opentelemetry_as_krakend_1_has_none() {
     let listening = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).is_ok();
     assert!(!listening, "no exporter listens for a version-2 file");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn semantic_convention_1_27_exports_opentelemetrys_names() {
+    let backend = TestBackend::always(Reply::json(200, r#"{"a":1}"#)).await;
+    let page = |metrics_port: u16, detailed: bool| {
+        json!({"version": 3,
+        "extra_config": {"telemetry/opentelemetry": {
+            "exporters": {"prometheus": [{"name": "local", "port": metrics_port, "host": "127.0.0.1"}]},
+            "layers": {"global": {"semantic_convention": "1.27"},
+                       "backend": {"metrics": {"round_trip": true, "read_payload": true, "detailed_connection": detailed}}}
+        }},
+        "endpoints": [{"endpoint": "/items/{id}", "backend": [{"host": [backend.url()], "url_pattern": "/items/{id}"}]}]})
+    };
+    for detailed in [false, true] {
+        let metrics_port = free_port();
+        let sepia = Sepia::start(page(metrics_port, detailed)).await;
+        for id in 0..3 {
+            assert_eq!(get(&sepia.url(&format!("/items/{id}"))).await.status, 200);
+        }
+        let text = get(&format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .await
+            .text();
+        let count = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("no {name}: {text}"))
+                .to_owned()
+        };
+        for name in [
+            "http_server_request_duration_seconds_count{",
+            "http_server_response_body_size_bytes_count{",
+            "http_client_request_duration_seconds_count{",
+            "http_client_request_body_size_bytes_count{",
+            "http_client_response_body_size_bytes_count{",
+        ] {
+            assert!(count(name).ends_with(" 3"), "{name}: {text}");
+        }
+        assert!(text.contains("Duration of HTTP server requests."), "{text}");
+        // krakend-otel's own names are gone, and its own counters stay
+        // only with detailed_connection.
+        for gone in [
+            "http_server_duration",
+            "http_client_duration",
+            "http_client_request_size_total",
+        ] {
+            assert!(!text.contains(gone), "{gone}: {text}");
+        }
+        assert_eq!(
+            text.contains("http_client_request_started_count_total{"),
+            detailed,
+            "{text}"
+        );
+        assert_eq!(
+            text.contains("http_client_request_get_conn_duration_seconds_count{"),
+            detailed,
+            "{text}"
+        );
+        // The stages keep krakend-otel's names.
+        assert!(count("krakend_proxy_duration_count{").ends_with(" 3"));
+    }
+}

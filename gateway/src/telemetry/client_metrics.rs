@@ -20,20 +20,24 @@ use opentelemetry::{
 
 use super::{
     bound::{Bindings, Held},
-    metrics::{installed, SIZE_BUCKETS, TIME_BUCKETS},
+    metrics::{installed, Named},
 };
 use crate::upstream::connection_timings::ConnectionTimings;
 
-/// The instruments, made once with the metrics.
+/// The instruments, made once with the metrics. Those that a semantic
+/// convention leaves out are `None`.
 pub struct ClientInstruments {
-    started: Counter<u64>,
-    failed: Counter<u64>,
-    canceled: Counter<u64>,
-    timed_out: Counter<u64>,
-    request_size: Counter<u64>,
+    started: Option<Counter<u64>>,
+    failed: Option<Counter<u64>>,
+    canceled: Option<Counter<u64>>,
+    timed_out: Option<Counter<u64>>,
+    /// krakend-otel's own sum of request bodies.
+    request_size: Option<Counter<u64>>,
+    /// OpenTelemetry 1.27's histogram of them.
+    request_body_size: Option<Histogram<u64>>,
     duration: Histogram<f64>,
     response_size: Histogram<u64>,
-    no_length: Counter<u64>,
+    no_length: Option<Counter<u64>>,
     read_size: Counter<u64>,
     read_size_hist: Histogram<u64>,
     read_time: Counter<f64>,
@@ -44,51 +48,82 @@ pub struct ClientInstruments {
 }
 
 impl ClientInstruments {
-    /// krakend-otel's instruments, under its names.
-    pub fn new(meter: &Meter) -> Self {
-        let counter = |name: &'static str| meter.u64_counter(name).build();
-        let seconds = |name: &'static str| {
-            meter
-                .f64_histogram(name)
-                .with_boundaries(TIME_BUCKETS.to_vec())
-                .build()
+    /// krakend-otel's instruments, under its names or (`semconv_1_27`)
+    /// those of its 1.27 filler, which keeps its own counters only with
+    /// `detailed_connection`.
+    pub fn new(meter: &Meter, semconv_1_27: bool, detailed: bool) -> Self {
+        let own = !semconv_1_27 || detailed;
+        let counter = |name: &'static str| own.then(|| Named::new(name).counter(meter));
+        let (duration, response_size, no_length, connection) = if semconv_1_27 {
+            (
+                Named::new("http.client.request.duration")
+                    .unit("s")
+                    .described("Duration of HTTP client requests."),
+                Named::new("http.client.response.body.size")
+                    .unit("By")
+                    .described("Size of HTTP client response bodies."),
+                Named::new("http.client.response.no-content-length")
+                    .unit("By")
+                    .described(
+                        "Client received responses that do not have 'Content-Length' value set",
+                    ),
+                [
+                    Named::new("http.client.request.get-conn.duration")
+                        .unit("s")
+                        .described("Time spent acquiring a client connection"),
+                    Named::new("http.client.request.dns.duration")
+                        .unit("s")
+                        .described("Time spent resolving the DNS name"),
+                    Named::new("http.client.request.tls.duration")
+                        .unit("s")
+                        .described("Time spent on TLS negotiation and connection"),
+                ],
+            )
+        } else {
+            (
+                Named::new("http.client.duration"),
+                Named::new("http.client.response.size"),
+                Named::new("http.client.response.no-content-length"),
+                [
+                    Named::new("http.client.request.get-conn.duration"),
+                    Named::new("http.client.request.dns.duration"),
+                    Named::new("http.client.request.tls.duration"),
+                ],
+            )
         };
-        let bytes = |name: &'static str| {
-            meter
-                .u64_histogram(name)
-                .with_boundaries(SIZE_BUCKETS.to_vec())
-                .build()
-        };
+        let [get_conn, dns, tls] = connection.map(|named| named.seconds(meter));
         Self {
             started: counter("http.client.request.started.count"),
             failed: counter("http.client.request.failed.count"),
             canceled: counter("http.client.request.canceled.count"),
             timed_out: counter("http.client.request.timedout.count"),
-            request_size: counter("http.client.request.size"),
-            duration: seconds("http.client.duration"),
-            response_size: bytes("http.client.response.size"),
-            no_length: counter("http.client.response.no-content-length"),
-            read_size: meter
-                .u64_counter("http.client.response.read.size")
-                .with_unit("b")
-                .build(),
-            read_size_hist: meter
-                .u64_histogram("http.client.response.read.size-hist")
-                .with_unit("b")
-                .with_boundaries(SIZE_BUCKETS.to_vec())
-                .build(),
+            request_size: (!semconv_1_27)
+                .then(|| Named::new("http.client.request.size").counter(meter)),
+            request_body_size: semconv_1_27.then(|| {
+                Named::new("http.client.request.body.size")
+                    .unit("By")
+                    .described("Size of HTTP client request bodies.")
+                    .bytes(meter)
+            }),
+            duration: duration.seconds(meter),
+            response_size: response_size.bytes(meter),
+            no_length: own.then(|| no_length.counter(meter)),
+            read_size: Named::new("http.client.response.read.size")
+                .unit("b")
+                .counter(meter),
+            read_size_hist: Named::new("http.client.response.read.size-hist")
+                .unit("b")
+                .bytes(meter),
             read_time: meter
                 .f64_counter("http.client.response.read.time")
                 .with_unit("s")
                 .build(),
-            read_time_hist: meter
-                .f64_histogram("http.client.response.read.time-hist")
-                .with_unit("s")
-                .with_boundaries(TIME_BUCKETS.to_vec())
-                .build(),
-            get_conn: seconds("http.client.request.get-conn.duration"),
-            dns: seconds("http.client.request.dns.duration"),
-            tls: seconds("http.client.request.tls.duration"),
+            read_time_hist: Named::new("http.client.response.read.time-hist")
+                .unit("s")
+                .seconds(meter),
+            get_conn,
+            dns,
+            tls,
         }
     }
 }
@@ -235,8 +270,9 @@ struct Peer {
 /// no series KrakenD would not export appears.
 struct BoundExchange {
     attributes: Vec<KeyValue>,
-    started: BoundCounter<u64>,
-    request_size: BoundCounter<u64>,
+    started: Option<BoundCounter<u64>>,
+    request_size: Option<BoundCounter<u64>>,
+    request_body_size: Option<BoundHistogram<u64>>,
     duration: BoundHistogram<f64>,
     response_size: OnceLock<BoundHistogram<u64>>,
     no_length: OnceLock<BoundCounter<u64>>,
@@ -252,8 +288,15 @@ impl BoundExchange {
                 [&instruments.get_conn, &instruments.dns, &instruments.tls]
                     .map(|histogram| histogram.bind(&attributes))
             }),
-            started: instruments.started.bind(&attributes),
-            request_size: instruments.request_size.bind(&attributes),
+            started: instruments.started.as_ref().map(|c| c.bind(&attributes)),
+            request_size: instruments
+                .request_size
+                .as_ref()
+                .map(|c| c.bind(&attributes)),
+            request_body_size: instruments
+                .request_body_size
+                .as_ref()
+                .map(|h| h.bind(&attributes)),
             duration: instruments.duration.bind(&attributes),
             response_size: OnceLock::new(),
             no_length: OnceLock::new(),
@@ -319,15 +362,28 @@ impl Exchange<'_> {
             },
         );
         let attributes = &bound.attributes;
-        bound.started.add(1);
-        bound.request_size.add(self.body_size);
+        if let Some(started) = &bound.started {
+            started.add(1);
+        }
+        if let Some(size) = &bound.request_size {
+            size.add(self.body_size);
+        }
+        if let Some(size) = &bound.request_body_size {
+            size.record(self.body_size);
+        }
+        // Rare: recorded unbound.
+        let count = |counter: &Option<Counter<u64>>| {
+            if let Some(counter) = counter {
+                counter.add(1, attributes);
+            }
+        };
         match &end {
             None if latency >= self.timeout => {
-                instruments.timed_out.add(1, attributes);
-                instruments.failed.add(1, attributes);
+                count(&instruments.timed_out);
+                count(&instruments.failed);
             }
-            None => instruments.canceled.add(1, attributes),
-            Some(ExchangeEnd::Failed) => instruments.failed.add(1, attributes),
+            None => count(&instruments.canceled),
+            Some(ExchangeEnd::Failed) => count(&instruments.failed),
             Some(ExchangeEnd::Answered { .. }) => {}
         }
         bound.duration.record(latency.as_secs_f64());
@@ -343,10 +399,14 @@ impl Exchange<'_> {
                         .response_size
                         .get_or_init(|| instruments.response_size.bind(attributes))
                         .record(length),
-                    None => bound
-                        .no_length
-                        .get_or_init(|| instruments.no_length.bind(attributes))
-                        .add(1),
+                    None => {
+                        if let Some(no_length) = &instruments.no_length {
+                            bound
+                                .no_length
+                                .get_or_init(|| no_length.bind(attributes))
+                                .add(1);
+                        }
+                    }
                 }
             }
         }

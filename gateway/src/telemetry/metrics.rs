@@ -11,7 +11,7 @@ use std::{
 };
 
 use opentelemetry::{
-    metrics::{BoundHistogram, Histogram, MeterProvider as _},
+    metrics::{BoundHistogram, Counter, Histogram, MeterProvider as _},
     KeyValue,
 };
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -33,6 +33,76 @@ pub(super) const SIZE_BUCKETS: &[f64] = &[
     128.0, 256.0, 512.0, 1024.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0, 262144.0, 524288.0,
     1048576.0, 4194304.0, 16777216.0, 67108864.0,
 ];
+
+/// An instrument's name, unit and description (empty: none), as
+/// krakend-otel makes it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Named {
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+}
+
+impl Named {
+    pub(super) const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            unit: "",
+            description: "",
+        }
+    }
+
+    pub(super) const fn unit(self, unit: &'static str) -> Self {
+        Self { unit, ..self }
+    }
+
+    pub(super) const fn described(self, description: &'static str) -> Self {
+        Self {
+            description,
+            ..self
+        }
+    }
+
+    /// A histogram of seconds, with krakend-otel's time buckets.
+    pub(super) fn seconds(self, meter: &opentelemetry::metrics::Meter) -> Histogram<f64> {
+        let mut builder = meter
+            .f64_histogram(self.name)
+            .with_boundaries(TIME_BUCKETS.to_vec());
+        if !self.unit.is_empty() {
+            builder = builder.with_unit(self.unit);
+        }
+        if !self.description.is_empty() {
+            builder = builder.with_description(self.description);
+        }
+        builder.build()
+    }
+
+    /// A histogram of bytes, with krakend-otel's size buckets.
+    pub(super) fn bytes(self, meter: &opentelemetry::metrics::Meter) -> Histogram<u64> {
+        let mut builder = meter
+            .u64_histogram(self.name)
+            .with_boundaries(SIZE_BUCKETS.to_vec());
+        if !self.unit.is_empty() {
+            builder = builder.with_unit(self.unit);
+        }
+        if !self.description.is_empty() {
+            builder = builder.with_description(self.description);
+        }
+        builder.build()
+    }
+
+    /// A counter of whole numbers.
+    pub(super) fn counter(self, meter: &opentelemetry::metrics::Meter) -> Counter<u64> {
+        let mut builder = meter.u64_counter(self.name);
+        if !self.unit.is_empty() {
+            builder = builder.with_unit(self.unit);
+        }
+        if !self.description.is_empty() {
+            builder = builder.with_description(self.description);
+        }
+        builder.build()
+    }
+}
 
 /// The methods krakend-otel names; any other is `_OTHER`, so that a client
 /// cannot grow the metrics' cardinality.
@@ -268,15 +338,24 @@ pub fn install(
     }
     let provider = provider.build();
     let meter = provider.meter(METER);
+    let (duration, size) = if settings.semconv_1_27 {
+        (
+            Named::new("http.server.request.duration")
+                .unit("s")
+                .described("Duration of HTTP server requests."),
+            Named::new("http.server.response.body.size")
+                .unit("By")
+                .described("Size of HTTP server response bodies."),
+        )
+    } else {
+        (
+            Named::new("http.server.duration"),
+            Named::new("http.server.response.size"),
+        )
+    };
     let server = settings.global_metrics.then(|| ServerInstruments {
-        duration: meter
-            .f64_histogram("http.server.duration")
-            .with_boundaries(TIME_BUCKETS.to_vec())
-            .build(),
-        size: meter
-            .u64_histogram("http.server.response.size")
-            .with_boundaries(SIZE_BUCKETS.to_vec())
-            .build(),
+        duration: duration.seconds(&meter),
+        size: size.bytes(&meter),
         fixed: settings
             .static_attributes
             .iter()
@@ -284,18 +363,17 @@ pub fn install(
             .collect(),
         unrouted: Bindings::new(32),
     });
-    let stage = |on: bool, name: &'static str| {
-        on.then(|| {
-            meter
-                .f64_histogram(name)
-                .with_boundaries(TIME_BUCKETS.to_vec())
-                .build()
-        })
-    };
+    let stage = |on: bool, name: &'static str| on.then(|| Named::new(name).seconds(&meter));
     let proxy = stage(settings.stages.proxy, "krakend.proxy.duration");
     let backend = stage(settings.stages.backend, "krakend.backend.duration");
-    let client = (settings.stages.client_round_trip || settings.stages.client_read_payload)
-        .then(|| super::client_metrics::ClientInstruments::new(&meter));
+    let client =
+        (settings.stages.client_round_trip || settings.stages.client_read_payload).then(|| {
+            super::client_metrics::ClientInstruments::new(
+                &meter,
+                settings.semconv_1_27,
+                settings.stages.client_detailed,
+            )
+        });
     Ok(METRICS.get_or_init(|| GatewayMetrics {
         _provider: provider,
         registry,

@@ -87,6 +87,10 @@ pub struct OtelSettings {
     pub otlp: Vec<OtlpExporter>,
     /// `layers.global.disable_metrics`.
     pub global_metrics: bool,
+    /// `layers.global.semantic_convention` `"1.27"`: the server's and the
+    /// backend client's metrics under OpenTelemetry's 1.27 names (any
+    /// other value: krakend-otel's own).
+    pub semconv_1_27: bool,
     /// `layers.global.metrics_static_attributes`.
     pub static_attributes: Vec<(String, String)>,
     pub traces: TraceSettings,
@@ -332,7 +336,7 @@ impl OtelSettings {
             return Ok((None, vec![format!("extra_config.\"{NAMESPACE}\": KrakenD 1.x, which serves version-1 and 2 files, has no OpenTelemetry: it is ignored (\"version\": 3 reads it)")]));
         }
         let map = object(value, "")?;
-        let mut warnings = Vec::new();
+        let warnings = Vec::new();
         let service_name =
             text(map, "service_name", "service_name")?.unwrap_or_else(|| "KrakenD".to_owned());
         let service_version = text(map, "service_version", "service_version")?.unwrap_or_default();
@@ -389,6 +393,7 @@ impl OtelSettings {
         };
         let traced = otlp.iter().any(|e| e.traces);
         let mut global_metrics = true;
+        let mut semconv_1_27 = false;
         let mut static_attributes = Vec::new();
         let mut traces = TraceSettings {
             sample_rate,
@@ -434,19 +439,12 @@ impl OtelSettings {
                 traces.global_headers = header_report(global, "layers.global")?.filter(|_| traced);
                 // krakend-otel knows "1.27" and reads any other value as
                 // its own names.
-                if text(
+                semconv_1_27 = text(
                     global,
                     "semantic_convention",
                     "layers.global.semantic_convention",
                 )?
-                .is_some_and(|v| v == "1.27")
-                {
-                    warnings.push(format!(
-                        "{}: OpenTelemetry's 1.27 metric names are not exported yet; \
-                         krakend-otel's own names are",
-                        path("layers.global.semantic_convention")
-                    ));
-                }
+                .is_some_and(|v| v == "1.27");
             }
             if let Some(proxy) = layers.get("proxy") {
                 let proxy = object(proxy, "layers.proxy")?;
@@ -501,6 +499,7 @@ impl OtelSettings {
                 prometheus,
                 otlp,
                 global_metrics,
+                semconv_1_27,
                 static_attributes,
                 traces,
                 stages,
@@ -640,6 +639,20 @@ mod tests {
         assert!(settings(json!({"exporters": {"otlp": [{"host": "a b"}]}}))
             .unwrap_err()
             .contains("exporters.otlp[0].host"));
+    }
+
+    #[test]
+    fn semantic_convention_1_27_is_the_only_one_krakend_otel_knows() {
+        let with = |value: Value| {
+            settings(json!({"layers": {"global": {"semantic_convention": value}}}))
+                .map(|s| s.unwrap().0.semconv_1_27)
+        };
+        assert_eq!(with(json!("1.27")), Ok(true));
+        assert_eq!(with(json!("1.29")), Ok(false));
+        assert_eq!(with(Value::Null), Ok(false));
+        assert!(with(json!(1.27))
+            .unwrap_err()
+            .contains("layers.global.semantic_convention: must be a string"));
     }
 
     #[test]
