@@ -644,9 +644,13 @@ impl BackendCall {
         );
         let span = report.as_ref().and_then(CallReport::span);
         let exchange = self.exchange(upstream, outgoing, report.as_mut().map(CallReport::context));
-        let reply = match span {
-            Some(span) => opentelemetry::trace::FutureExt::with_context(exchange, span).await,
-            None => exchange.await,
+        let reply = {
+            // Pinned in place: the span's wrapper holds a pointer, not a copy.
+            let exchange = std::pin::pin!(exchange);
+            match span {
+                Some(span) => opentelemetry::trace::FutureExt::with_context(exchange, span).await,
+                None => exchange.await,
+            }
         };
         CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
         (report, reply)

@@ -392,11 +392,17 @@ impl Endpoint {
                     .unwrap_or(Err(ProxyError::Timeout(self.timeout)))
             }
         };
-        let collected = match &proxy_span {
-            Some(span) => {
-                opentelemetry::trace::FutureExt::with_context(backends, span.clone()).await
+        // Pinned where it is, so that the span's wrapper holds a pointer
+        // and not a copy of this large future (perf: the copies were 5% of
+        // a traced request's CPU).
+        let collected = {
+            let backends = std::pin::pin!(backends);
+            match &proxy_span {
+                Some(span) => {
+                    opentelemetry::trace::FutureExt::with_context(backends, span.clone()).await
+                }
+                None => backends.await,
             }
-            None => backends.await,
         };
         if let Some(span) = &proxy_span {
             crate::telemetry::traces::end_stage(
