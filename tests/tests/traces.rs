@@ -36,6 +36,12 @@ fn config(otlp: Value, backend: &TestBackend) -> Value {
     ]})
 }
 
+/// An OTLP/HTTP exporter to `collector`, of spans only.
+fn spans_to(collector: &TestCollector) -> Value {
+    let (host, port) = collector.http_endpoint();
+    json!({"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true})
+}
+
 fn one<'a>(spans: &'a [ReceivedSpan], stage: &str) -> &'a ReceivedSpan {
     let found: Vec<_> = spans
         .iter()
@@ -49,16 +55,7 @@ fn one<'a>(spans: &'a [ReceivedSpan], stage: &str) -> &'a ReceivedSpan {
 async fn a_requests_spans_reach_an_otlp_http_collector_as_krakend_otel_makes_them() {
     let collector = TestCollector::start().await;
     let backend = TestBackend::always(Reply::json(200, r#"{"stock":3}"#)).await;
-    let (host, port) = collector.http_endpoint();
-    let sepia = Sepia::start_with(
-        config(
-            json!({"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}),
-            &backend,
-        ),
-        &[],
-        QUICK_EXPORT,
-    )
-    .await;
+    let sepia = Sepia::start_with(config(spans_to(&collector), &backend), &[], QUICK_EXPORT).await;
     let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
     let answer = request(
         Method::GET,
@@ -218,11 +215,10 @@ async fn report_headers_puts_each_layers_headers_on_its_spans_but_those_skipped(
             .with_header("X-Secret", "s"),
     )
     .await;
-    let (host, port) = collector.http_endpoint();
     let sepia = Sepia::start_with(
         json!({"version": 3,
         "extra_config": {"telemetry/opentelemetry": {
-            "exporters": {"otlp": [{"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}]},
+            "exporters": {"otlp": [spans_to(&collector)]},
             "layers": {
                 "global": {"report_headers": true, "skip_headers": ["authorization"]},
                 "proxy": {"report_headers": true},
@@ -319,15 +315,7 @@ async fn report_headers_puts_each_layers_headers_on_its_spans_but_those_skipped(
     assert_eq!(header(exchange, "http.response.header.x-secret"), None);
 
     // Without report_headers, no span holds a header.
-    let quiet = Sepia::start_with(
-        config(
-            json!({"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}),
-            &backend,
-        ),
-        &[],
-        QUICK_EXPORT,
-    )
-    .await;
+    let quiet = Sepia::start_with(config(spans_to(&collector), &backend), &[], QUICK_EXPORT).await;
     assert_eq!(get(&quiet.url("/items/8")).await.status, 200);
     assert!(
         collector
@@ -362,11 +350,10 @@ async fn a_gzip_answer_is_read_once_and_its_read_span_counts_the_plain_body() {
     })
     .await;
     let collector = TestCollector::start().await;
-    let (host, port) = collector.http_endpoint();
     let sepia = Sepia::start_with(
         json!({"version": 3,
         "extra_config": {"telemetry/opentelemetry": {
-            "exporters": {"otlp": [{"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}]}
+            "exporters": {"otlp": [spans_to(&collector)]}
         }},
         "endpoints": [{"endpoint": "/packed", "backend": [{"host": [backend.url()], "url_pattern": "/p"}]}]}),
         &[],
@@ -407,14 +394,13 @@ async fn detailed_connection_times_a_new_https_connection_its_handshake_and_none
     })
     .await;
     let collector = TestCollector::start().await;
-    let (host, port) = collector.http_endpoint();
     // detailed_connection is on when layers.backend.traces is absent, as
     // in krakend-otel.
     let sepia = Sepia::start_with(
         json!({"version": 3,
         "client_tls": {"ca_certs": [ca], "disable_system_ca_pool": true},
         "extra_config": {"telemetry/opentelemetry": {
-            "exporters": {"otlp": [{"name": "local", "host": host, "port": port, "use_http": true, "disable_metrics": true}]}
+            "exporters": {"otlp": [spans_to(&collector)]}
         }},
         "endpoints": [{"endpoint": "/secure", "backend": [{"host": [backend.https_url()], "url_pattern": "/"}]}]}),
         &[],

@@ -404,15 +404,11 @@ impl BackendCall {
             })?;
             // Go's request holds neither its framing nor the gzip its
             // transport asks for in its headers.
-            let added = [
-                header::CONTENT_LENGTH,
-                header::TRANSFER_ENCODING,
-                if gzip {
-                    header::ACCEPT_ENCODING
-                } else {
-                    header::CONTENT_LENGTH
-                },
-            ];
+            let added = |name: &header::HeaderName| {
+                name == header::CONTENT_LENGTH
+                    || name == header::TRANSFER_ENCODING
+                    || (gzip && name == header::ACCEPT_ENCODING)
+            };
             let span = self
                 .client_trace
                 .as_ref()

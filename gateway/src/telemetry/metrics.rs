@@ -34,6 +34,21 @@ pub(super) const SIZE_BUCKETS: &[f64] = &[
     1048576.0, 4194304.0, 16777216.0, 67108864.0,
 ];
 
+/// `builder` with `named`'s unit and description, those given: the
+/// histogram and counter builders are different types alike in these.
+macro_rules! described {
+    ($builder:expr, $named:expr) => {{
+        let mut builder = $builder;
+        if !$named.unit.is_empty() {
+            builder = builder.with_unit($named.unit);
+        }
+        if !$named.description.is_empty() {
+            builder = builder.with_description($named.description);
+        }
+        builder
+    }};
+}
+
 /// An instrument's name, unit and description (empty: none), as
 /// krakend-otel makes it.
 #[derive(Debug, Clone, Copy)]
@@ -65,42 +80,23 @@ impl Named {
 
     /// A histogram of seconds, with krakend-otel's time buckets.
     pub(super) fn seconds(self, meter: &opentelemetry::metrics::Meter) -> Histogram<f64> {
-        let mut builder = meter
+        let builder = meter
             .f64_histogram(self.name)
             .with_boundaries(TIME_BUCKETS.to_vec());
-        if !self.unit.is_empty() {
-            builder = builder.with_unit(self.unit);
-        }
-        if !self.description.is_empty() {
-            builder = builder.with_description(self.description);
-        }
-        builder.build()
+        described!(builder, self).build()
     }
 
     /// A histogram of bytes, with krakend-otel's size buckets.
     pub(super) fn bytes(self, meter: &opentelemetry::metrics::Meter) -> Histogram<u64> {
-        let mut builder = meter
+        let builder = meter
             .u64_histogram(self.name)
             .with_boundaries(SIZE_BUCKETS.to_vec());
-        if !self.unit.is_empty() {
-            builder = builder.with_unit(self.unit);
-        }
-        if !self.description.is_empty() {
-            builder = builder.with_description(self.description);
-        }
-        builder.build()
+        described!(builder, self).build()
     }
 
     /// A counter of whole numbers.
     pub(super) fn counter(self, meter: &opentelemetry::metrics::Meter) -> Counter<u64> {
-        let mut builder = meter.u64_counter(self.name);
-        if !self.unit.is_empty() {
-            builder = builder.with_unit(self.unit);
-        }
-        if !self.description.is_empty() {
-            builder = builder.with_description(self.description);
-        }
-        builder.build()
+        described!(meter.u64_counter(self.name), self).build()
     }
 }
 

@@ -423,7 +423,7 @@ pub struct ClientSpan {
 impl ClientTrace {
     /// Starts the span of one exchange under the current context and, when
     /// it records, writes its `traceparent` into `headers` (krakend-otel
-    /// propagates only from a recording span). `added` are headers that
+    /// propagates only from a recording span). `added` tells the headers that
     /// Sepia writes where Go's transport would, which Go's request does not
     /// hold when krakend-otel reports its headers.
     pub fn start(
@@ -431,7 +431,7 @@ impl ClientTrace {
         method: &http::Method,
         url: &str,
         headers: &mut HeaderMap,
-        added: &[HeaderName],
+        added: &dyn Fn(&HeaderName) -> bool,
         body_size: usize,
     ) -> Option<ClientSpan> {
         let tracer = installed()?;
@@ -454,7 +454,7 @@ impl ClientTrace {
         ));
         attributes.extend(user_agent(headers));
         if let Some(report) = &self.stage.headers {
-            let left_out = |name: &HeaderName| is_host(name) || added.contains(name);
+            let left_out = |name: &HeaderName| is_host(name) || added(name);
             header_attributes(report, "request", headers, left_out, &mut attributes);
         }
         let span = tracer
