@@ -412,7 +412,7 @@ impl BackendCall {
             let span = self
                 .client_trace
                 .as_ref()
-                .and_then(|t| t.start(&method, &url, &mut hop_headers, &added, body.len()));
+                .and_then(|t| t.start(&method, &url, &uri, &mut hop_headers, &added, body.len()));
             let measured = self
                 .client_meter
                 .as_ref()

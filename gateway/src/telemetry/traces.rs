@@ -421,7 +421,8 @@ pub struct ClientSpan {
 }
 
 impl ClientTrace {
-    /// Starts the span of one exchange under the current context and, when
+    /// Starts the span of one exchange (to `url`, parsed as `uri`) under
+    /// the current context and, when
     /// it records, writes its `traceparent` into `headers` (krakend-otel
     /// propagates only from a recording span). `added` tells the headers that
     /// Sepia writes where Go's transport would, which Go's request does not
@@ -430,6 +431,7 @@ impl ClientTrace {
         &self,
         method: &http::Method,
         url: &str,
+        uri: &http::Uri,
         headers: &mut HeaderMap,
         added: &dyn Fn(&HeaderName) -> bool,
         body_size: usize,
@@ -438,12 +440,8 @@ impl ClientTrace {
         let parent = Context::current();
         let mut attributes = self.stage.attributes.clone();
         attributes.push(KeyValue::new("url.full", url.to_owned()));
-        let host = url
-            .parse::<http::Uri>()
-            .ok()
-            .and_then(|u| u.authority().map(|a| a.as_str().to_owned()))
-            .unwrap_or_default();
-        attributes.push(KeyValue::new("server.address", host));
+        let host = uri.authority().map_or("", |a| a.as_str());
+        attributes.push(KeyValue::new("server.address", host.to_owned()));
         attributes.push(KeyValue::new(
             "http.request.method",
             method.as_str().to_owned(),
