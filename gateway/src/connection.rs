@@ -188,15 +188,9 @@ where
                     None => gateway.handle(request, client, upstream.as_ref()).await,
                 }
             };
-            // Pinned in place: the trace's wrapper holds a pointer, not a
-            // copy of the request's future.
             let handled = std::pin::pin!(handled);
-            let response = match &trace {
-                Some(trace) => {
-                    opentelemetry::trace::FutureExt::with_context(handled, trace.context()).await
-                }
-                None => handled.await,
-            };
+            let context = trace.as_ref().map(|t| t.context());
+            let response = crate::telemetry::traces::within(handled, context).await;
             if let Some(entry) = entry {
                 entry.end(&response);
             }

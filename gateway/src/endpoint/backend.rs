@@ -641,12 +641,8 @@ impl BackendCall {
         let span = report.as_ref().and_then(CallReport::span);
         let exchange = self.exchange(upstream, outgoing, report.as_mut().map(CallReport::context));
         let reply = {
-            // Pinned in place: the span's wrapper holds a pointer, not a copy.
             let exchange = std::pin::pin!(exchange);
-            match span {
-                Some(span) => opentelemetry::trace::FutureExt::with_context(exchange, span).await,
-                None => exchange.await,
-            }
+            crate::telemetry::traces::within(exchange, span).await
         };
         CallReport::answered(&mut report, &reply, |r| r.status.as_u16());
         (report, reply)

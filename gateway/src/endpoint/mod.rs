@@ -383,26 +383,16 @@ impl Endpoint {
             .proxy_trace
             .as_ref()
             .and_then(|t| t.start(&outgoing.headers));
-        let backends = async {
-            if self.strategy.bounds_itself() {
-                backends.await
-            } else {
-                tokio::time::timeout_at(limits.deadline, backends)
-                    .await
-                    .unwrap_or(Err(ProxyError::Timeout(self.timeout)))
-            }
+        // Either, not an async block: the block would keep `backends`
+        // beside the timer that holds it, twice the future's size.
+        let backends = if self.strategy.bounds_itself() {
+            futures_util::future::Either::Left(backends)
+        } else {
+            futures_util::future::Either::Right(strategy::bounded(limits, backends))
         };
-        // Pinned where it is, so that the span's wrapper holds a pointer
-        // and not a copy of this large future (perf: the copies were 5% of
-        // a traced request's CPU).
         let collected = {
             let backends = std::pin::pin!(backends);
-            match &proxy_span {
-                Some(span) => {
-                    opentelemetry::trace::FutureExt::with_context(backends, span.clone()).await
-                }
-                None => backends.await,
-            }
+            crate::telemetry::traces::within(backends, proxy_span.clone()).await
         };
         if let Some(span) = &proxy_span {
             crate::telemetry::traces::end_stage(

@@ -2,8 +2,10 @@
 //! built: the backend phase of a request runs the one strategy, and what it
 //! collects goes on to the response phase.
 
+use std::future::Future;
+
 use bytes::Bytes;
-use futures_util::future::join_all;
+use futures_util::{future::join_all, FutureExt};
 use http::{HeaderMap, Response, StatusCode};
 use sepia_config::{BackendEncoding, OutputEncoding, Shaping};
 use serde_json::{Map, Value};
@@ -160,13 +162,17 @@ pub struct Limits {
 }
 
 /// `work`, stopped at the deadline.
-async fn bounded<T>(
+///
+/// A plain function, not an `async fn`: an `async fn` keeps its argument
+/// beside the timer that holds it, so each bounded backend call would take
+/// twice its size.
+pub fn bounded<T>(
     limits: Limits,
-    work: impl std::future::Future<Output = Result<T, ProxyError>>,
-) -> Result<T, ProxyError> {
+    work: impl Future<Output = Result<T, ProxyError>>,
+) -> impl Future<Output = Result<T, ProxyError>> {
+    let timeout = limits.timeout;
     tokio::time::timeout_at(limits.deadline, work)
-        .await
-        .unwrap_or(Err(ProxyError::Timeout(limits.timeout)))
+        .map(move |bounded| bounded.unwrap_or(Err(ProxyError::Timeout(timeout))))
 }
 
 /// What backends called in parallel delivered.

@@ -13,11 +13,14 @@
 
 use std::{
     fmt::Display,
+    future::Future,
     net::SocketAddr,
+    pin::Pin,
     sync::{Arc, OnceLock},
     time::Instant,
 };
 
+use futures_util::future::Either;
 use http::{header::HeaderName, HeaderMap, Request};
 use opentelemetry::{
     propagation::{TextMapCompositePropagator, TextMapPropagator as _},
@@ -377,6 +380,25 @@ impl StageTrace {
             .with_attributes(attributes)
             .start_with_context(&tracer.tracer, &parent);
         Some(parent.with_span(span))
+    }
+}
+
+/// `future` run inside `context`, when there is one.
+///
+/// The future is taken pinned where it lives, so the wrapper holds a
+/// pointer and not a copy of a large future (the copies were 5% of a
+/// traced request's CPU). And it is awaited once whichever the case:
+/// awaiting it in two arms made rustc keep the pinned future apart from
+/// every other state of its caller, adding their sizes.
+pub fn within<F: Future + ?Sized>(
+    future: Pin<&mut F>,
+    context: Option<Context>,
+) -> impl Future<Output = F::Output> + '_ {
+    match context {
+        Some(context) => Either::Left(opentelemetry::trace::FutureExt::with_context(
+            future, context,
+        )),
+        None => Either::Right(future),
     }
 }
 

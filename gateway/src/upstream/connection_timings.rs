@@ -18,6 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures_util::FutureExt;
 use http::Uri;
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 
@@ -56,11 +57,15 @@ fn add(update: impl FnOnce(&mut Cell)) {
 }
 
 /// Runs `send`, and what its connection took.
-pub async fn timed<F: Future>(send: F) -> (F::Output, ConnectionTimings) {
+///
+/// A plain function, not an `async fn`: an `async fn` keeps `send` beside
+/// the scope that holds it, which doubled every backend call's future.
+pub fn timed<F: Future>(send: F) -> impl Future<Output = (F::Output, ConnectionTimings)> {
     let cell = Arc::new(Mutex::new(Cell::default()));
-    let output = CELL.scope(cell.clone(), send).await;
-    let timings = cell.lock().map(|c| c.timings).unwrap_or_default();
-    (output, timings)
+    CELL.scope(cell.clone(), send).map(move |output| {
+        let timings = cell.lock().map(|c| c.timings).unwrap_or_default();
+        (output, timings)
+    })
 }
 
 /// The plain pool got a new connection in `took`.
