@@ -35,6 +35,7 @@ mod identity;
 mod jwks;
 mod keygen;
 mod logging;
+mod memory;
 mod modifiers;
 mod plugin_host;
 mod request_context;

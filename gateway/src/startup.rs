@@ -500,6 +500,11 @@ pub async fn serve_until(
         max_connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
     };
     let current = Arc::new(ArcSwap::from_pointee(gateway));
+    // A reload compares the new file's listener-level settings with these;
+    // the endpoints, most of a large file's memory, are not kept for it.
+    let mut config = config;
+    config.endpoints = Vec::new();
+    crate::memory::give_back();
     let reloader = tokio::spawn(reload_on_sighup(
         options.watch,
         config_path,
@@ -708,6 +713,8 @@ async fn reload_on_sighup(
                 endpoints = new.endpoints.len(),
                 "reloaded: new requests go to the new configuration"
             );
+            drop(reloaded.config);
+            crate::memory::give_back();
         }
     }
     #[cfg(not(unix))]
