@@ -183,6 +183,7 @@ impl Gateway {
             chains.extend(served.modifier_chains().map(|chain| chain.shared()));
             router.insert(method_of(endpoint.method), &endpoint.endpoint, served);
         }
+        router.shrink_to_fit();
         let jwks = Self::jwks_route(config, &router, chains)?;
         if let Some(health) = &builtin.health_path {
             if !matches!(

@@ -17,9 +17,94 @@ use http::Method;
 /// end no route).
 #[derive(Debug, Default)]
 struct Node {
-    literals: HashMap<Box<str>, Node>,
+    literals: Literals,
     param: Option<Box<Node>>,
     value: Option<usize>,
+}
+
+/// A node's literal children. Most nodes have one or two (`/svcN/items`
+/// has one under each `svcN`), and a hash table a node cost half a
+/// kilobyte an endpoint: a short list is searched in order, and a node
+/// with many children (the first segment of thousands of routes) hashes.
+#[derive(Debug)]
+enum Literals {
+    Few(Vec<(Box<str>, Node)>),
+    /// Boxed: inline, the table made every node half as large again, and
+    /// few nodes have one.
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<Box<str>, Node>>),
+}
+
+/// Beyond this many children, a node hashes its literals.
+const FEW_LITERALS: usize = 8;
+
+impl Default for Literals {
+    fn default() -> Self {
+        Self::Few(Vec::new())
+    }
+}
+
+impl Literals {
+    fn get(&self, segment: &str) -> Option<&Node> {
+        match self {
+            Self::Few(few) => few.iter().find(|(s, _)| **s == *segment).map(|(_, n)| n),
+            Self::Many(many) => many.get(segment),
+        }
+    }
+
+    /// The child of `segment`, made when it is new.
+    fn entry(&mut self, segment: &str) -> &mut Node {
+        if let Self::Few(few) = self {
+            if few.len() >= FEW_LITERALS && !few.iter().any(|(s, _)| **s == *segment) {
+                *self = Self::Many(Box::new(std::mem::take(few).into_iter().collect()));
+            }
+        }
+        match self {
+            Self::Few(few) => {
+                let at = match few.iter().position(|(s, _)| **s == *segment) {
+                    Some(at) => at,
+                    None => {
+                        few.push((segment.into(), Node::default()));
+                        few.len() - 1
+                    }
+                };
+                &mut few[at].1
+            }
+            Self::Many(many) => many.entry(segment.into()).or_default(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        let (few, many) = match self {
+            Self::Few(few) => (Some(few.iter()), None),
+            Self::Many(many) => (None, Some(many.iter())),
+        };
+        let few = few.into_iter().flatten().map(|(s, n)| (&**s, n));
+        few.chain(many.into_iter().flatten().map(|(s, n)| (&**s, n)))
+    }
+
+    /// Gives back what growing left unused, once every route is in.
+    fn shrink(&mut self) {
+        match self {
+            Self::Few(few) => {
+                few.shrink_to_fit();
+                few.iter_mut().for_each(|(_, n)| n.shrink());
+            }
+            Self::Many(many) => {
+                many.shrink_to_fit();
+                many.values_mut().for_each(Node::shrink);
+            }
+        }
+    }
+}
+
+impl Node {
+    fn shrink(&mut self) {
+        self.literals.shrink();
+        if let Some(param) = &mut self.param {
+            param.shrink();
+        }
+    }
 }
 
 /// The outcome of a look-up.
@@ -145,13 +230,24 @@ impl<T> Router<T> {
             node = if is_param(segment) {
                 node.param.get_or_insert_with(Box::default)
             } else {
-                node.literals.entry(segment.into()).or_default()
+                node.literals.entry(segment)
             };
         }
         if node.value.is_none() {
             node.value = Some(self.values.len());
             self.values.push(value);
         }
+    }
+
+    /// Gives back the room the tables grew into; called once every route
+    /// is in (an endpoint is most of a kilobyte, and doubling left up to
+    /// half the values' table unused).
+    pub fn shrink_to_fit(&mut self) {
+        self.statics.shrink_to_fit();
+        self.statics.values_mut().for_each(Vec::shrink_to_fit);
+        self.folded_statics.shrink_to_fit();
+        self.trees.values_mut().for_each(Node::shrink);
+        self.values.shrink_to_fit();
     }
 
     /// Finds the route of a request, in gin's order: this method's route;
@@ -310,7 +406,7 @@ where
         Some(tail) => walk_folded(child, tail, spelled),
         None => child.value.map(|_| ()),
     };
-    for (literal, child) in &node.literals {
+    for (literal, child) in node.literals.iter() {
         if same_folded(literal, segment) {
             spelled.push(literal);
             if next(child, spelled).is_some() {
@@ -493,7 +589,10 @@ mod tests {
         for n in 0..5000u32 {
             r.insert(Method::GET, &format!("/svc{n}/items/{{id}}"), n);
         }
-        for n in [0u32, 2500, 4999] {
+        // As the gateway leaves it; svc0 to svc7 came before the root's
+        // children were hashed.
+        r.shrink_to_fit();
+        for n in [0u32, 7, 8, 2500, 4999] {
             let path = format!("/svc{n}/items/7");
             match find(&r, Method::GET, &path) {
                 RouteMatch::Found(value, values) => {
