@@ -78,7 +78,9 @@ pub struct BackendCall {
     method: Method,
     encoding: BackendEncoding,
     is_collection: bool,
-    shaping: Shaping,
+    /// Its reshaping, unless it keeps the answer as it is (most do: the
+    /// settings inline were a sixth of a backend's size).
+    shaping: Option<Box<Shaping>>,
     /// How its failures reach the client (`backend/http`).
     errors: BackendErrors,
     /// `router.return_error_msg`: a `return_error_code` failure shows the
@@ -116,15 +118,15 @@ pub struct BackendCall {
     /// Those told how each call went.
     result_hooks: ModifierChain,
     /// The backend stage's meter, when it is measured.
-    stage: Option<crate::telemetry::metrics::StageMeter>,
+    stage: Option<Box<crate::telemetry::metrics::StageMeter>>,
     /// The backend stage's span, when it is traced.
-    trace: Option<crate::telemetry::traces::StageTrace>,
+    trace: Option<Box<crate::telemetry::traces::StageTrace>>,
     /// The span of each HTTP exchange, when those are traced.
-    client_trace: Option<crate::telemetry::traces::ClientTrace>,
+    client_trace: Option<Box<crate::telemetry::traces::ClientTrace>>,
     /// The backend client's `http.client.*` metrics, when measured.
-    client_meter: Option<crate::telemetry::client_metrics::ClientMeter>,
+    client_meter: Option<Box<crate::telemetry::client_metrics::ClientMeter>>,
     /// `telemetry/metrics`' backend layer.
-    stats: Option<crate::telemetry::stats::registry::LayerStats>,
+    stats: Option<Box<crate::telemetry::stats::registry::LayerStats>>,
 }
 
 /// A backend's answer, read whole.
@@ -253,12 +255,15 @@ impl BackendCall {
             result_hooks: modifiers.declaring(Hooks::BACKEND_RESULT),
             stage: observed
                 .filter(|s| s.backend)
-                .map(|s| crate::telemetry::metrics::StageMeter::new(metric_attributes(s))),
+                .map(|s| crate::telemetry::metrics::StageMeter::new(metric_attributes(s)))
+                .map(Box::new),
             stats: service.stats.as_ref().filter(|s| s.backend).map(|_| {
-                crate::telemetry::stats::registry::registry().layer(
-                    "backend",
-                    &crate::telemetry::stats::registry::lura_url_pattern(&backend.url_pattern),
-                )
+                crate::telemetry::stats::registry::registry()
+                    .layer(
+                        "backend",
+                        &crate::telemetry::stats::registry::lura_url_pattern(&backend.url_pattern),
+                    )
+                    .into()
             }),
             client_meter: observed
                 .filter(|s| s.client_round_trip || s.client_read_payload)
@@ -273,13 +278,16 @@ impl BackendCall {
                         s.client_detailed,
                         endpoint.timeout,
                     )
+                    .into()
                 }),
             client_trace: stage_trace.as_ref().and_then(|t| {
                 observed
                     .filter(|s| s.backend_round_trip)
-                    .map(|s| t.client(s.backend_read_payload, s.backend_detailed))
+                    .map(|s| t.client(s.backend_read_payload, s.backend_detailed).into())
             }),
-            trace: stage_trace.filter(|_| observed.is_some_and(|s| s.backend_traces)),
+            trace: stage_trace
+                .filter(|_| observed.is_some_and(|s| s.backend_traces))
+                .map(Box::new),
             modifiers,
             hosts: match service.discovery.hosts_of(&backend.json_path) {
                 Some(found) => Hosts::Discovered(found),
@@ -292,7 +300,8 @@ impl BackendCall {
             method: method_of(backend.method),
             encoding: backend.encoding,
             is_collection: backend.is_collection,
-            shaping: backend.shaping.clone(),
+            shaping: (backend.shaping != Shaping::default())
+                .then(|| Box::new(backend.shaping.clone())),
             errors: backend.errors.clone(),
             reveal_error_body: service.reveal_error_body,
             safejson_scalar: safejson_scalar_key(service.config_version),
@@ -633,10 +642,10 @@ impl BackendCall {
         let mut report = CallReport::start(
             &self.result_hooks,
             outgoing.context.as_deref(),
-            self.stage.as_ref(),
-            self.trace.as_ref(),
+            self.stage.as_deref(),
+            self.trace.as_deref(),
             &outgoing.headers,
-            self.stats.as_ref(),
+            self.stats.as_deref(),
         );
         let span = report.as_ref().and_then(CallReport::span);
         let exchange = self.exchange(upstream, outgoing, report.as_mut().map(CallReport::context));
@@ -787,7 +796,10 @@ impl BackendCall {
         .map_err(|e| self.body_error(e.0))?;
         Ok(BackendAnswer::Data {
             status: reply.status,
-            data: shaping::apply(&self.shaping, data),
+            data: match &self.shaping {
+                Some(shaping) => shaping::apply(shaping, data),
+                None => data,
+            },
             complete: true,
             raw: (self.encoding == BackendEncoding::NoOp).then_some(reply.body),
         })

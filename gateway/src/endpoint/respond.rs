@@ -35,7 +35,7 @@ pub struct ResponsePhase {
     /// `Cache-Control` for complete GET answers (`cache_ttl`).
     cache_control: Option<HeaderValue>,
     /// Data added to the response (`proxy.static`).
-    static_response: Option<StaticResponse>,
+    static_response: Option<Box<StaticResponse>>,
     /// The endpoint's modifiers (their response hooks run here).
     modifiers: ModifierChain,
     /// `sepia.pass_backend_status`.
@@ -78,7 +78,7 @@ impl ResponsePhase {
             cache_control: endpoint.cache_ttl.and_then(|ttl| {
                 HeaderValue::from_str(&format!("public, max-age={}", ttl.as_secs())).ok()
             }),
-            static_response: endpoint.static_response.clone(),
+            static_response: endpoint.static_response.clone().map(Box::new),
             flatmap: endpoint.flatmap.clone(),
             modifiers,
             pass_backend_status: service.pass_backend_status,

@@ -12,7 +12,7 @@ enum Piece {
 /// A parsed `url_pattern`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlTemplate {
-    pieces: Vec<Piece>,
+    pieces: Box<[Piece]>,
     has_query: bool,
 }
 
@@ -51,7 +51,7 @@ impl UrlTemplate {
             pieces.push(Piece::Literal(literal));
         }
         Self {
-            pieces,
+            pieces: pieces.into_boxed_slice(),
             has_query: pattern.contains('?'),
         }
     }

@@ -34,12 +34,22 @@ pub struct ModifierChain {
     pool: Option<HookPool>,
 }
 
+/// `modifiers`, to share. Every empty list shares one allocation: most
+/// chains are empty, and an endpoint has seven.
+fn share(modifiers: Vec<BoundModifier>) -> Arc<[BoundModifier]> {
+    static EMPTY: std::sync::OnceLock<Arc<[BoundModifier]>> = std::sync::OnceLock::new();
+    if modifiers.is_empty() {
+        return EMPTY.get_or_init(|| Arc::from(Vec::new())).clone();
+    }
+    modifiers.into()
+}
+
 impl ModifierChain {
     /// A chain of `modifiers`; blocking ones run on `pool`.
     pub fn new(modifiers: Vec<BoundModifier>, pool: &HookPool) -> Self {
         let blocking = modifiers.iter().any(|m| m.modifier.is_blocking());
         Self {
-            modifiers: modifiers.into(),
+            modifiers: share(modifiers),
             pool: blocking.then(|| pool.clone()),
         }
     }
@@ -56,7 +66,7 @@ impl ModifierChain {
             .collect();
         let blocking = modifiers.iter().any(|m| m.modifier.is_blocking());
         Self {
-            modifiers: modifiers.into(),
+            modifiers: share(modifiers),
             pool: self.pool.clone().filter(|_| blocking),
         }
     }
