@@ -94,11 +94,25 @@ fn dotted(namespace: &str) -> Cow<'_, str> {
 /// The canonical spelling of a namespace: its v3 alias; otherwise, for a Go
 /// import path, the `github.com/` form; otherwise the namespace itself.
 pub fn canonical(namespace: &str) -> Cow<'_, str> {
-    let wanted = dotted(namespace);
-    if let Some((_, short)) = ALIASES.iter().find(|(long, _)| dotted(long) == wanted) {
+    // Compared without the prefix rather than rewritten: this runs for
+    // every namespace look-up of every endpoint at start-up.
+    let wanted = github_path(namespace);
+    if let Some((_, short)) = ALIASES.iter().find(|(long, _)| github_path(long) == wanted) {
         return Cow::Borrowed(short);
     }
-    wanted
+    dotted(namespace)
+}
+
+/// A namespace as its GitHub path when it is one (either spelling of the
+/// prefix), so that the two spellings compare equal.
+fn github_path(namespace: &str) -> (bool, &str) {
+    match namespace
+        .strip_prefix(UNDERSCORED)
+        .or_else(|| namespace.strip_prefix(DOTTED))
+    {
+        Some(rest) => (true, rest),
+        None => (false, namespace),
+    }
 }
 
 /// Where a namespace of an `extra_config` is, for messages:
