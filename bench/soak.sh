@@ -69,6 +69,7 @@ fault_pid=$!
 sleep 5
 rss_start=$(rss)
 ( while [ ! -f "$work/stop" ]; do rss >> "$work/rss"; sleep 10; done ) &
+pids+=($!) # stopped before the work directory goes
 out=$(wrk -t1 -c"$CONNS" -d"$DURATION" -s "$work/pace.lua" "http://127.0.0.1:$PORT/json")
 touch "$work/stop"
 wait "$fault_pid"

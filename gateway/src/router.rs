@@ -13,8 +13,8 @@ use http::Method;
 
 /// One segment of the parameter routes' tree: the routes that go on with
 /// a literal segment, with a parameter, and the one ending here (its index
-/// in [`Router::values`]: a value is an endpoint, kilobytes, and most nodes
-/// end no route).
+/// in [`Router::values`]: a value is an endpoint, half a kilobyte, and
+/// most nodes end no route).
 #[derive(Debug, Default)]
 struct Node {
     literals: Literals,
@@ -240,7 +240,7 @@ impl<T> Router<T> {
     }
 
     /// Gives back the room the tables grew into; called once every route
-    /// is in (an endpoint is most of a kilobyte, and doubling left up to
+    /// is in (an endpoint is half a kilobyte, and doubling left up to
     /// half the values' table unused).
     pub fn shrink_to_fit(&mut self) {
         self.statics.shrink_to_fit();
