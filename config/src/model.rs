@@ -229,6 +229,14 @@ pub struct Shaping {
     pub flatmap: Option<Vec<FlatmapOp>>,
 }
 
+impl Shaping {
+    /// Whether any setting changes the answer (none is set: it passes as
+    /// the backend gave it).
+    pub fn reshapes(&self) -> bool {
+        *self != Self::default()
+    }
+}
+
 /// One `flatmap_filter` operation; paths are split at dots, `*` matches
 /// every key or index of a level.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -300,7 +300,9 @@ impl BackendCall {
             method: method_of(backend.method),
             encoding: backend.encoding,
             is_collection: backend.is_collection,
-            shaping: (backend.shaping != Shaping::default())
+            shaping: backend
+                .shaping
+                .reshapes()
                 .then(|| Box::new(backend.shaping.clone())),
             errors: backend.errors.clone(),
             reveal_error_body: service.reveal_error_body,

@@ -7,7 +7,7 @@ use std::future::Future;
 use bytes::Bytes;
 use futures_util::{future::join_all, FutureExt};
 use http::{HeaderMap, Response, StatusCode};
-use sepia_config::{BackendEncoding, OutputEncoding, Shaping};
+use sepia_config::{BackendEncoding, OutputEncoding};
 use serde_json::{Map, Value};
 
 use super::{
@@ -54,9 +54,7 @@ impl Strategy {
             };
         }
         let plain_json = endpoint.backends.iter().all(|b| {
-            b.encoding == BackendEncoding::Json
-                && !b.is_collection
-                && b.shaping == Shaping::default()
+            b.encoding == BackendEncoding::Json && !b.is_collection && !b.shaping.reshapes()
         }) && endpoint.output_encoding == OutputEncoding::Json
             && endpoint.static_response.is_none()
             && endpoint.flatmap.is_none()
